@@ -1,0 +1,269 @@
+"""The ``voxquant`` command line. One sub-command per job; ``voxquant <cmd> --help`` for details.
+
+Errors in user input (:class:`voxquant.errors.VoxquantError`) print one line ``error: ...`` and exit 2; pass
+``--debug`` for the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+
+def _csv(s: str) -> list[str]:
+    return [x.strip() for x in s.split(",") if x.strip()]
+
+
+def _floats(s: str) -> tuple:
+    return tuple(float(x) for x in _csv(s))
+
+
+def _ints(s: str) -> tuple:
+    return tuple(int(x) for x in _csv(s))
+
+
+# ------------------------------------------------------------------------------------------------ commands
+
+
+def cmd_run(a) -> int:
+    from voxquant.pipeline import DEFAULT_RECIPES, RunConfig, run
+
+    recipes = tuple(_csv(a.recipes)) if a.recipes else DEFAULT_RECIPES
+    cfg = RunConfig(
+        out_dir=Path(a.out), model=Path(a.model) if a.model else None, recipes=recipes, snrs=_floats(a.snrs),
+        reverb=not a.no_reverb, far_field=not a.no_reverb, calib_n=a.calib_n, seed=a.seed, threads=_ints(a.threads),
+        latency_runs=a.latency_runs, n_boot=a.n_boot, max_drop=a.max_drop, limit=a.limit, progress=not a.quiet,
+        recipe_options=_recipe_options(a),
+    )
+    res = run(cfg)
+    print(f"wrote {Path(a.out) / 'report.html'}, {Path(a.out) / 'results.json'} ({res['seconds']:.0f} s)")
+    return 0
+
+
+def _recipe_options(a) -> dict:
+    opts = {}
+    if getattr(a, "max_drop_mixed", None) is not None or getattr(a, "budget", None):
+        opts["mixed"] = {k: v for k, v in {"max_drop": a.max_drop_mixed, "budget": a.budget}.items() if v is not None}
+    return opts
+
+
+def cmd_train(a) -> int:
+    from voxquant.models.train import TrainConfig
+    from voxquant.models.zoo_default import DEFAULT_WEIGHTS, train_default
+
+    cfg = TrainConfig(epochs=a.epochs, seed=a.seed, max_minutes=a.max_minutes, threads=a.threads)
+    meta = train_default(Path(a.out) if a.out else DEFAULT_WEIGHTS, cfg, progress=not a.quiet)
+    print(f"held-out accuracy {100 * meta['holdout_accuracy']:.2f} %, eval accuracy {100 * meta['eval_accuracy']:.2f} %, "
+          f"{meta['train_seconds'] / 60:.1f} min; wrote {a.out or DEFAULT_WEIGHTS}")
+    return 0
+
+
+def cmd_quantize(a) -> int:
+    from voxquant.audio.frontend import compute_features
+    from voxquant.data import load_waves, speech_commands_test, split_dev_eval
+    from voxquant.pipeline import load_model, stratified_indices
+    from voxquant.quant import build_variant, get_recipe
+    from voxquant.quant.export import export_onnx
+
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    recipes = _csv(a.recipes)
+    for r in recipes:
+        get_recipe(r)
+    if a.onnx:
+        from voxquant.audio.presets import get_preset
+
+        from voxquant.backends.onnxruntime import check_onnx_file
+
+        fp32 = Path(a.onnx)
+        check_onnx_file(fp32)
+        fe = get_preset(a.frontend)
+    else:
+        model, meta = load_model(Path(a.model) if a.model else None)
+        fe = meta["frontend"]
+        fp32 = export_onnx(model, model.example_input(), out / "model.fp32.onnx")
+    calib = None
+    if any(get_recipe(r).needs_calibration for r in recipes):
+        dev, _ = split_dev_eval(speech_commands_test())
+        idx = stratified_indices(dev.label_ids(), a.calib_n, a.seed)
+        calib = compute_features(load_waves(dev.subset(idx), fe.sample_rate, fe.clip_samples), fe)[:, None]
+    for r in recipes:
+        p = build_variant(r, fp32, out / f"model.{r}.onnx", calib)
+        print(f"{r:24s} {p.stat().st_size:>9,d} bytes  {p}")
+    return 0
+
+
+def cmd_eval(a) -> int:
+    from voxquant.pipeline import DEFAULT_RECIPES, RunConfig, run
+
+    if a.model and str(a.model).endswith(".toml"):
+        from voxquant.zoo import eval_spec
+
+        res = eval_spec(Path(a.model), split=a.split, limit=a.limit)
+        print(res)
+        return 0
+    cfg = RunConfig(out_dir=Path(a.out), model=Path(a.model) if a.model else None, recipes=("fp32",),
+                    threads=(1,), latency_runs=a.latency_runs, limit=a.limit, progress=not a.quiet)
+    run(cfg)
+    return 0
+
+
+def cmd_bench(a) -> int:
+    from voxquant.audio.frontend import FrontendConfig
+    from voxquant.data import speech_commands_test, split_dev_eval
+    from voxquant.eval.latency import measure_latency
+    from voxquant.pipeline import load_model
+
+    _, meta = load_model(Path(a.weights) if a.weights else None)
+    fe: FrontendConfig = meta["frontend"]
+    _, ev = split_dev_eval(speech_commands_test())
+    files = [c.path for c in ev.clips[: a.runs]]
+    print(f"{'model':40s} {'thr':>3s} {'e2e p50':>9s} {'e2e p95':>9s} {'model p50':>9s} {'RSS MB':>7s}")
+    for m in a.models:
+        for t in _ints(a.threads):
+            r = measure_latency(Path(m), files, fe, a.backend, threads=t, runs=a.runs, warmup=a.warmup)
+            print(f"{Path(m).name:40s} {t:3d} {r['e2e_ms']['p50']:9.3f} {r['e2e_ms']['p95']:9.3f} "
+                  f"{r['model_ms']['p50']:9.3f} {r['peak_rss_bytes'] / 2**20:7.1f}")
+    return 0
+
+
+def cmd_data_fetch(a) -> int:
+    from voxquant.data import fetch
+
+    path = fetch(a.name, root=Path(a.root) if a.root else None, url=a.url, progress=not a.quiet)
+    print(f"installed {a.name} in {path}")
+    return 0
+
+
+def cmd_data_list(a) -> int:
+    from voxquant.data import REGISTRY
+    from voxquant.paths import data_root
+
+    print(f"data root: {data_root()}  (set VOXQUANT_DATA to change)")
+    for name, spec in REGISTRY.items():
+        print(f"  {name:28s} {spec.url}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------ parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="voxquant", description=__doc__.splitlines()[0])
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    p.add_argument("--version", action="version", version=f"voxquant {__import__('voxquant').__version__}")
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+
+    r = sub.add_parser("run", help="the whole matrix: quantize every way, evaluate on real speech, report")
+    r.add_argument("--model", help="voxquant weights (.pt + .json); default: the bundled DS-CNN")
+    r.add_argument("--out", default="runs/default", help="output folder (resumes if it exists) [%(default)s]")
+    r.add_argument("--recipes", default=None, help="comma-separated recipes (default: fp32,fp16,int8_dynamic,int8_static_minmax,"
+                   "int8_static_entropy,int8_static_percentile)")
+    r.add_argument("--snrs", default="20,10,5,0", help="noise-slice SNRs in dB [%(default)s]")
+    r.add_argument("--no-reverb", action="store_true", help="skip reverb and far-field slices")
+    r.add_argument("--calib-n", type=int, default=200, help="calibration clips from dev [%(default)s]")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--threads", default="1,2", help="intra-op thread counts for latency [%(default)s]")
+    r.add_argument("--latency-runs", type=int, default=200, help="timed runs per latency measurement [%(default)s]")
+    r.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples [%(default)s]")
+    r.add_argument("--max-drop", type=float, default=1.0, help="accuracy-drop budget in pp for the recommendation (and the mixed recipe) [%(default)s]")
+    r.add_argument("--budget", choices=["worst-slice", "mean"], default=None, help="mixed recipe: which drop must stay within --max-drop")
+    r.add_argument("--limit", type=int, default=None, help="evaluate on at most N eval clips (quick look)")
+    r.add_argument("--quiet", action="store_true", help="no progress bars / table")
+    r.set_defaults(func=cmd_run)
+
+    t = sub.add_parser("train", help="train the default DS-CNN on the dev split (writes weights + model card)")
+    t.add_argument("--out", default=None, help="weights path (default: the bundled weights file)")
+    t.add_argument("--epochs", type=int, default=40)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--threads", type=int, default=2)
+    t.add_argument("--max-minutes", type=float, default=13.0, help="wall-clock budget [%(default)s]")
+    t.add_argument("--quiet", action="store_true")
+    t.set_defaults(func=cmd_train)
+
+    q = sub.add_parser("quantize", help="build quantized ONNX variants of a model")
+    q.add_argument("--model", help="voxquant weights (default: bundled DS-CNN)")
+    q.add_argument("--onnx", help="a float ONNX model instead of voxquant weights (needs --frontend)")
+    q.add_argument("--frontend", default="voxquant-mfcc-49x10", help="front-end preset for --onnx [%(default)s]")
+    q.add_argument("--recipes", default="fp16,int8_dynamic,int8_static_minmax", help="[%(default)s]")
+    q.add_argument("--calib-n", type=int, default=200)
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--out", default="runs/quantized")
+    q.set_defaults(func=cmd_quantize)
+
+    e = sub.add_parser("eval", help="evaluate one model (fp32) on the eval split and its slices")
+    e.add_argument("--model", help="voxquant weights or a model spec (.toml); default: bundled DS-CNN")
+    e.add_argument("--out", default="runs/eval")
+    e.add_argument("--split", default="eval", choices=["eval", "test", "dev"])
+    e.add_argument("--limit", type=int, default=None)
+    e.add_argument("--latency-runs", type=int, default=200)
+    e.add_argument("--quiet", action="store_true")
+    e.set_defaults(func=cmd_eval)
+
+    b = sub.add_parser("bench", help="latency (end to end and model only) of model files")
+    b.add_argument("models", nargs="+", help="model artefacts (.onnx, ...)")
+    b.add_argument("--weights", help="voxquant weights whose front-end to use (default: bundled)")
+    b.add_argument("--backend", default="onnxruntime")
+    b.add_argument("--threads", default="1,2")
+    b.add_argument("--runs", type=int, default=200)
+    b.add_argument("--warmup", type=int, default=20)
+    b.set_defaults(func=cmd_bench)
+
+    d = sub.add_parser("data", help="data sets: list, fetch")
+    dsub = d.add_subparsers(dest="data_cmd", required=True, metavar="ACTION")
+    f = dsub.add_parser("fetch", help="download a data set with checksum verification")
+    f.add_argument("name", help="e.g. speech-commands-v2-test")
+    f.add_argument("--root", help="data root (default VOXQUANT_DATA or the user cache)")
+    f.add_argument("--url", help="mirror URL")
+    f.add_argument("--quiet", action="store_true")
+    f.set_defaults(func=cmd_data_fetch)
+    dl = dsub.add_parser("list", help="known downloadable sets and the data root")
+    dl.set_defaults(func=cmd_data_list)
+
+    for extend in _EXTENSIONS:
+        extend(sub)
+    return p
+
+
+#: Functions ``f(subparsers)`` adding sub-commands from other packages (backends, zoo, studies).
+_EXTENSIONS: list = []
+
+
+def _register_extensions():
+    import importlib
+
+    for mod in ("voxquant.backends.cli", "voxquant.zoo.cli", "voxquant.studies.cli"):
+        try:
+            m = importlib.import_module(mod)
+        except ImportError:
+            continue
+        _EXTENSIONS.append(m.add_commands)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``voxquant`` command. Returns the exit status."""
+    from voxquant.errors import VoxquantError
+
+    _register_extensions()
+    parser = build_parser()
+    a = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if a.debug else logging.WARNING, format="%(levelname)s: %(message)s")
+    if not a.debug:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        return int(a.func(a) or 0)
+    except VoxquantError as exc:
+        if a.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished cells are saved; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,473 @@
+"""Datasets: clips, clip sets, loaders for the real-speech data pack, and cached decoding.
+
+Two on-disk layouts are understood:
+
+* **labelled folder** - ``<root>/<label>/*.wav|*.flac``: the layout of the official
+  ``speech_commands_test_set_v0.02.tar.gz`` (Warden 2018, arXiv:1804.03209).
+* **manifest set** - ``<set>/manifest.csv`` with at least ``path,label`` (``path`` relative to the set
+  folder) plus ``speaker,split,word,...``: the layout of every set in ``shared/data`` (see its README) and of
+  what :func:`voxquant.data.fetch.fetch` writes.
+
+Set folders are found under :func:`voxquant.paths.data_root` (``VOXQUANT_DATA``). Audio is decoded with
+:func:`voxquant.audio.io.load_audio` (16 kHz mono float32, resampled with soxr, padded/cropped) and cached as
+``.npy`` by :func:`load_waves`.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import re
+import tempfile
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+
+from voxquant.audio.io import load_audio
+from voxquant.errors import AudioError, DataError
+from voxquant.paths import cache_root, data_root
+
+SC12_LABELS: tuple[str, ...] = (
+    "yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go", "_unknown_", "_silence_",
+)
+"""The 12 classes of the Speech Commands KWS task, in the default order (index = class id)."""
+
+SC_TEST_DIR = "speech_commands_v0.02_test"
+SC_TEST_NUM_CLIPS = 4890
+FSDD_DIR = "fsdd"
+NOISE_DIR = "speech_commands_noise"
+RIRS_DIR = "rirs"
+
+AUDIO_EXTENSIONS: tuple[str, ...] = (".wav", ".flac")
+
+#: ``[<word>_]<speaker>_nohash_<n>`` (Speech Commands file naming; speaker = 8 hex digits in v0.02).
+_SC_NAME = re.compile(r"^(?:(?P<word>[A-Za-z]+)_)?(?P<speaker>[0-9A-Za-z]+)_nohash_(?P<utt>\d+)$")
+
+_FETCH_HINT = (
+    "run `voxquant data fetch speech-commands-v2-test` (needs network), or set VOXQUANT_DATA to a folder "
+    f"that holds {SC_TEST_DIR}/ (e.g. the shared data pack: VOXQUANT_DATA=../shared/data)"
+)
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One labelled audio file.
+
+    Attributes:
+        path: absolute path of the audio file (WAV/FLAC).
+        label: class label (e.g. ``"yes"``, ``"_unknown_"``, ``"_silence_"``, ``"7"`` for FSDD).
+        speaker: the data set's own speaker id (Speech Commands: the 8-hex prefix before ``_nohash_``);
+            ``None`` where not applicable (silence, noise, RIRs) or unknown.
+        word: the spoken word (for ``_unknown_``: the real word), ``None`` if unknown.
+        meta: every other manifest column (strings), e.g. ``split``, ``kind``, ``sample_rate``.
+    """
+
+    path: Path
+    label: str
+    speaker: str | None = None
+    word: str | None = None
+    meta: dict = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def stem(self) -> str:
+        """File name without its audio extension(s) (``x.wav.wav`` -> ``x``)."""
+        return strip_audio_suffixes(self.path.name)
+
+
+@dataclass
+class ClipSet:
+    """An ordered list of clips plus the label vocabulary that defines class ids.
+
+    Attributes:
+        name: a short name, e.g. ``"speech_commands_v0.02_test"`` or ``"...:dev"``.
+        clips: the clips, in a fixed order (the order of :meth:`label_ids` and :func:`load_waves` rows).
+        labels: class names; ``labels[i]`` is class id ``i``. Every clip's label must be in it.
+
+    Raises:
+        DataError: a clip's label is not in ``labels``.
+    """
+
+    name: str
+    clips: list[Clip]
+    labels: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        self.clips = list(self.clips)
+        self.labels = tuple(self.labels)
+        known = set(self.labels)
+        for clip in self.clips:
+            if clip.label not in known:
+                raise DataError(f"label {clip.label!r} is not one of the set's labels {list(self.labels)}", clip.path)
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __iter__(self) -> Iterator[Clip]:
+        return iter(self.clips)
+
+    def __getitem__(self, i: int) -> Clip:
+        return self.clips[i]
+
+    def label_ids(self) -> np.ndarray:
+        """Class ids, ``int64 [N]``, index into :attr:`labels`."""
+        index = {label: i for i, label in enumerate(self.labels)}
+        return np.array([index[c.label] for c in self.clips], dtype=np.int64)
+
+    def subset(self, indices: Sequence[int] | np.ndarray, name: str | None = None) -> "ClipSet":
+        """A new set with the clips at ``indices`` (ints, or a boolean mask of length N), same labels."""
+        idx = np.asarray(indices)
+        if idx.dtype == bool:
+            if idx.shape != (len(self.clips),):
+                raise ValueError(f"boolean mask has shape {idx.shape}, expected ({len(self.clips)},)")
+            idx = np.flatnonzero(idx)
+        return ClipSet(name or self.name, [self.clips[int(i)] for i in idx.reshape(-1)], self.labels)
+
+    def speakers(self) -> list[str]:
+        """Sorted distinct speaker ids (clips without a speaker are ignored)."""
+        return sorted({c.speaker for c in self.clips if c.speaker is not None})
+
+    def counts(self) -> dict[str, int]:
+        """Number of clips per label, in :attr:`labels` order (labels with no clip give 0)."""
+        c = Counter(clip.label for clip in self.clips)
+        return {label: c.get(label, 0) for label in self.labels}
+
+    def paths(self) -> list[Path]:
+        """The clip paths, in order."""
+        return [c.path for c in self.clips]
+
+
+def strip_audio_suffixes(name: str) -> str:
+    """Drop trailing audio extensions from a file name, repeatedly (``a.wav.wav`` -> ``a``)."""
+    while True:
+        lower = name.lower()
+        for ext in AUDIO_EXTENSIONS:
+            if lower.endswith(ext) and len(name) > len(ext):
+                name = name[: -len(ext)]
+                break
+        else:
+            return name
+
+
+def parse_sc_name(name: str) -> tuple[str | None, str | None, str | None]:
+    """Parse a Speech Commands file name.
+
+    Args:
+        name: ``<speaker>_nohash_<n>.wav`` or ``<word>_<speaker>_nohash_<n>.wav[.wav]`` (the ``_unknown_``
+            naming of the test-set tarball copies), any audio extension.
+
+    Returns:
+        ``(word, speaker, utterance)``; ``word`` is ``None`` when the name has no word prefix, and all three
+        are ``None`` when the name does not follow the convention (e.g. the numeric ``_silence_`` files).
+    """
+    m = _SC_NAME.match(strip_audio_suffixes(name))
+    if not m:
+        return None, None, None
+    return m.group("word"), m.group("speaker"), m.group("utt")
+
+
+def load_labelled_folder(
+    root: str | Path,
+    labels: Sequence[str] | None = None,
+    extensions: Iterable[str] = AUDIO_EXTENSIONS,
+    name: str | None = None,
+) -> ClipSet:
+    """Load a ``<root>/<label>/*.wav|*.flac`` folder (the official Speech Commands test tarball layout).
+
+    Speaker ids and words come from the ``[<word>_]<speaker>_nohash_<n>`` file names (:func:`parse_sc_name`);
+    for a file without a word prefix the word is its folder label. Files are sorted by label order, then name.
+
+    Args:
+        root: folder holding one sub-folder per label.
+        labels: expected labels (class order). ``None``: every sub-folder that holds audio, sorted.
+        extensions: audio extensions to take (case-insensitive); other files are ignored.
+        name: the set name (default: the folder name).
+
+    Returns:
+        A :class:`ClipSet` (``meta`` holds ``utterance`` when parsed).
+
+    Raises:
+        DataError: ``root`` is not a folder, a label folder of ``labels`` is missing (the message names the
+            folder), or no audio file was found.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError("data folder not found", root)
+    exts = tuple(e.lower() for e in extensions)
+    if labels is None:
+        labels = sorted(
+            d.name for d in root.iterdir() if d.is_dir() and any(f.name.lower().endswith(exts) for f in d.iterdir())
+        )
+    labels = tuple(labels)
+    clips: list[Clip] = []
+    for label in labels:
+        folder = root / label
+        if not folder.is_dir():
+            raise DataError(f"label folder '{label}' is missing", folder, hint=f"expected one folder per label: {list(labels)}")
+        for f in sorted(folder.iterdir()):
+            if not f.is_file() or not f.name.lower().endswith(exts):
+                continue
+            word, speaker, utt = parse_sc_name(f.name)
+            meta = {"utterance": utt} if utt is not None else {}
+            clips.append(Clip(f.resolve(), label, speaker, word or label, meta))
+    if not clips:
+        raise DataError(f"no audio files ({', '.join(exts)}) found in the label folders", root)
+    return ClipSet(name or root.name, clips, labels)
+
+
+def load_manifest(set_dir: str | Path, labels: Sequence[str] | None = None, name: str | None = None) -> ClipSet:
+    """Load a ``manifest.csv`` set (the ``shared/data`` layout).
+
+    Args:
+        set_dir: the set folder; ``<set_dir>/manifest.csv`` must have columns ``path`` (relative to
+            ``set_dir``) and ``label``; ``speaker`` and ``word`` are used when present (empty = ``None``);
+            all other columns go to ``Clip.meta`` as strings.
+        labels: class order. When given, only clips with these labels are kept and every label must have at
+            least one clip. ``None``: the distinct labels in order of first appearance.
+        name: the set name (default: the folder name).
+
+    Returns:
+        A :class:`ClipSet` in manifest row order.
+
+    Raises:
+        DataError: manifest missing, unreadable, lacking ``path``/``label`` columns, empty, or a label of
+            ``labels`` has no clip (the message names the manifest).
+    """
+    set_dir = Path(set_dir).resolve()
+    manifest = set_dir / "manifest.csv"
+    if not manifest.is_file():
+        raise DataError("manifest.csv not found", manifest)
+    try:
+        with open(manifest, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            columns = reader.fieldnames or []
+            rows = list(reader)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"cannot read manifest ({exc})", manifest) from None
+    missing = [c for c in ("path", "label") if c not in columns]
+    if missing:
+        raise DataError(f"manifest lacks column(s) {missing} (has {columns})", manifest)
+    keep = set(labels) if labels is not None else None
+    clips = []
+    for i, row in enumerate(rows):
+        if not row.get("path") or not row.get("label"):
+            raise DataError(f"row {i + 2} has an empty path or label", manifest)
+        if keep is not None and row["label"] not in keep:
+            continue
+        meta = {k: v for k, v in row.items() if k not in ("path", "label", "speaker", "word") and k is not None}
+        clips.append(
+            Clip(set_dir / row["path"], row["label"], row.get("speaker") or None, row.get("word") or None, meta)
+        )
+    if labels is None:
+        labels = tuple(dict.fromkeys(c.label for c in clips))
+    else:
+        present = {c.label for c in clips}
+        absent = [label for label in labels if label not in present]
+        if absent:
+            raise DataError(f"no clips for label(s) {absent}", manifest)
+    if not clips:
+        raise DataError("manifest has no clips", manifest)
+    return ClipSet(name or set_dir.name, clips, tuple(labels))
+
+
+def _set_dir(root: str | Path | None, folder: str) -> Path:
+    """``root`` may be the data root (holding ``folder``) or the set folder itself; default data_root()."""
+    base = Path(root).expanduser() if root is not None else data_root()
+    if base.name == folder or (base / "manifest.csv").is_file():
+        return base
+    return base / folder
+
+
+def _missing(set_dir: Path, what: str, hint: str | None = None) -> DataError:
+    return DataError(
+        f"{what} not found (no manifest.csv)",
+        set_dir,
+        hint=hint or f"set VOXQUANT_DATA to a folder that holds {set_dir.name}/ (e.g. the shared data pack: VOXQUANT_DATA=../shared/data)",
+    )
+
+
+def speech_commands_test(root: str | Path | None = None) -> ClipSet:
+    """The official Speech Commands v0.02 12-class test set (4,890 clips, 239 speakers, 16 kHz, 1 s).
+
+    Source: ``speech_commands_test_set_v0.02.tar.gz`` (Warden 2018, arXiv:1804.03209, CC BY 4.0).
+    Looks in ``<root>/speech_commands_v0.02_test`` (``root`` default :func:`voxquant.paths.data_root`; ``root``
+    may also be the set folder itself). Accepted layouts: ``manifest.csv`` (shared data pack, or what
+    ``voxquant data fetch speech-commands-v2-test`` writes), or the plain tarball layout
+    (``<label>/*.wav`` sub-folders, or under ``audio/``) without a manifest.
+
+    Returns:
+        :class:`ClipSet` named ``speech_commands_v0.02_test`` with labels :data:`SC12_LABELS`. A warning is
+        issued if it does not hold exactly 4,890 clips (a partial copy).
+
+    Raises:
+        DataError: the set is not there (the message says to run ``voxquant data fetch
+            speech-commands-v2-test`` or set ``VOXQUANT_DATA``), or a label folder is missing.
+    """
+    set_dir = _set_dir(root, SC_TEST_DIR)
+    if (set_dir / "manifest.csv").is_file():
+        cs = load_manifest(set_dir, SC12_LABELS, name=SC_TEST_DIR)
+    else:
+        given = Path(root).expanduser() if root is not None else None
+        candidates = [set_dir, set_dir / "audio"] + ([given] if given is not None else [])
+        for cand in candidates:
+            if cand.is_dir() and any((cand / lab).is_dir() for lab in SC12_LABELS):
+                cs = load_labelled_folder(cand, SC12_LABELS, name=SC_TEST_DIR)
+                break
+        else:
+            raise DataError("Speech Commands v0.02 test set not found", set_dir, hint=_FETCH_HINT)
+    if len(cs) != SC_TEST_NUM_CLIPS:
+        warnings.warn(f"{set_dir}: expected {SC_TEST_NUM_CLIPS} clips in the official test set, found {len(cs)}", stacklevel=2)
+    return cs
+
+
+def fsdd(root: str | Path | None = None) -> ClipSet:
+    """Free Spoken Digit Dataset (3,000 clips, 6 speakers, labels ``"0"``..``"9"``, native **8 kHz**).
+
+    Source: github.com/Jakobovski/free-spoken-digit-dataset (CC BY-SA 4.0), as ``<root>/fsdd/manifest.csv``.
+    ``meta`` keeps ``split`` (reps 0-4 = test), ``accent``, ``native``, ``gender``, ... :func:`load_waves`
+    resamples to 16 kHz (soxr; nothing above 4 kHz exists).
+
+    Raises:
+        DataError: the set is not under ``root`` / ``VOXQUANT_DATA``.
+    """
+    set_dir = _set_dir(root, FSDD_DIR)
+    if not (set_dir / "manifest.csv").is_file():
+        raise _missing(set_dir, "FSDD data set")
+    return load_manifest(set_dir, tuple(str(d) for d in range(10)), name=FSDD_DIR)
+
+
+def noise_clips(root: str | Path | None = None, include_synthetic: bool = True) -> ClipSet:
+    """The 6 Speech Commands ``_background_noise_`` files (16 kHz, 60-95 s each).
+
+    Four are real recordings (``meta["kind"] == "recorded"``); ``pink_noise`` and ``white_noise`` are
+    synthetic (``meta["kind"] == "synthetic"``) and are dropped with ``include_synthetic=False``.
+    Labels are the file names (``doing_the_dishes``, ...). Source: Speech Commands v0.02 (CC BY 4.0).
+
+    Raises:
+        DataError: the set is not under ``root`` / ``VOXQUANT_DATA``.
+    """
+    set_dir = _set_dir(root, NOISE_DIR)
+    if not (set_dir / "manifest.csv").is_file():
+        raise _missing(set_dir, "Speech Commands background-noise set")
+    cs = load_manifest(set_dir, name=NOISE_DIR)
+    if not include_synthetic:
+        cs = cs.subset([i for i, c in enumerate(cs) if c.meta.get("kind") != "synthetic"])
+        cs = ClipSet(cs.name, cs.clips, tuple(c.label for c in cs.clips))
+    return cs
+
+
+def rirs(root: str | Path | None = None) -> ClipSet:
+    """The 5 real measured room impulse responses (RIRs) of the data pack (16 kHz, 1-4 s, peak 0.99).
+
+    Labels are room names (``auditorium``, ``studio_live_room``, ``concert_hall``, ``church``,
+    ``seminar_room``); ``meta`` keeps licence and attribution (OpenAIR CC BY 4.0; one CC0 clap RIR).
+
+    Raises:
+        DataError: the set is not under ``root`` / ``VOXQUANT_DATA``.
+    """
+    set_dir = _set_dir(root, RIRS_DIR)
+    if not (set_dir / "manifest.csv").is_file():
+        raise _missing(set_dir, "RIR set")
+    return load_manifest(set_dir, name=RIRS_DIR)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# decoding + cache
+
+_CACHE_VERSION = "waves-v1"
+
+
+def waves_cache_key(clipset: ClipSet, sample_rate: int, num_samples: int | None, resample: bool = True) -> str:
+    """Hex digest identifying a decode: resolved paths, file sizes and mtimes (ns), and the parameters.
+
+    Raises:
+        AudioError: a clip file does not exist.
+    """
+    h = hashlib.sha256(f"{_CACHE_VERSION}|{sample_rate}|{num_samples}|{resample}".encode())
+    for clip in clipset.clips:
+        try:
+            st = os.stat(clip.path)
+        except OSError:
+            raise AudioError("file not found", clip.path) from None
+        h.update(f"\n{clip.path}|{st.st_size}|{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:32]
+
+
+def _progress(items: Sequence, description: str, enabled: bool):
+    if not enabled:
+        return items
+    from rich.progress import track
+
+    return track(items, description=description, transient=True)
+
+
+def load_waves(
+    clipset: ClipSet,
+    sample_rate: int = 16000,
+    num_samples: int = 16000,
+    cache: bool = True,
+    *,
+    resample: bool = True,
+    progress: bool | None = None,
+) -> np.ndarray:
+    """Decode every clip to a fixed-length batch.
+
+    Each clip goes through :func:`voxquant.audio.io.load_audio` (mono check, NaN/Inf check, soxr VHQ
+    resampling, zero-pad at the end / crop to ``num_samples``). With ``cache``, the batch is stored as
+    ``<cache_root()>/waves/<key>.npy`` (:func:`waves_cache_key`: paths + sizes + mtimes + parameters; written
+    atomically, temp file + ``os.replace``) and later calls load it back.
+
+    Args:
+        clipset: the clips (row order = clip order).
+        sample_rate: output rate in Hz (FSDD's 8 kHz files are resampled to it).
+        num_samples: output length in samples (16,000 = 1 s at 16 kHz).
+        cache: read/write the ``.npy`` cache.
+        resample: allow resampling; with ``False`` a file at another rate raises AudioError.
+        progress: show a rich progress bar; ``None`` = only when there are more than 200 clips.
+
+    Returns:
+        ``float32 [N, num_samples]`` in [-1, 1].
+
+    Raises:
+        AudioError: a file is missing, corrupt, empty, not audio, has NaN/Inf samples, more than one channel,
+            or an unexpected rate with ``resample=False`` (the message names the file).
+    """
+    n = len(clipset)
+    path = None
+    if cache and n:
+        key = waves_cache_key(clipset, sample_rate, num_samples, resample)
+        path = cache_root() / "waves" / f"{key}.npy"
+        if path.is_file():
+            try:
+                arr = np.load(path, allow_pickle=False)
+                if arr.shape == (n, num_samples) and arr.dtype == np.float32:
+                    return arr
+            except (OSError, ValueError):
+                pass  # corrupt cache entry: decode again and overwrite
+    out = np.empty((n, num_samples), dtype=np.float32)
+    show = progress if progress is not None else n > 200
+    for i, clip in enumerate(_progress(clipset.clips, f"decoding {clipset.name}", show)):
+        out[i] = load_audio(clip.path, sample_rate, num_samples, resample=resample)
+    if path is not None:
+        _atomic_save_npy(path, out)
+    return out
+
+
+def _atomic_save_npy(path: Path, arr: np.ndarray) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=path.stem, suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.save(fh, arr, allow_pickle=False)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+    except OSError as exc:  # a read-only cache must not break decoding
+        warnings.warn(f"{path}: could not write the wave cache ({exc})", stacklevel=3)

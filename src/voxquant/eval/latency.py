@@ -1,0 +1,146 @@
+"""Latency and memory: end-to-end per utterance and model-only, p50/p95, peak RSS.
+
+End to end = read the audio file (soundfile) + front-end (numpy, :func:`voxquant.audio.compute_features`) +
+inference (batch 1) + post-processing (softmax, argmax): what one utterance costs on the host.
+Model-only = inference alone on precomputed features.
+
+Each variant is measured in a fresh child process (``multiprocessing`` spawn context) so that its peak resident
+set size (``ru_maxrss``) is its own and one variant's allocator state cannot slow another.
+Timings use ``time.perf_counter_ns`` after ``warmup`` untimed runs; ``intra_op_num_threads`` is fixed and
+recorded. Percentiles are numpy's linear-interpolation percentiles over ``runs`` samples.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class LatencyConfig:
+    """How latency is measured.
+
+    Attributes:
+        runs: timed runs per measurement (at least 200 for the report).
+        warmup: untimed runs first.
+        threads: intra-op thread counts to measure (each one a separate measurement).
+    """
+
+    runs: int = 200
+    warmup: int = 20
+    threads: tuple = (1, 2)
+
+
+def _percentiles(ns: list[int]) -> dict:
+    a = np.asarray(ns, dtype=np.float64) / 1e6
+    return {"p50": float(np.percentile(a, 50)), "p95": float(np.percentile(a, 95)), "mean": float(a.mean()), "min": float(a.min())}
+
+
+def _measure(job: dict) -> dict:
+    """Child-process body: load the model, time end-to-end and model-only runs, report peak RSS."""
+    import resource
+
+    import numpy as np
+
+    from voxquant.audio.frontend import FrontendConfig, compute_features
+    from voxquant.audio.io import load_audio
+    from voxquant.backends.table import load_session
+
+    fe = FrontendConfig.from_dict(job["frontend"])
+    files = job["files"]
+    runs, warmup = job["runs"], job["warmup"]
+    sess = load_session(job["backend"], Path(job["model"]), threads=job["threads"])
+    layout = job.get("layout", "nchw")
+
+    def to_input(feat):
+        x = feat[None, None] if layout == "nchw" else feat.reshape(1, -1)
+        return np.ascontiguousarray(x, dtype=np.float32)
+
+    def e2e(path):
+        w = load_audio(path, fe.sample_rate, fe.clip_samples)
+        x = to_input(compute_features(w, fe))
+        logits = sess.run(x)[0]
+        e = np.exp(logits - logits.max())
+        p = e / e.sum()
+        return int(p.argmax())
+
+    feats = [to_input(compute_features(load_audio(f, fe.sample_rate, fe.clip_samples), fe)) for f in files]
+    for i in range(warmup):
+        e2e(files[i % len(files)])
+        sess.run(feats[i % len(feats)])
+    t_e2e, t_model, t_fe = [], [], []
+    for i in range(runs):
+        f = files[i % len(files)]
+        t0 = time.perf_counter_ns()
+        e2e(f)
+        t_e2e.append(time.perf_counter_ns() - t0)
+    for i in range(runs):
+        x = feats[i % len(feats)]
+        t0 = time.perf_counter_ns()
+        sess.run(x)
+        t_model.append(time.perf_counter_ns() - t0)
+    for i in range(runs):
+        f = files[i % len(files)]
+        t0 = time.perf_counter_ns()
+        compute_features(load_audio(f, fe.sample_rate, fe.clip_samples), fe)
+        t_fe.append(time.perf_counter_ns() - t0)
+    return {
+        "threads": job["threads"],
+        "runs": runs,
+        "warmup": warmup,
+        "e2e_ms": _percentiles(t_e2e),
+        "model_ms": _percentiles(t_model),
+        "io_frontend_ms": _percentiles(t_fe),
+        "peak_rss_bytes": int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024,
+        "e2e_samples_ms": [t / 1e6 for t in t_e2e],
+        "model_samples_ms": [t / 1e6 for t in t_model],
+    }
+
+
+def _child(job, q):
+    try:
+        q.put(("ok", _measure(job)))
+    except BaseException as exc:  # report, never hang the parent
+        q.put(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def measure_latency(model: Path, files: list, frontend, backend: str = "onnxruntime", threads: int = 1,
+                    runs: int = 200, warmup: int = 20, layout: str = "nchw", timeout_s: float = 600) -> dict:
+    """Measure one model at one thread count in a fresh process.
+
+    Args:
+        model: artefact path.
+        files: audio files cycled through (at least one; use >= ``runs`` distinct files for honest I/O times).
+        frontend: :class:`~voxquant.audio.FrontendConfig`.
+        backend: backend name in :data:`voxquant.backends.table.BACKENDS`.
+        threads: intra-op threads.
+        runs, warmup: timed and untimed iterations.
+        layout: ``"nchw"`` (``[1,1,T,F]``) or ``"flat"`` (``[1, T*F]``).
+
+    Returns:
+        dict with ``e2e_ms``, ``model_ms``, ``io_frontend_ms`` (each ``p50``, ``p95``, ``mean``, ``min`` in ms),
+        the raw per-run ``e2e_samples_ms`` / ``model_samples_ms`` lists, ``peak_rss_bytes`` (of the child
+        process, after loading the model and all runs), ``threads``, ``runs``, ``warmup``.
+
+    Raises:
+        RuntimeError: the child failed (message carries the child's error) or timed out.
+    """
+    job = {"model": str(model), "files": [str(f) for f in files], "frontend": frontend.to_dict(), "backend": backend,
+           "threads": threads, "runs": runs, "warmup": warmup, "layout": layout}
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    p = ctx.Process(target=_child, args=(job, q), daemon=True)
+    p.start()
+    try:
+        status, payload = q.get(timeout=timeout_s)
+    except Exception:
+        p.kill()
+        raise RuntimeError(f"{model}: latency measurement timed out after {timeout_s} s") from None
+    p.join(timeout=10)
+    if status != "ok":
+        raise RuntimeError(f"{model}: latency measurement failed: {payload}")
+    return payload

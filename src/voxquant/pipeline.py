@@ -1,0 +1,355 @@
+"""``voxquant run`` as a function: model -> quantized variants -> evaluation on real speech -> report.
+
+Steps (every finished step is a cell in :class:`~voxquant.report.store.ResultStore`, so re-running on the same
+output folder resumes and recomputes nothing already done):
+
+1. data: the official Speech Commands v0.02 12-class test set, split into ``dev`` / ``eval``
+   (:func:`voxquant.data.split_dev_eval`); calibration uses ``dev``, every reported number uses ``eval``;
+2. model: the bundled DS-CNN (or ``--model`` weights), exported to float ONNX;
+3. variants: each quantization recipe (:mod:`voxquant.quant`) applied to that ONNX model, calibrated on
+   ``calib_n`` ``dev`` clips through the same front-end;
+4. slices: clean; real background noise at each SNR (second half of each recording: the first half is the
+   training-augmentation half); reverberation with each real RIR; far field (church RIR + noise at 10 dB);
+5. accuracy of every variant on every slice; drop vs fp32 on the same clips with a paired bootstrap 95 % CI and
+   McNemar's exact p;
+6. latency (end to end and model only; 1 and 2 threads) and peak RSS, each variant in a fresh process;
+7. ``results.json``, ``results.csv``, ``report.html`` and a terminal table.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from voxquant.errors import ConfigError, VoxquantError
+
+log = logging.getLogger("voxquant")
+
+DEFAULT_RECIPES = ("fp32", "fp16", "int8_dynamic", "int8_static_minmax", "int8_static_entropy", "int8_static_percentile")
+
+
+@dataclass
+class RunConfig:
+    """Configuration of ``voxquant run`` (recorded in ``results.json``).
+
+    Attributes:
+        out_dir: output folder (results, report, models, cache of cells).
+        model: voxquant weights (``.pt`` with its ``.json``); ``None`` = the bundled DS-CNN.
+        recipes: quantization recipes, in report order (``fp32`` is always added first: it is the reference).
+        snrs: SNRs in dB of the noise slices.
+        reverb: add one slice per real RIR.
+        far_field: add the far-field slice (church RIR, then real noise at ``far_field_snr`` dB).
+        far_field_snr: SNR in dB of the far-field slice.
+        calib_n: calibration clips drawn from ``dev`` (seeded).
+        seed: seed of calibration sampling, slices and bootstrap.
+        threads: intra-op thread counts measured for latency; the first is the headline.
+        latency_runs: timed runs per latency measurement (>= 200 for the report).
+        latency_warmup: untimed warm-up runs.
+        n_boot: bootstrap resamples for the CIs.
+        max_drop: accuracy-drop budget (pp) used by the recommendation.
+        limit: evaluate on at most this many ``eval`` clips (stratified; ``None`` = all): for quick runs/tests.
+        eval_threads: threads used for the (batched) accuracy evaluation.
+        data_root: data root (default ``VOXQUANT_DATA``).
+        progress: show progress bars.
+        recipe_options: per-recipe keyword options, e.g. ``{"mixed": {"max_drop": 0.5}}``.
+    """
+
+    out_dir: Path = Path("runs/default")
+    model: Path | None = None
+    recipes: tuple = DEFAULT_RECIPES
+    snrs: tuple = (20, 10, 5, 0)
+    reverb: bool = True
+    far_field: bool = True
+    far_field_snr: float = 10.0
+    calib_n: int = 200
+    seed: int = 0
+    threads: tuple = (1, 2)
+    latency_runs: int = 200
+    latency_warmup: int = 20
+    n_boot: int = 2000
+    max_drop: float = 1.0
+    limit: int | None = None
+    eval_threads: int = 2
+    data_root: Path | None = None
+    progress: bool = True
+    recipe_options: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        return {k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+
+
+def stratified_indices(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """``n`` indices drawn without replacement, round-robin over classes (seeded), sorted.
+
+    Args:
+        labels: ``int64 [N]`` class ids.
+        n: how many (capped at ``N``).
+        seed: RNG seed.
+    """
+    rng = np.random.default_rng(seed)
+    n = min(n, len(labels))
+    pools = {c: list(rng.permutation(np.where(labels == c)[0])) for c in np.unique(labels)}
+    out: list[int] = []
+    while len(out) < n:
+        for c in sorted(pools):
+            if pools[c] and len(out) < n:
+                out.append(int(pools[c].pop()))
+    return np.sort(np.array(out, dtype=np.int64))
+
+
+def load_model(path: Path | None):
+    """Load voxquant weights (default: the bundled DS-CNN). Returns ``(torch_model, meta)``."""
+    from voxquant.models.train import load_weights
+    from voxquant.models.zoo_default import DEFAULT_WEIGHTS
+
+    return load_weights(Path(path) if path else DEFAULT_WEIGHTS)
+
+
+def slice_specs(cfg: RunConfig, rir_names: list[str]) -> list[tuple[str, str, object]]:
+    """The evaluation slices as ``(name, kind, param)``: ``clean``, ``noise_snr<d>``, ``reverb_<room>``,
+    ``far_field``."""
+    specs = [("clean", "clean", None)]
+    specs += [(f"noise_snr{int(s) if float(s).is_integer() else s}", "noise", float(s)) for s in cfg.snrs]
+    if cfg.reverb:
+        specs += [(f"reverb_{r}", "reverb", r) for r in rir_names]
+    if cfg.far_field and rir_names:
+        specs.append(("far_field", "far_field", cfg.far_field_snr))
+    return specs
+
+
+def _progress(enabled: bool):
+    from contextlib import nullcontext
+
+    if not enabled:
+        return nullcontext(None)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=False)
+
+
+# ------------------------------------------------------------------------------------------------ the run
+
+
+def run(cfg: RunConfig | None = None) -> dict:
+    """Run the whole matrix and write the report.
+
+    Args:
+        cfg: :class:`RunConfig` (defaults: bundled DS-CNN, all default recipes, all slices, 1 and 2 threads).
+
+    Returns:
+        The ``results.json`` dict (also written to ``cfg.out_dir``).
+
+    Raises:
+        VoxquantError: missing data, bad model file, unknown recipe (one clear message).
+    """
+    from voxquant.audio.frontend import compute_features
+    from voxquant.data import load_noise_bank, load_rir_bank, load_waves, make_slice, speech_commands_test, split_dev_eval
+    from voxquant.eval.metrics import classification_metrics
+    from voxquant.models.zoo_default import split_noise_bank
+    from voxquant.quant import get_recipe
+    from voxquant.report import ResultStore, build_results, make_latency, make_slice as make_slice_entry
+    from voxquant.report import print_summary, recommend, write_csv, write_html, write_json_atomic
+
+    cfg = cfg or RunConfig()
+    t_start = time.time()
+    recipes = list(dict.fromkeys(["fp32", *cfg.recipes]))
+    for r in recipes:
+        get_recipe(r)  # fail fast on an unknown recipe, before any work
+    out = Path(cfg.out_dir)
+    (out / "models").mkdir(parents=True, exist_ok=True)
+    store = ResultStore(out)
+
+    # 1. data ---------------------------------------------------------------------------------------------
+    model, meta = load_model(cfg.model)
+    fe = meta["frontend"]
+    labels = tuple(meta["labels"])
+    clips = speech_commands_test(cfg.data_root)
+    dev, ev = split_dev_eval(clips)
+    if tuple(clips.labels) != labels:
+        missing = set(labels) ^ set(clips.labels)
+        if missing:
+            raise ConfigError(f"model labels and data labels differ: {sorted(missing)}")
+        remap = np.array([labels.index(lbl) for lbl in clips.labels])
+    else:
+        remap = np.arange(len(labels))
+    if cfg.limit:
+        ev = ev.subset(stratified_indices(ev.label_ids(), cfg.limit, cfg.seed), name=f"{ev.name}[:{cfg.limit}]")
+    y_eval = remap[ev.label_ids()]
+    eval_waves = load_waves(ev, fe.sample_rate, fe.clip_samples, progress=cfg.progress)
+    calib_idx = stratified_indices(dev.label_ids(), cfg.calib_n, cfg.seed)
+    calib_waves = load_waves(dev.subset(calib_idx, name="calibration"), fe.sample_rate, fe.clip_samples, progress=False)
+    calib = compute_features(calib_waves, fe)[:, None]
+
+    noise_eval = {}
+    rirs = {}
+    try:
+        _, noise_eval = split_noise_bank(load_noise_bank(cfg.data_root, sample_rate=fe.sample_rate))
+    except VoxquantError as exc:
+        log.warning("noise slices skipped: %s", exc)
+    try:
+        rirs = load_rir_bank(cfg.data_root, sample_rate=fe.sample_rate) if (cfg.reverb or cfg.far_field) else {}
+    except VoxquantError as exc:
+        log.warning("reverb slices skipped: %s", exc)
+    specs = [s for s in slice_specs(cfg, list(rirs)) if (s[1] not in ("noise", "far_field") or noise_eval)]
+
+    def slice_features(name, kind, param):
+        cache = out / "cache" / f"features_{name}_{len(ev)}_{cfg.seed}.npy"
+        if cache.is_file():
+            return np.load(cache)
+        if kind == "far_field":
+            far_rir = next((k for k in rirs if "church" in k), next(iter(rirs)))
+            w = make_slice(make_slice(eval_waves, "reverb", far_rir, rirs=rirs), "noise", param, noise_bank=noise_eval, seed=cfg.seed + 1)
+        else:
+            w = make_slice(eval_waves, kind, param, noise_bank=noise_eval, rirs=rirs, seed=cfg.seed)
+        f = compute_features(w, fe)[:, None]
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(".tmp.npy")
+        np.save(tmp, f)
+        tmp.replace(cache)
+        return f
+
+    # 2. float ONNX -----------------------------------------------------------------------------------------
+    fp32_onnx = out / "models" / "model.fp32.onnx"
+    if not fp32_onnx.is_file():
+        from voxquant.quant.export import export_onnx
+
+        export_onnx(model, model.example_input(), fp32_onnx)
+
+    # 3.-5. variants x slices ---------------------------------------------------------------------------------
+    from voxquant.backends.onnxruntime import OrtSession
+
+    variant_paths: dict[str, Path] = {}
+    with _progress(cfg.progress) as prog:
+        task = prog.add_task("variants x slices", total=len(recipes) * len(specs)) if prog else None
+        for r in recipes:
+            key = f"variant/{r}"
+            path = out / "models" / f"model.{r}.onnx"
+            if not store.has(key):
+                t0 = time.time()
+                try:
+                    from voxquant.quant import build_variant
+
+                    build_variant(r, fp32_onnx, path, calib if get_recipe(r).needs_calibration else None,
+                                  **cfg.recipe_options.get(r, {}))
+                    store.put(key, {"status": "ok", "path": str(path), "size_bytes": path.stat().st_size,
+                                    "build_seconds": time.time() - t0})
+                except VoxquantError:
+                    raise
+                except Exception as exc:  # a toolchain failure is a row in the report, not a crash
+                    store.put(key, {"status": "failed", "error": f"{type(exc).__name__}: {str(exc)[:300]}"})
+            if store.get(key)["status"] == "ok":
+                variant_paths[r] = path
+            sess = None
+            for name, kind, param in specs:
+                ckey = f"acc/{r}/{name}"
+                if r in variant_paths and not store.has(ckey):
+                    if sess is None:
+                        sess = OrtSession(path, threads=cfg.eval_threads)
+                    x = slice_features(name, kind, param)
+                    pred = np.concatenate([sess.run(x[i : i + 512]).argmax(1) for i in range(0, len(x), 512)])
+                    store.put_array(ckey, (pred == y_eval))
+                    m = classification_metrics(y_eval, pred, labels)
+                    store.put(ckey, m)
+                if prog:
+                    prog.update(task, advance=1, description=f"{r} / {name}")
+
+    # 6. latency ---------------------------------------------------------------------------------------------
+    from voxquant.eval.latency import measure_latency
+
+    lat_files = [c.path for c in ev.clips[: max(1, cfg.latency_runs)]]
+    with _progress(cfg.progress) as prog:
+        task = prog.add_task("latency", total=len(variant_paths) * len(cfg.threads)) if prog else None
+        for r, path in variant_paths.items():
+            for t in cfg.threads:
+                lkey = f"latency/{r}/t{t}"
+                if not store.has(lkey):
+                    try:
+                        res = measure_latency(path, lat_files, fe, "onnxruntime", threads=t,
+                                              runs=cfg.latency_runs, warmup=cfg.latency_warmup)
+                    except RuntimeError as exc:
+                        res = {"error": str(exc)}
+                    store.put(lkey, res)
+                if prog:
+                    prog.update(task, advance=1, description=f"latency {r} @ {t} thread(s)")
+
+    # 7. assemble ---------------------------------------------------------------------------------------------
+    results = assemble(cfg, store, recipes, specs, labels, meta, len(ev), time.time() - t_start)
+    write_json_atomic(out / "results.json", results)
+    write_csv(results, out / "results.csv", max_drop=cfg.max_drop)
+    write_html(results, out / "report.html", max_drop=cfg.max_drop)
+    if cfg.progress:
+        print_summary(results, max_drop=cfg.max_drop)
+    return results
+
+
+def assemble(cfg: RunConfig, store, recipes, specs, labels, meta, n_eval: int, seconds: float) -> dict:
+    """Build the ``results.json`` dict from the stored cells (no model is run here)."""
+    from voxquant.quant import get_recipe
+    from voxquant.report import build_results, make_latency, make_slice as make_slice_entry, recommend
+
+    variants = []
+    ref_correct = {name: store.get_array(f"acc/fp32/{name}") for name, _, _ in specs if store.has_array(f"acc/fp32/{name}")}
+    ref_model_p50 = None
+    for r in recipes:
+        rec = get_recipe(r)
+        built = store.get(f"variant/{r}")
+        v = {"name": r, "recipe": r, "precision": rec.precision, "backend": "onnxruntime", "description": rec.description}
+        if built["status"] != "ok":
+            v.update(status="failed", error=built.get("error"), size_bytes=None, accuracy=None, latency_ms=None,
+                     peak_rss_bytes=None, slices=[], per_class=None, confusion=None)
+            variants.append(v)
+            continue
+        v.update(status="ok", size_bytes=built["size_bytes"], build_seconds=built.get("build_seconds"))
+        slices = []
+        for name, _, _ in specs:
+            corr = store.get_array(f"acc/{r}/{name}")
+            if name in ref_correct:
+                slices.append(make_slice_entry(name, ref_correct[name], corr, n_boot=cfg.n_boot, seed=cfg.seed))
+        v["slices"] = slices
+        clean = store.get(f"acc/{r}/clean")
+        v["accuracy"] = clean["accuracy"]
+        v["per_class"] = clean["per_class"]
+        v["confusion"] = clean["confusion"]
+        lats = {t: store.get(f"latency/{r}/t{t}") for t in cfg.threads if store.has(f"latency/{r}/t{t}")}
+        good = {t: l for t, l in lats.items() if "error" not in l}
+        if good and cfg.threads[0] in good:
+            v["latency_ms"] = make_latency({t: l["e2e_samples_ms"] for t, l in good.items()},
+                                           {t: l["model_samples_ms"] for t, l in good.items()}, headline_threads=cfg.threads[0])
+            v["latency_ms"]["io_frontend_p50"] = good[cfg.threads[0]]["io_frontend_ms"]["p50"]
+            v["peak_rss_bytes"] = max(l["peak_rss_bytes"] for l in good.values())
+            mp50 = v["latency_ms"]["model_p50"]
+            if r == "fp32":
+                ref_model_p50 = mp50
+            elif ref_model_p50 is not None:
+                v["model_speedup_vs_fp32"] = ref_model_p50 / mp50
+                # flagged on the model-only p50 at the headline thread count: the part quantization changes
+                v["slower_than_fp32"] = bool(mp50 > ref_model_p50)
+        else:
+            v["latency_ms"] = None
+            v["peak_rss_bytes"] = None
+            v["latency_error"] = "; ".join(l.get("error", "") for l in lats.values()) or "not measured"
+        variants.append(v)
+    fe = meta["frontend"]
+    res_meta = {
+        "config": cfg.to_dict(),
+        "seed": cfg.seed,
+        "labels": list(labels),
+        "model": {"arch": meta.get("arch"), "weights": str(cfg.model or "bundled dscnn_sc12.pt"),
+                  "frontend": fe.to_dict(), "n_parameters": meta.get("n_parameters"),
+                  "eval_accuracy_card": meta.get("eval_accuracy")},
+        "dataset": {"name": "speech_commands_v0.02_test (official 12-class test set)", "split": "eval",
+                    "n_clips": n_eval, "calibration": f"{cfg.calib_n} clips of dev"},
+        "slices": [{"name": n, "kind": k, "param": p} for n, k, p in specs],
+        "seconds": seconds,
+    }
+    results = build_results(res_meta, variants)
+    results["recommendation"] = recommend(results, max_drop=cfg.max_drop)
+    return results

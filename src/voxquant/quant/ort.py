@@ -1,0 +1,129 @@
+"""ONNX Runtime quantization recipes (``onnxruntime.quantization``).
+
+* ``fp32``: the exported float model, unchanged.
+* ``fp16``: weights and activations in float16, inputs/outputs kept float32
+  (``onnxruntime.transformers.float16.convert_float_to_float16(keep_io_types=True)``).
+* ``int8_dynamic``: ``quantize_dynamic``: int8 weights (per-channel), activations quantized at run time
+  (``DynamicQuantizeLinear`` + ``ConvInteger``/``MatMulInteger``). On x86 without VNNI, ``ConvInteger`` is
+  much slower than float convolution: the latency table shows it.
+* ``int8_static_{minmax,entropy,percentile}``: ``quantize_static`` in QDQ format, int8 activations and
+  per-channel int8 weights (S8S8, the combination ONNX Runtime's docs recommend for QDQ on x86), with the named
+  calibration method over the calibration inputs (default 200 clips of ``dev``).
+
+Source: ONNX Runtime docs, "Quantize ONNX models" (onnxruntime.ai/docs/performance/model-optimizations/
+quantization.html). Options accepted by the static recipes: ``nodes_to_exclude`` (list of node names kept in
+float: used by the mixed-precision search), ``percentile`` (default 99.999).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from voxquant.quant import register_recipe
+
+
+class ArrayCalibrationReader:
+    """``onnxruntime.quantization.CalibrationDataReader`` over an array of model inputs.
+
+    Args:
+        input_name: the model's input tensor name.
+        data: ``float32 [N, ...]`` inputs; fed one clip (batch 1) at a time.
+    """
+
+    def __init__(self, input_name: str, data: np.ndarray):
+        self.input_name = input_name
+        self.data = np.asarray(data, dtype=np.float32)
+        self.i = 0
+
+    def get_next(self):
+        if self.i >= len(self.data):
+            return None
+        x = self.data[self.i : self.i + 1]
+        self.i += 1
+        return {self.input_name: x}
+
+    def rewind(self):
+        self.i = 0
+
+
+def _input_name(path: Path) -> str:
+    import onnx
+
+    m = onnx.load(str(path), load_external_data=False)
+    inits = {i.name for i in m.graph.initializer}
+    return [i.name for i in m.graph.input if i.name not in inits][0]
+
+
+def preprocess(fp32_onnx: Path, out: Path) -> Path:
+    """``quant_pre_process``: symbolic shape inference + ORT graph optimisation (BN folded into Conv) before
+    quantization, as ONNX Runtime recommends. Falls back to a copy if the pre-processor fails."""
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    try:
+        quant_pre_process(str(fp32_onnx), str(out), skip_symbolic_shape=False)
+    except Exception:  # pragma: no cover - depends on graph
+        shutil.copyfile(fp32_onnx, out)
+    return out
+
+
+@register_recipe("fp32", "fp32", False, "float32 reference (the exported model, unchanged)")
+def fp32(fp32_onnx: Path, out: Path, calibration=None, **_):
+    if Path(fp32_onnx).resolve() != Path(out).resolve():
+        shutil.copyfile(fp32_onnx, out)
+    return out
+
+
+@register_recipe("fp16", "fp16", False, "float16 weights and activations, float32 inputs/outputs")
+def fp16(fp32_onnx: Path, out: Path, calibration=None, **_):
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    m = onnx.load(str(fp32_onnx))
+    m16 = convert_float_to_float16(m, keep_io_types=True)
+    onnx.save(m16, str(out))
+    return out
+
+
+@register_recipe("int8_dynamic", "int8 dynamic", False, "int8 weights (per-channel), activations quantized at run time")
+def int8_dynamic(fp32_onnx: Path, out: Path, calibration=None, **_):
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with tempfile.TemporaryDirectory() as td:
+        pre = preprocess(Path(fp32_onnx), Path(td) / "pre.onnx")
+        quantize_dynamic(str(pre), str(out), weight_type=QuantType.QInt8, per_channel=True)
+    return out
+
+
+def _static(fp32_onnx: Path, out: Path, calibration: np.ndarray, method: str, nodes_to_exclude=None, percentile: float = 99.999, per_channel: bool = True, **_):
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    cm = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy, "percentile": CalibrationMethod.Percentile}[method]
+    extra = {"CalibPercentile": percentile} if method == "percentile" else {}
+    with tempfile.TemporaryDirectory() as td:
+        pre = preprocess(Path(fp32_onnx), Path(td) / "pre.onnx")
+        reader = ArrayCalibrationReader(_input_name(pre), calibration)
+        quantize_static(
+            str(pre), str(out), reader, quant_format=QuantFormat.QDQ, per_channel=per_channel,
+            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, calibrate_method=cm,
+            nodes_to_exclude=list(nodes_to_exclude or []), extra_options=extra,
+        )
+    return out
+
+
+@register_recipe("int8_static_minmax", "int8", True, "int8 static PTQ, QDQ, per-channel weights, MinMax calibration")
+def int8_static_minmax(fp32_onnx, out, calibration, **kw):
+    return _static(fp32_onnx, out, calibration, "minmax", **kw)
+
+
+@register_recipe("int8_static_entropy", "int8", True, "int8 static PTQ, QDQ, per-channel weights, Entropy (KL) calibration")
+def int8_static_entropy(fp32_onnx, out, calibration, **kw):
+    return _static(fp32_onnx, out, calibration, "entropy", **kw)
+
+
+@register_recipe("int8_static_percentile", "int8", True, "int8 static PTQ, QDQ, per-channel weights, Percentile (99.999) calibration")
+def int8_static_percentile(fp32_onnx, out, calibration, **kw):
+    return _static(fp32_onnx, out, calibration, "percentile", **kw)

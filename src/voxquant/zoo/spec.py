@@ -1,0 +1,464 @@
+"""Declarative model specs (TOML): how to load a third-party KWS model and feed it exactly what it was trained on.
+
+A spec names the model file(s) and format, the input tensor (name, shape, layout, dtype and, for int8-input
+models, the quantization with an explicit rounding rule), the label order and how dataset clips map onto it,
+the front-end (a preset of :mod:`voxquant.audio.presets` plus overrides) and the published accuracy with its
+source and test set. Example (``src/voxquant/zoo/specs/*.toml`` hold the zoo's)::
+
+    name = "mlperf-tiny-kws-dscnn-int8"
+    format = "tflite"                       # onnx | tflite | savedmodel | keras_h5 | pytorch_state_dict
+    model = "kws_ref_model.tflite"          # relative to the spec's folder (zoo: to the models root)
+    precision = "int8"
+
+    [[files]]                               # optional: checksums (and download URLs, for the zoo)
+    path = "kws_ref_model.tflite"
+    sha256 = "aeea4368..."
+    url = "https://raw.githubusercontent.com/mlcommons/tiny/<commit>/..."
+
+    [input]
+    name = "input_1"                        # optional; checked against the model
+    shape = [1, 49, 10, 1]                  # incl. batch (1 or -1)
+    layout = "nhwc"                         # see LAYOUTS
+    dtype = "int8"                          # float32 | int8
+    [input.quantization]                    # int8 inputs: values the model stores (checked) + rounding rule
+    scale = 0.5847029
+    zero_point = 83
+    rounding = "truncate"                   # nearest | nearest_even | truncate
+
+    [output]
+    kind = "probabilities"                  # logits | probabilities | log_probabilities
+
+    [labels]
+    order = ["down", "go", ...]
+    target = "label"                        # label | word | map (see target_label)
+
+    [frontend]
+    preset = "mlperf-tiny-mfcc"
+    pad = "audio"                           # audio | features
+    [frontend.overrides]                    # any FrontendConfig field
+
+    [architecture]                          # pytorch_state_dict only
+    name = "bcresnet"
+    kwargs = { scale = 2 }
+
+    [published]
+    accuracy = 0.92
+    source = "mlcommons/tiny .../trained_models/README.md"
+    test_set = "Speech Commands v0.02 official 12-class test set (4,890 clips)"
+    same_test_set = true
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from voxquant.audio.frontend import FrontendConfig
+from voxquant.audio.presets import get_preset
+from voxquant.errors import ConfigError, ModelError
+
+FORMATS = ("onnx", "tflite", "savedmodel", "keras_h5", "pytorch_state_dict")
+"""Model formats a spec may name."""
+
+LAYOUTS = {
+    "nchw": "[N, 1, T, F] (voxquant's convention)",
+    "nhwc": "[N, T, F, 1] (TensorFlow image layout, e.g. MLPerf Tiny KWS [1,49,10,1])",
+    "flat": "[N, T*F] (row-major frames, e.g. Arm Hello-Edge [1,490])",
+    "nchw_ft": "[N, 1, F, T] (frequency first, e.g. torchaudio-style models)",
+    "nt1f": "[N, T, 1, F] (e.g. MLPerf Tiny streaming wake word [1,30,1,40])",
+    "ntf": "[N, T, F] (sequence models)",
+}
+"""How ``float32 [N, T, F]`` features map onto the model input."""
+
+ROUNDINGS = ("nearest", "nearest_even", "truncate")
+"""Float -> int8 input rounding rules (see :func:`quantize_input`)."""
+
+OUTPUT_KINDS = ("logits", "probabilities", "log_probabilities")
+TARGETS = ("label", "word", "map")
+PADS = ("audio", "features")
+
+
+@dataclass(frozen=True)
+class InputQuantization:
+    """Affine int8 input quantization ``q = clip(R(x / scale + zero_point), -128, 127)``.
+
+    Attributes:
+        scale: float step (model units per integer step).
+        zero_point: integer offset.
+        rounding: ``"nearest"`` (half away from zero, TFLite's ``Quantize`` kernel), ``"nearest_even"`` (ONNX
+            ``QuantizeLinear``, ``np.rint``) or ``"truncate"`` (toward zero, *after* adding the zero point: the
+            MLPerf Tiny publisher's ``np.array(x/scale + zero_point, dtype=np.int8)`` in
+            ``eval_quantized_model.py``).
+        clip: saturate to [-128, 127]. The publisher's expression does not clip (numpy's out-of-range float ->
+            int8 conversion is platform-defined); :func:`quantize_input` reports how many values were clipped.
+    """
+
+    scale: float
+    zero_point: int
+    rounding: str = "nearest"
+    clip: bool = True
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """The model input: ``name`` (``None`` = do not check), ``shape`` incl. batch, ``layout``, ``dtype``, quantization."""
+
+    shape: tuple[int, ...]
+    layout: str = "nchw"
+    name: str | None = None
+    dtype: str = "float32"
+    quantization: InputQuantization | None = None
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One file of a model: ``path`` (relative to the root), ``sha256``, ``bytes`` and download ``url`` (all optional
+    except ``path``)."""
+
+    path: str
+    sha256: str | None = None
+    bytes: int | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A parsed model spec (see the module docstring for the TOML format).
+
+    Attributes:
+        name: model name.
+        format: one of :data:`FORMATS`.
+        model: entry point (file, or SavedModel folder), relative to ``root``.
+        root: folder the paths are relative to (the spec's folder, or the zoo's resolved models root).
+        input: :class:`InputSpec`.
+        output_kind: one of :data:`OUTPUT_KINDS`.
+        labels: class names in output order.
+        target: how a dataset clip maps to a label (:func:`target_label`).
+        label_map: for ``target="map"``: clip word/label -> model label; key ``"*"`` is the default.
+        frontend: the front-end configuration (preset + overrides).
+        frontend_preset: the preset name (for reports).
+        pad: ``"audio"`` (zero-pad/crop the waveform to ``frontend.clip_samples``) or ``"features"`` (features of
+            the clip as it is, frames padded with ``pad_value`` / cropped to the model's frame count: what a
+            ``pad_sequence`` collate function does at training time).
+        pad_value: feature padding value for ``pad="features"``.
+        architecture: registered architecture name (``pytorch_state_dict``).
+        architecture_kwargs: its keyword arguments.
+        files: :class:`FileEntry` list (checksums / URLs).
+        published: ``accuracy`` (fraction), ``source``, ``test_set``, ``same_test_set``, ``note`` ... (free-form).
+        precision: informational (``fp32``, ``int8``, ``hybrid-int8``).
+        description: one line.
+        family: zoo family name (several formats of one model), or ``None``.
+        source: the spec file, if loaded from one.
+    """
+
+    name: str
+    format: str
+    model: str
+    root: Path
+    input: InputSpec
+    labels: tuple[str, ...]
+    frontend: FrontendConfig
+    output_kind: str = "logits"
+    target: str = "label"
+    label_map: dict = field(default_factory=dict)
+    frontend_preset: str | None = None
+    pad: str = "audio"
+    pad_value: float = 0.0
+    architecture: str | None = None
+    architecture_kwargs: dict = field(default_factory=dict)
+    files: tuple[FileEntry, ...] = ()
+    published: dict = field(default_factory=dict)
+    precision: str = "fp32"
+    description: str = ""
+    family: str | None = None
+    source: Path | None = None
+
+    @property
+    def model_path(self) -> Path:
+        """Absolute path of the entry point."""
+        return (self.root / self.model).resolve() if not Path(self.model).is_absolute() else Path(self.model)
+
+    @property
+    def n_classes(self) -> int:
+        """Number of output classes (``len(labels)``)."""
+        return len(self.labels)
+
+    @property
+    def feature_shape(self) -> tuple[int, int]:
+        """``(T, F)`` the model expects, derived from ``input.shape`` and ``input.layout``."""
+        return feature_shape(self.input.shape, self.input.layout)
+
+    def with_root(self, root: Path) -> "ModelSpec":
+        """A copy with another ``root`` (used by the zoo after resolving files)."""
+        return dataclasses.replace(self, root=Path(root))
+
+    def where(self) -> Path:
+        """The file to name in error messages: the spec file if known, else the model path."""
+        return self.source if self.source is not None else self.model_path
+
+
+# ------------------------------------------------------------------------------------------------------------
+# layout + quantization helpers
+
+
+def feature_shape(shape, layout: str) -> tuple[int, int]:
+    """``(T, F)`` implied by a model input ``shape`` (incl. batch) in ``layout``.
+
+    Raises:
+        ConfigError: unknown layout or a shape of the wrong rank for it. For ``flat`` the frame split is not
+            knowable from the shape: ``(-1, size)`` is returned and the front-end decides.
+    """
+    s = tuple(int(d) for d in shape)
+    want = {"nchw": 4, "nhwc": 4, "flat": 2, "nchw_ft": 4, "nt1f": 4, "ntf": 3}
+    if layout not in want:
+        raise ConfigError(f"unknown input layout '{layout}' (choose from {', '.join(LAYOUTS)})")
+    if len(s) != want[layout]:
+        raise ConfigError(f"input shape {list(s)} has rank {len(s)}, layout '{layout}' needs rank {want[layout]}")
+    if layout == "nchw":
+        return s[2], s[3]
+    if layout == "nhwc":
+        return s[1], s[2]
+    if layout == "nchw_ft":
+        return s[3], s[2]
+    if layout == "nt1f":
+        return s[1], s[3]
+    if layout == "ntf":
+        return s[1], s[2]
+    return -1, s[1]
+
+
+def to_model_layout(features: np.ndarray, layout: str) -> np.ndarray:
+    """Reshape ``float32 [N, T, F]`` features into the model input layout (:data:`LAYOUTS`).
+
+    Raises:
+        ConfigError: unknown layout; ValueError: ``features`` not 3-D.
+    """
+    x = np.asarray(features, dtype=np.float32)
+    if x.ndim != 3:
+        raise ValueError(f"features must be [N, T, F], got shape {x.shape}")
+    n, t, f = x.shape
+    if layout == "nchw":
+        return x[:, None]
+    if layout == "nhwc":
+        return x[..., None]
+    if layout == "flat":
+        return x.reshape(n, t * f)
+    if layout == "nchw_ft":
+        return np.ascontiguousarray(x.transpose(0, 2, 1)[:, None])
+    if layout == "nt1f":
+        return x[:, :, None, :]
+    if layout == "ntf":
+        return x
+    raise ConfigError(f"unknown input layout '{layout}' (choose from {', '.join(LAYOUTS)})")
+
+
+def quantize_input(x: np.ndarray, q: InputQuantization) -> tuple[np.ndarray, int]:
+    """Quantize float model input to int8 with the spec's rounding rule.
+
+    ``nearest``: ``round_half_away(x / scale) + zp`` (TFLite). ``nearest_even``: ``rint(x / scale) + zp`` (ONNX).
+    ``truncate``: ``trunc(x / scale + zp)`` (MLPerf Tiny's ``eval_quantized_model.py``). Arithmetic in float32
+    like the publisher's numpy code.
+
+    Args:
+        x: ``float32 [N, ...]``.
+        q: the quantization.
+
+    Returns:
+        ``(int8 array, n_out_of_range)``: values outside [-128, 127] before clipping (clipped when ``q.clip``;
+        without clipping they wrap like a C cast through int32, which is what numpy does on x86).
+    """
+    v = np.asarray(x, dtype=np.float32) / np.float32(q.scale)
+    if q.rounding == "nearest":
+        r = np.sign(v) * np.floor(np.abs(v) + np.float32(0.5)) + q.zero_point
+    elif q.rounding == "nearest_even":
+        r = np.rint(v) + q.zero_point
+    elif q.rounding == "truncate":
+        r = np.trunc(v + np.float32(q.zero_point))
+    else:
+        raise ConfigError(f"unknown rounding '{q.rounding}' (choose from {', '.join(ROUNDINGS)})")
+    out_of_range = int(np.count_nonzero((r < -128) | (r > 127)))
+    if q.clip:
+        r = np.clip(r, -128, 127)
+        return r.astype(np.int8), out_of_range
+    return r.astype(np.int64).astype(np.int8), out_of_range
+
+
+def target_label(spec: ModelSpec, label: str, word: str | None) -> str | None:
+    """The model label a dataset clip should get, or ``None`` when the clip cannot be scored by this model.
+
+    * ``target="label"``: the clip's label (e.g. the 12-class ``_unknown_``/``_silence_`` labels);
+    * ``target="word"``: the spoken word (``Clip.word``; for ``_unknown_`` clips the real word), ``None`` when the
+      word is not one of the model's labels (e.g. ``_silence_`` for a 35-word model);
+    * ``target="map"``: ``label_map[word]``, else ``label_map[label]``, else ``label_map["*"]``, else ``None``.
+    """
+    if spec.target == "label":
+        return label if label in spec.labels else None
+    if spec.target == "word":
+        return word if word in spec.labels else None
+    m = spec.label_map
+    for key in (word, label, "*"):
+        if key is not None and key in m:
+            return m[key]
+    return None
+
+
+# ------------------------------------------------------------------------------------------------------------
+# parsing
+
+
+def _get(d: dict, key: str, typ, where: Path, default=dataclasses.MISSING, section: str = ""):
+    name = f"{section}.{key}" if section else key
+    if key not in d:
+        if default is dataclasses.MISSING:
+            raise ConfigError(f"model spec lacks '{name}'", where)
+        return default
+    v = d[key]
+    if typ is float and isinstance(v, int) and not isinstance(v, bool):
+        v = float(v)
+    if not isinstance(v, typ):
+        tname = typ.__name__ if isinstance(typ, type) else "/".join(t.__name__ for t in typ)
+        raise ConfigError(f"model spec field '{name}' must be {tname}, got {type(v).__name__}", where)
+    return v
+
+
+def parse_spec(data: dict, root: Path, source: Path | None = None) -> ModelSpec:
+    """Build a :class:`ModelSpec` from a parsed TOML dict (see :func:`load_spec`).
+
+    Raises:
+        ConfigError: missing/ill-typed fields, unknown format/layout/rounding/target/preset (message names
+            ``source``).
+    """
+    where = source if source is not None else Path(root)
+    known_top = {"name", "format", "model", "precision", "description", "family", "licence", "files", "input",
+                 "output", "labels", "frontend", "architecture", "published", "source"}
+    unknown = sorted(set(data) - known_top)
+    if unknown:
+        raise ConfigError(f"unknown model spec field(s): {', '.join(unknown)}", where)
+    name = _get(data, "name", str, where)
+    fmt = _get(data, "format", str, where)
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown model format '{fmt}' (choose from {', '.join(FORMATS)})", where)
+    model = _get(data, "model", str, where)
+
+    files = []
+    for i, f in enumerate(_get(data, "files", list, where, default=[])):
+        if not isinstance(f, dict) or "path" not in f:
+            raise ConfigError(f"files[{i}] needs a 'path'", where)
+        files.append(FileEntry(path=str(f["path"]), sha256=f.get("sha256"), bytes=f.get("bytes"), url=f.get("url")))
+
+    inp = _get(data, "input", dict, where)
+    shape = tuple(int(d) for d in _get(inp, "shape", list, where, section="input"))
+    layout = _get(inp, "layout", str, where, default="nchw", section="input")
+    try:
+        feature_shape(shape, layout)
+    except ConfigError as exc:
+        raise ConfigError(exc.problem, where) from None
+    dtype = _get(inp, "dtype", str, where, default="float32", section="input")
+    if dtype not in ("float32", "int8"):
+        raise ConfigError(f"input.dtype must be float32 or int8, got '{dtype}'", where)
+    quant = None
+    if "quantization" in inp:
+        qd = _get(inp, "quantization", dict, where, section="input")
+        rounding = _get(qd, "rounding", str, where, default="nearest", section="input.quantization")
+        if rounding not in ROUNDINGS:
+            raise ConfigError(f"unknown rounding '{rounding}' (choose from {', '.join(ROUNDINGS)})", where)
+        quant = InputQuantization(
+            scale=_get(qd, "scale", float, where, section="input.quantization"),
+            zero_point=_get(qd, "zero_point", int, where, section="input.quantization"),
+            rounding=rounding,
+            clip=_get(qd, "clip", bool, where, default=True, section="input.quantization"),
+        )
+    input_spec = InputSpec(shape=shape, layout=layout, name=inp.get("name"), dtype=dtype, quantization=quant)
+
+    out = _get(data, "output", dict, where, default={})
+    kind = _get(out, "kind", str, where, default="logits", section="output")
+    if kind not in OUTPUT_KINDS:
+        raise ConfigError(f"unknown output.kind '{kind}' (choose from {', '.join(OUTPUT_KINDS)})", where)
+
+    lab = _get(data, "labels", dict, where)
+    order = _get(lab, "order", list, where, section="labels")
+    if not order or not all(isinstance(x, str) for x in order) or len(set(order)) != len(order):
+        raise ConfigError("labels.order must be a non-empty list of distinct strings", where)
+    target = _get(lab, "target", str, where, default="label", section="labels")
+    if target not in TARGETS:
+        raise ConfigError(f"unknown labels.target '{target}' (choose from {', '.join(TARGETS)})", where)
+    label_map = dict(_get(lab, "map", dict, where, default={}, section="labels"))
+    bad = sorted({v for v in label_map.values() if v not in order})
+    if bad:
+        raise ConfigError(f"labels.map maps to unknown label(s) {bad}", where)
+    if target == "map" and not label_map:
+        raise ConfigError("labels.target = 'map' needs a [labels.map] table", where)
+
+    fe = _get(data, "frontend", dict, where)
+    preset = _get(fe, "preset", str, where, default=None, section="frontend")
+    overrides = dict(_get(fe, "overrides", dict, where, default={}, section="frontend"))
+    try:
+        frontend = get_preset(preset, **overrides) if preset else FrontendConfig.from_dict(overrides)
+    except ConfigError as exc:
+        raise ConfigError(exc.problem, where, hint=exc.hint) from None
+    pad = _get(fe, "pad", str, where, default="audio", section="frontend")
+    if pad not in PADS:
+        raise ConfigError(f"unknown frontend.pad '{pad}' (choose from {', '.join(PADS)})", where)
+    pad_value = _get(fe, "pad_value", float, where, default=0.0, section="frontend")
+
+    t, f = feature_shape(shape, layout)
+    if layout == "flat":
+        if frontend.n_frames() * frontend.n_features != f:
+            raise ConfigError(
+                f"front-end gives {frontend.n_frames()}x{frontend.n_features} = "
+                f"{frontend.n_frames() * frontend.n_features} values, input shape {list(shape)} wants {f}", where)
+    elif (t, f) != (frontend.n_frames(), frontend.n_features) and t > 0:
+        raise ConfigError(
+            f"front-end gives {frontend.n_frames()} frames x {frontend.n_features} features, input shape "
+            f"{list(shape)} ({layout}) wants {t} x {f}", where)
+
+    arch = _get(data, "architecture", dict, where, default={})
+    if fmt == "pytorch_state_dict" and "name" not in arch:
+        raise ConfigError("format 'pytorch_state_dict' needs [architecture] name = <registered architecture>", where)
+
+    published = dict(_get(data, "published", dict, where, default={}))
+    return ModelSpec(
+        name=name, format=fmt, model=model, root=Path(root), input=input_spec, labels=tuple(order),
+        frontend=frontend, output_kind=kind, target=target, label_map=label_map, frontend_preset=preset, pad=pad,
+        pad_value=pad_value, architecture=arch.get("name"), architecture_kwargs=dict(arch.get("kwargs", {})),
+        files=tuple(files), published=published, precision=str(data.get("precision", "fp32")),
+        description=str(data.get("description", "")), family=data.get("family"), source=source,
+    )
+
+
+def load_spec(path: str | Path, root: str | Path | None = None) -> ModelSpec:
+    """Read a model spec TOML file.
+
+    Args:
+        path: the ``.toml`` file.
+        root: folder that ``model`` and ``files[].path`` are relative to (default: the spec's folder).
+
+    Returns:
+        The :class:`ModelSpec` (files are not opened here; :func:`voxquant.zoo.open_model` checks them).
+
+    Raises:
+        ConfigError: the file is missing, not valid TOML, or a field is missing/invalid (the message names the
+            spec file).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError("model spec not found", path)
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"not a valid TOML model spec ({exc})", path) from None
+    return parse_spec(data, Path(root) if root is not None else path.parent.resolve(), source=path.resolve())
+
+
+def check_files_exist(spec: ModelSpec) -> None:
+    """Raise :class:`ModelError` naming the spec and the missing file if the entry point or a listed file is absent."""
+    paths = [spec.model_path] + [(spec.root / f.path) for f in spec.files]
+    for p in paths:
+        if not p.exists():
+            raise ModelError(f"model file '{p}' named by the spec does not exist", spec.where(),
+                             hint="fix 'model'/'files' in the spec, or set VOXQUANT_MODELS for zoo models")
