@@ -36,7 +36,7 @@ def cmd_run(a) -> int:
         out_dir=Path(a.out), model=Path(a.model) if a.model else None, recipes=recipes, snrs=_floats(a.snrs),
         reverb=not a.no_reverb, far_field=not a.no_reverb, calib_n=a.calib_n, seed=a.seed, threads=_ints(a.threads),
         latency_runs=a.latency_runs, n_boot=a.n_boot, max_drop=a.max_drop, limit=a.limit, progress=not a.quiet,
-        recipe_options=_recipe_options(a),
+        recipe_options=_recipe_options(a), test_set=Path(a.data) if a.data else None,
     )
     res = run(cfg)
     print(f"wrote {Path(a.out) / 'report.html'}, {Path(a.out) / 'results.json'} ({res['seconds']:.0f} s)")
@@ -130,6 +130,32 @@ def cmd_bench(a) -> int:
     return 0
 
 
+def cmd_predict(a) -> int:
+    import numpy as np
+
+    from voxquant.audio.frontend import compute_features
+    from voxquant.audio.io import load_audio
+    from voxquant.backends.onnxruntime import OrtSession
+    from voxquant.eval.metrics import softmax
+    from voxquant.pipeline import load_model
+
+    model, meta = load_model(Path(a.weights) if a.weights else None)
+    fe = meta["frontend"]
+    if a.onnx:
+        sess = OrtSession(Path(a.onnx), threads=1)
+        run = lambda x: sess.run(x)  # noqa: E731
+    else:
+        import torch
+
+        run = lambda x: model(torch.from_numpy(x)).detach().numpy()  # noqa: E731
+    for f in a.files:
+        w = load_audio(f, fe.sample_rate, fe.clip_samples, resample=not a.no_resample)
+        p = softmax(run(compute_features(w, fe)[None, None]))[0]
+        top = np.argsort(p)[::-1][:3]
+        print(f"{f}: " + ", ".join(f"{meta['labels'][i]} {100 * p[i]:.1f}%" for i in top))
+    return 0
+
+
 def cmd_data_fetch(a) -> int:
     from voxquant.data import fetch
 
@@ -159,6 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="the whole matrix: quantize every way, evaluate on real speech, report")
     r.add_argument("--model", help="voxquant weights (.pt + .json); default: the bundled DS-CNN")
+    r.add_argument("--data", help="test-set folder (labelled folders <label>/*.wav, or the manifest layout); default: "
+                   "VOXQUANT_DATA/speech_commands_v0.02_test")
     r.add_argument("--out", default="runs/default", help="output folder (resumes if it exists) [%(default)s]")
     r.add_argument("--recipes", default=None, help="comma-separated recipes (default: fp32,fp16,int8_dynamic,int8_static_minmax,"
                    "int8_static_entropy,int8_static_percentile)")
@@ -211,6 +239,13 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--runs", type=int, default=200)
     b.add_argument("--warmup", type=int, default=20)
     b.set_defaults(func=cmd_bench)
+
+    pr = sub.add_parser("predict", help="classify audio files with the default (or given) model")
+    pr.add_argument("files", nargs="+", help="audio files (WAV/FLAC)")
+    pr.add_argument("--weights", help="voxquant weights (default: bundled DS-CNN)")
+    pr.add_argument("--onnx", help="run this ONNX variant instead of the PyTorch model")
+    pr.add_argument("--no-resample", action="store_true", help="reject files whose sample rate differs from the model's")
+    pr.set_defaults(func=cmd_predict)
 
     d = sub.add_parser("data", help="data sets: list, fetch")
     dsub = d.add_subparsers(dest="data_cmd", required=True, metavar="ACTION")

@@ -53,7 +53,8 @@ class RunConfig:
         max_drop: accuracy-drop budget (pp) used by the recommendation.
         limit: evaluate on at most this many ``eval`` clips (stratified; ``None`` = all): for quick runs/tests.
         eval_threads: threads used for the (batched) accuracy evaluation.
-        data_root: data root (default ``VOXQUANT_DATA``).
+        data_root: data root (default ``VOXQUANT_DATA``): noise and RIRs, and the test set unless ``test_set``.
+        test_set: folder of the 12-class test set (labelled folders or manifest layout), overriding the data root.
         progress: show progress bars.
         recipe_options: per-recipe keyword options, e.g. ``{"mixed": {"max_drop": 0.5}}``.
     """
@@ -75,6 +76,7 @@ class RunConfig:
     limit: int | None = None
     eval_threads: int = 2
     data_root: Path | None = None
+    test_set: Path | None = None
     progress: bool = True
     recipe_options: dict = field(default_factory=dict)
 
@@ -171,7 +173,7 @@ def run(cfg: RunConfig | None = None) -> dict:
     model, meta = load_model(cfg.model)
     fe = meta["frontend"]
     labels = tuple(meta["labels"])
-    clips = speech_commands_test(cfg.data_root)
+    clips = speech_commands_test(cfg.test_set or cfg.data_root)
     dev, ev = split_dev_eval(clips)
     if tuple(clips.labels) != labels:
         missing = set(labels) ^ set(clips.labels)

@@ -127,3 +127,31 @@ def test_package_import_is_light():
     code = "import sys, voxquant.report, voxquant.eval; print('matplotlib' in sys.modules, 'rich' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+@pytest.mark.parametrize("keep", ["fp32_only", "no_reference"])
+def test_degenerate_matrices_render(results, tmp_path, no_figures, keep):
+    from voxquant.report.results import build_results
+
+    r = copy.deepcopy(results)
+    if keep == "fp32_only":
+        vs = [v for v in r["variants"] if v["name"] == "fp32"]
+    else:
+        vs = [v for v in r["variants"] if v["precision"] != "fp32"]
+        for v in vs:
+            v.pop("slower_than_fp32"), v.pop("speedup_vs_fp32")
+    meta = {k: r[k] for k in ("config", "seed", "versions", "machine")}
+    text = write_html(build_results(meta, vs), tmp_path / "r.html").read_text()
+    assert "</html>" in text
+    if keep == "fp32_only":
+        assert "Keep fp32" in text and "No per-slice results" in text
+
+
+def test_metadata_and_latency_error_shown(results, tmp_path, no_figures):
+    r = copy.deepcopy(results)
+    r["dataset"] = {"name": "speech_commands_v0.02_test", "split": "eval", "n_clips": 2445}
+    r["variants"][1]["latency_ms"] = None
+    r["variants"][1]["latency_error"] = "timing subprocess crashed"
+    text = write_html(r, tmp_path / "r.html").read_text()
+    assert "speech_commands_v0.02_test, eval, 2445 clips" in text
+    assert "latency: timing subprocess crashed" in text

@@ -181,3 +181,37 @@ def test_build_requires_config_and_seed():
     r = make_synthetic_results(n=100, with_failed=False)
     with pytest.raises(ResultsSchemaError, match="'seed'"):
         build_results({"config": {}}, r["variants"])
+
+
+def test_numpy_values_are_converted():
+    from voxquant.report.results import build_results
+
+    r = make_synthetic_results(n=100, with_failed=False)
+    vs = copy.deepcopy(r["variants"])
+    vs[0]["size_bytes"] = np.int64(vs[0]["size_bytes"])
+    vs[0]["accuracy"] = np.float32(vs[0]["accuracy"])
+    vs[0]["confusion"] = np.asarray(vs[0]["confusion"])
+    out = build_results({"config": {}, "seed": np.int64(0)}, vs)
+    assert type(out["variants"][0]["size_bytes"]) is int and type(out["seed"]) is int
+    assert isinstance(out["variants"][0]["confusion"], list)
+    json.dumps(out, allow_nan=False)
+
+
+def test_without_reference_variant():
+    from voxquant.report.results import build_results
+
+    r = make_synthetic_results(n=100, with_failed=False)
+    vs = [v for v in r["variants"] if v["precision"] != "fp32"]
+    for v in vs:
+        v.pop("slower_than_fp32"), v.pop("speedup_vs_fp32")
+    out = build_results({"config": {}, "seed": 0}, vs)
+    assert out["reference"] is None
+    assert all(v["slower_than_fp32"] is None and v["speedup_vs_fp32"] is None for v in out["variants"])
+
+
+def test_ok_variant_without_latency_is_valid(results):
+    d = copy.deepcopy(results)
+    d["variants"][1]["latency_ms"] = None
+    d["variants"][1]["latency_error"] = "timing subprocess crashed"
+    validate_results(d)
+    assert d["variants"][1]["name"] not in recommend(d, 100.0)["qualifying"]

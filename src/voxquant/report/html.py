@@ -89,7 +89,8 @@ pre{background:var(--bg);border:1px solid var(--line);border-radius:6px;padding:
 details summary{cursor:pointer;color:var(--accent);margin:6px 0}
 .legend span{margin-right:14px}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(330px,1fr));gap:0 22px;align-items:start}
-.grid td.l{white-space:normal;word-break:break-word}
+.grid td.l{white-space:normal}
+.grid td.l:last-child{word-break:break-word}
 """
 
 
@@ -422,8 +423,9 @@ def _variants_table(results: Mapping, max_drop: float) -> str:
         status = v.get("status")
         st_cls = {"ok": "ok", "failed": "bad"}.get(status, "warn")
         status_html = f'<span class="badge {st_cls}">{_esc(str(status))}</span>'
-        if v.get("error"):
-            err = str(v["error"])
+        err = v.get("error") or (f"latency: {v['latency_error']}" if v.get("latency_error") else None)
+        if err:
+            err = str(err)
             short = err if len(err) <= 48 else err[:47] + "…"
             status_html += f'<br><span class="small" title="{_esc(err)}">{_esc(short)}</span>'
         ws = v.get("worst_slice") or {}
@@ -617,9 +619,9 @@ def _kv_table(d: Mapping) -> str:
         if isinstance(v, int) and not isinstance(v, bool) and str(k).endswith("_bytes"):
             v = f"{v} ({v / 2**30:.1f} GiB)" if v >= 2**30 else f"{v} ({v / 2**20:.1f} MiB)"
         elif isinstance(v, (list, tuple)):
-            v = ", ".join(str(x) for x in v)
+            v = ", ".join(json.dumps(x, sort_keys=True, default=str) if isinstance(x, Mapping) else str(x) for x in v)
         elif isinstance(v, Mapping):
-            v = json.dumps(v, sort_keys=True)
+            v = json.dumps(v, sort_keys=True, default=str)
         rows.append(f'<tr><td class="l">{_esc(str(k))}</td><td class="l">{_esc(MISSING if v is None else str(v))}</td></tr>')
     return _table([("Field", "l"), ("Value", "l")], rows)
 
@@ -636,6 +638,7 @@ def _provenance_section(results: Mapping, max_drop: float) -> str:
         "created": results.get("created"), "voxquant": results.get("voxquant_version"), "seed": results.get("seed"),
         "reference": results.get("reference"), "schema_version": results.get("schema_version"),
     }  # fmt: skip
+    run.update({k: v for k, v in results.items() if k not in _KNOWN_TOP})  # model, dataset, slices, timings...
     body = (
         "<h3>How to read the statistics</h3>"
         '<p>Every variant is evaluated on <b>the same clips</b> as the reference, so the comparison is paired. '
@@ -665,6 +668,20 @@ def _extra_sections(results: Mapping) -> list[tuple[str, str, str]]:
     return out
 
 
+def _describe(x: Any) -> str:
+    """Short text for a metadata value: a string as is, a dict by its name-like fields."""
+    if isinstance(x, Mapping):
+        parts = [str(x[k]) for k in ("name", "arch", "split", "weights") if x.get(k)]
+        if x.get("n_clips"):
+            parts.append(f"{x['n_clips']} clips")
+        return ", ".join(parts) or json.dumps(x, sort_keys=True, default=str)[:80]
+    return str(x)
+
+
+_KNOWN_TOP = {"schema_version", "voxquant_version", "created", "config", "seed", "versions", "machine", "reference",
+              "labels", "variants", "sections", "recommendation"}  # fmt: skip
+
+
 def render_html(results: Mapping, max_drop: float = 1.0, title: str | None = None) -> str:
     """Render the report page as a string (see :func:`write_html`)."""
     validate_results(results)
@@ -673,8 +690,9 @@ def render_html(results: Mapping, max_drop: float = 1.0, title: str | None = Non
     title = title or "voxquant quantization report"
     bits = []
     for k in ("model", "dataset", "split"):
-        if isinstance(cfg, Mapping) and cfg.get(k):
-            bits.append(f"{k}: {cfg[k]}")
+        val = results.get(k) or (cfg.get(k) if isinstance(cfg, Mapping) else None)
+        if val:
+            bits.append(f"{k}: {_describe(val)}")
     m = results.get("machine") or {}
     bits.append(f"{m.get('cpu_model', '?')}, {m.get('cores', '?')} cores")
     bits.append(f"created {results.get('created')}")

@@ -48,7 +48,6 @@ import datetime as _dt
 import json
 import os
 import platform
-import sys
 from collections.abc import Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
@@ -58,6 +57,7 @@ import numpy as np
 
 from voxquant.errors import VoxquantError
 from voxquant.report.format import fmt_ms
+from voxquant.report.store import to_jsonable
 
 __all__ = [
     "CORE_PACKAGES",
@@ -389,10 +389,12 @@ def build_results(meta: Mapping, variants: Sequence[Mapping], *, slower_toleranc
         slower_tolerance: a variant counts as slower than fp32 when ``p50 > ref_p50 * (1 + tol)``.
 
     Returns:
-        A new dict following the schema (validated).
+        A new dict following the schema (validated), made of plain JSON types (numpy scalars and arrays are
+        converted, non-finite floats become ``None``; see :func:`voxquant.report.store.to_jsonable`).
 
     Raises:
         ResultsSchemaError: the assembled dict does not follow the schema (message names the field).
+        TypeError: a value is not JSON-able.
     """
     from voxquant import __version__
 
@@ -439,6 +441,7 @@ def build_results(meta: Mapping, variants: Sequence[Mapping], *, slower_toleranc
         v["worst_slice"] = _worst_slice(v.get("slices") or [])
     out["variants"] = vs
     out.update(meta)  # pass-through extras (sections, dataset, timings, ...)
+    out = to_jsonable(out)  # plain JSON types: numpy scalars -> Python, NaN/Inf -> None
     validate_results(out)
     return out
 
@@ -506,8 +509,8 @@ def validate_results(d: Mapping) -> None:
     ``backend``, ``status`` (one of ``ok``/``failed``/``skipped``), ``size_bytes``, ``accuracy``,
     ``latency_ms`` {``p50``, ``p95``, ``model_p50``}, ``peak_rss_bytes``, ``slower_than_fp32``, ``slices``
     (each: ``name``, ``accuracy``, ``drop``, ``ci95`` [lo, hi], ``p_value``, ``n``), ``per_class``,
-    ``confusion``. Measured values may be ``null``, except that an ``ok`` variant must have
-    ``accuracy`` and ``size_bytes``. Types and ranges are checked (accuracies and p-values in [0, 1],
+    ``confusion``. Measured values may be ``null`` (``latency_ms`` itself too: timing can fail on its own),
+    except that an ``ok`` variant must have ``accuracy``, ``size_bytes``, ``per_class`` and ``confusion``. Types and ranges are checked (accuracies and p-values in [0, 1],
     ``ci95`` ordered, sizes/latencies >= 0, confusion square).
 
     Raises:
@@ -551,7 +554,7 @@ def validate_results(d: Mapping) -> None:
         _field(v, "accuracy", p, _NUM, nullable=not ok, lo=0.0, hi=1.0)
         _field(v, "peak_rss_bytes", p, "int", nullable=True, lo=0)
         _field(v, "slower_than_fp32", p, "bool", nullable=True)
-        lat = _field(v, "latency_ms", p, "dict", nullable=not ok)
+        lat = _field(v, "latency_ms", p, "dict", nullable=True)  # timing can fail while accuracy is known
         if lat is not None:
             for k in ("p50", "p95", "model_p50"):
                 _field(lat, k, f"{p}.latency_ms", _NUM, nullable=True, lo=0.0)

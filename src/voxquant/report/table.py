@@ -12,7 +12,6 @@ from voxquant.eval.stats import budget_verdict, is_significant
 from voxquant.report.format import (
     MISSING,
     fmt_acc,
-    fmt_ci,
     fmt_drop,
     fmt_kb,
     fmt_ms,

@@ -1,0 +1,74 @@
+"""`voxquant run` end to end on a small stratified subset of the real eval split, and its resume."""
+
+import json
+
+import numpy as np
+import pytest
+
+from voxquant.pipeline import RunConfig, run, stratified_indices
+from voxquant.report import validate_results
+
+
+def test_stratified_indices_cover_every_class_and_are_seeded():
+    y = np.repeat(np.arange(12), 30)
+    a = stratified_indices(y, 48, seed=3)
+    assert len(a) == 48 and len(set(a)) == 48
+    assert np.bincount(y[a], minlength=12).tolist() == [4] * 12
+    assert np.array_equal(a, stratified_indices(y, 48, seed=3))
+    assert not np.array_equal(a, stratified_indices(y, 48, seed=4))
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory, shared_data):
+    out = tmp_path_factory.mktemp("run")
+    cfg = RunConfig(out_dir=out, recipes=("fp32", "fp16", "int8_static_minmax"), snrs=(10,), limit=96, calib_n=48,
+                    threads=(1,), latency_runs=10, latency_warmup=2, n_boot=200, data_root=shared_data, progress=False)
+    return cfg, run(cfg)
+
+
+def test_run_writes_report_and_valid_results(small_run):
+    cfg, res = small_run
+    out = cfg.out_dir
+    for f in ("results.json", "report.html", "results.csv"):
+        assert (out / f).is_file() and (out / f).stat().st_size > 0
+    on_disk = json.loads((out / "results.json").read_text())
+    validate_results(on_disk)
+    names = [v["name"] for v in on_disk["variants"]]
+    assert names == ["fp32", "fp16", "int8_static_minmax"]
+    slices = [s["name"] for s in on_disk["variants"][0]["slices"]]
+    assert slices[:2] == ["clean", "noise_snr10"] and "far_field" in slices and any(s.startswith("reverb_") for s in slices)
+    for v in on_disk["variants"]:
+        assert v["status"] == "ok"
+        assert 0.0 <= v["accuracy"] <= 1.0
+        assert v["size_bytes"] > 0
+        assert v["latency_ms"]["p50"] > v["latency_ms"]["model_p50"] > 0  # e2e includes I/O + front-end
+        for s in v["slices"]:
+            assert s["n"] == 96
+            lo, hi = s["ci95"]
+            assert lo <= s["drop"] <= hi
+            assert 0.0 <= s["p_value"] <= 1.0
+    ref = on_disk["variants"][0]
+    assert all(s["drop"] == 0 for s in ref["slices"])
+    # the bundled model is far above chance (1/12) on clean speech even on 96 clips
+    assert ref["accuracy"] > 0.5
+    # fp16 keeps the prediction of almost every clip
+    assert abs(on_disk["variants"][1]["slices"][0]["drop"]) <= 3.0
+    assert on_disk["config"]["seed"] == 0 and "packages" in on_disk["versions"]
+    html = (out / "report.html").read_text()
+    assert "data:image/png;base64" in html and "int8_static_minmax" in html
+
+
+def test_rerun_resumes_without_recomputing(small_run, monkeypatch):
+    cfg, first = small_run
+    import voxquant.eval.latency as lat
+    import voxquant.quant as quant
+    import voxquant.backends.onnxruntime as ortb
+
+    def boom(*a, **k):
+        raise AssertionError("recomputed a finished cell")
+
+    monkeypatch.setattr(quant, "build_variant", boom)
+    monkeypatch.setattr(lat, "measure_latency", boom)
+    monkeypatch.setattr(ortb.OrtSession, "run", boom)
+    again = run(cfg)
+    assert [v["accuracy"] for v in again["variants"]] == [v["accuracy"] for v in first["variants"]]
