@@ -44,10 +44,8 @@ def cmd_run(a) -> int:
 
 
 def _recipe_options(a) -> dict:
-    opts = {}
-    if getattr(a, "max_drop_mixed", None) is not None or getattr(a, "budget", None):
-        opts["mixed"] = {k: v for k, v in {"max_drop": a.max_drop_mixed, "budget": a.budget}.items() if v is not None}
-    return opts
+    """Per-recipe options from the command line: ``--max-drop`` / ``--budget`` go to the ``mixed`` recipe."""
+    return {"mixed": {"max_drop": a.max_drop, "budget": a.budget or "worst-slice"}}
 
 
 def cmd_train(a) -> int:

@@ -29,7 +29,12 @@ from voxquant.errors import ConfigError, VoxquantError
 
 log = logging.getLogger("voxquant")
 
-DEFAULT_RECIPES = ("fp32", "fp16", "int8_dynamic", "int8_static_minmax", "int8_static_entropy", "int8_static_percentile")
+DEFAULT_RECIPES = ("fp32", "fp16", "int8_dynamic", "int8_static_minmax", "int8_static_entropy", "int8_static_percentile",
+                   "int8_static_minmax_fullrange")
+
+#: Below this share of identical predictions between ORT's int8 kernels and the float-simulated QDQ graph, the
+#: variant gets a kernel warning in the report.
+KERNEL_AGREEMENT_MIN = 0.98
 
 
 @dataclass
@@ -125,6 +130,33 @@ def slice_specs(cfg: RunConfig, rir_names: list[str]) -> list[tuple[str, str, ob
     if cfg.far_field and rir_names:
         specs.append(("far_field", "far_field", cfg.far_field_snr))
     return specs
+
+
+def _is_qdq(path: Path) -> bool:
+    """Whether an ONNX model is a static QDQ model (QuantizeLinear nodes, no DynamicQuantizeLinear)."""
+    import onnx
+
+    ops = {n.op_type for n in onnx.load(str(path), load_external_data=False).graph.node}
+    return "QuantizeLinear" in ops and "DynamicQuantizeLinear" not in ops
+
+
+def kernel_check_section(variants: list[dict]) -> dict | None:
+    """Report section: int8 kernel check (ORT fused kernels vs the QDQ graph simulated in float)."""
+    rows = [v for v in variants if v.get("kernel_check")]
+    if not rows:
+        return None
+    body = "".join(
+        f"<tr><td>{v['name']}</td><td>{100 * v['kernel_check']['qdq_simulated_accuracy']:.2f}</td>"
+        f"<td>{100 * v['kernel_check']['kernel_accuracy']:.2f}</td><td>{100 * v['kernel_check']['agreement']:.1f}</td>"
+        f"<td>{'&#9888; ' + v['kernel_warning'] if v.get('kernel_warning') else 'ok'}</td></tr>" for v in rows)
+    html = ("<p>Each static int8 (QDQ) variant is run twice on the clean slice: through ONNX Runtime's fused int8 "
+            "kernels (what the latency numbers measure) and with QDQ fusion disabled, i.e. the exact int8 arithmetic "
+            "simulated in float (what an integer-exact target computes). On x86 CPUs without VNNI, ONNX Runtime's "
+            "U8S8 kernels use VPMADDUBSW, whose int16 sums saturate with full-range weights (ONNX Runtime docs, "
+            "'Quantize ONNX models': 'When and why do I need to try U8U8?').</p>"
+            "<table><tr><th>variant</th><th>QDQ simulated acc %</th><th>ORT kernel acc %</th>"
+            f"<th>agreement %</th><th>verdict</th></tr>{body}</table>")
+    return {"title": "Int8 kernel check", "html": html}
 
 
 def _progress(enabled: bool):
@@ -239,8 +271,11 @@ def run(cfg: RunConfig | None = None) -> dict:
                 try:
                     from voxquant.quant import build_variant
 
+                    # every recipe gets the run context; QAT / mixed precision need the float weights and dev data
+                    ctx = {"weights": Path(cfg.model) if cfg.model else None, "data_root": cfg.data_root,
+                           "test_set": cfg.test_set, "seed": cfg.seed, "progress": cfg.progress}
                     build_variant(r, fp32_onnx, path, calib if get_recipe(r).needs_calibration else None,
-                                  **cfg.recipe_options.get(r, {}))
+                                  **{**ctx, **cfg.recipe_options.get(r, {})})
                     store.put(key, {"status": "ok", "path": str(path), "size_bytes": path.stat().st_size,
                                     "build_seconds": time.time() - t0})
                 except VoxquantError:
@@ -262,6 +297,16 @@ def run(cfg: RunConfig | None = None) -> dict:
                     store.put(ckey, m)
                 if prog:
                     prog.update(task, advance=1, description=f"{r} / {name}")
+            if r in variant_paths and _is_qdq(path) and not store.has(f"kernel_check/{r}"):
+                # the same QDQ graph without ORT's int8 kernel fusion: exact int8 arithmetic simulated in float
+                x = slice_features("clean", "clean", None)
+                sim = OrtSession(path, threads=cfg.eval_threads, optimization="basic")
+                sim_pred = np.concatenate([sim.run(x[i : i + 512]).argmax(1) for i in range(0, len(x), 512)])
+                kern = sess or OrtSession(path, threads=cfg.eval_threads)
+                kern_pred = np.concatenate([kern.run(x[i : i + 512]).argmax(1) for i in range(0, len(x), 512)])
+                store.put(f"kernel_check/{r}", {"qdq_simulated_accuracy": float((sim_pred == y_eval).mean()),
+                                                "kernel_accuracy": float((kern_pred == y_eval).mean()),
+                                                "agreement": float((sim_pred == kern_pred).mean())})
 
     # 6. latency ---------------------------------------------------------------------------------------------
     from voxquant.eval.latency import measure_latency
@@ -316,6 +361,15 @@ def assemble(cfg: RunConfig, store, recipes, specs, labels, meta, n_eval: int, s
             if name in ref_correct:
                 slices.append(make_slice_entry(name, ref_correct[name], corr, n_boot=cfg.n_boot, seed=cfg.seed))
         v["slices"] = slices
+        if store.has(f"kernel_check/{r}"):
+            kc = store.get(f"kernel_check/{r}")
+            v["kernel_check"] = kc
+            if kc["agreement"] < KERNEL_AGREEMENT_MIN:
+                v["kernel_warning"] = (
+                    f"ONNX Runtime's fused int8 kernels agree with the QDQ graph simulated in float on only "
+                    f"{100 * kc['agreement']:.1f}% of clean clips (simulated accuracy {100 * kc['qdq_simulated_accuracy']:.2f}%, "
+                    f"kernel {100 * kc['kernel_accuracy']:.2f}%): on x86 without VNNI the U8S8 kernels saturate "
+                    f"(VPMADDUBSW); use reduce_range (the default static recipes do) or run on the target.")
         clean = store.get(f"acc/{r}/clean")
         v["accuracy"] = clean["accuracy"]
         v["per_class"] = clean["per_class"]
@@ -352,6 +406,9 @@ def assemble(cfg: RunConfig, store, recipes, specs, labels, meta, n_eval: int, s
         "slices": [{"name": n, "kind": k, "param": p} for n, k, p in specs],
         "seconds": seconds,
     }
+    sec = kernel_check_section(variants)
+    if sec:
+        res_meta["sections"] = [sec]
     results = build_results(res_meta, variants)
     results["recommendation"] = recommend(results, max_drop=cfg.max_drop)
     return results

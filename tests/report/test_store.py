@@ -150,3 +150,14 @@ def test_write_json_atomic(tmp_path):
     p = write_json_atomic(tmp_path / "sub" / "results.json", {"a": [1, 2], "b": np.float64(0.5)})
     assert json.loads(p.read_text()) == {"a": [1, 2], "b": 0.5}
     assert store_mod.to_jsonable((1, np.int16(2))) == [1, 2]
+
+
+def test_written_files_get_normal_permissions(tmp_path):
+    if os.name != "posix":
+        pytest.skip("POSIX permissions")
+    mask = os.umask(0o022)
+    try:
+        p = write_json_atomic(tmp_path / "results.json", {"a": 1})
+    finally:
+        os.umask(mask)
+    assert p.stat().st_mode & 0o777 == 0o644  # like open(), not mkstemp's 0600

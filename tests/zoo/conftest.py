@@ -42,10 +42,3 @@ def sc_subset(shared_data):
     cs = speech_commands_test(shared_data)
     return cs.subset(list(range(0, len(cs), 80)))
 
-
-def needs(module: str, extra: str):
-    """Skip marker for tests that need an optional extra."""
-    import importlib.util
-
-    ok = importlib.util.find_spec(module) is not None
-    return pytest.mark.skipif(not ok, reason=f"needs the optional '{module}' package (pip install 'voxquant[{extra}]')")

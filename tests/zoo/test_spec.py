@@ -191,3 +191,17 @@ def test_open_module_python_api(tmp_path):
     assert y.shape == (2, 12)
     with pytest.raises(ModelError, match="12 labels"):
         open_module(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(490, 5)), spec)
+
+
+def test_bare_onnx_with_a_frontend_preset(tmp_path):
+    from voxquant.zoo import spec_for_file
+
+    tiny_onnx(tmp_path / "m.onnx", in_shape=(1, 49, 10))
+    spec = spec_for_file(tmp_path / "m.onnx", "mlperf-tiny-mfcc")
+    assert spec.input.layout == "nchw" and spec.labels[-1] == "_silence_"
+    assert open_model(spec).run_features(np.zeros((1, 49, 10), np.float32)).shape == (1, 12)
+    with pytest.raises(ConfigError, match="gives 32x40 features"):
+        spec_for_file(tmp_path / "m.onnx", "torchaudio-logmel")
+    (tmp_path / "m.pb").write_bytes(b"x")
+    with pytest.raises(ModelError, match="without a spec"):
+        spec_for_file(tmp_path / "m.pb")

@@ -30,12 +30,15 @@ class OrtSession(Session):
         path: ONNX model file.
         threads: intra-op threads (inter-op is fixed to 1, sequential execution) so latency is reproducible.
         profile: enable ONNX Runtime's per-node profiler (``end_profiling()`` returns the JSON file).
+        optimization: ONNX Runtime graph optimisation level, ``"all"`` (default: QDQ pairs fused into int8
+            kernels) or ``"basic"`` (no QDQ fusion: a QDQ model then runs as float ops on dequantized values,
+            i.e. the exact int8 arithmetic simulated in float, the reference an integer-exact backend matches).
 
     Raises:
         ModelError: the file is not a loadable ONNX model.
     """
 
-    def __init__(self, path: Path, threads: int = 1, profile: bool = False):
+    def __init__(self, path: Path, threads: int = 1, profile: bool = False, optimization: str = "all"):
         import onnxruntime as ort
 
         check_onnx_file(path)
@@ -44,6 +47,8 @@ class OrtSession(Session):
         so.inter_op_num_threads = 1
         so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         so.log_severity_level = 3
+        if optimization == "basic":
+            so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
         if profile:
             so.enable_profiling = True
         try:

@@ -111,7 +111,7 @@ def quantize_with_accuracy_control(fp32_onnx: Path, out_xml: Path, calibration: 
 
     Returns:
         ``{"path", "size_bytes", "accuracy_fp32", "accuracy_int8", "drop_pp", "max_drop", "float_nodes":
-        [names of nodes left without FakeQuantize inputs], "n_fake_quantize"}`` (accuracies measured on the dev
+        [compute nodes the CPU plugin runs in float], "n_fake_quantize", "runtime_precisions"}`` (accuracies measured on the dev
         subset with the compiled models, fractions in [0, 1]).
     """
     ov = _ov()
@@ -141,12 +141,10 @@ def quantize_with_accuracy_control(fp32_onnx: Path, out_xml: Path, calibration: 
     acc_fp = validate(core.compile_model(model, "CPU"), val_items)
     acc_q = validate(core.compile_model(str(out_xml), "CPU"), val_items)
     fq = [op for op in q.get_ordered_ops() if op.get_type_name() == "FakeQuantize"]
-    fq_out = {o.get_friendly_name() for o in fq}
-    compute = [op for op in q.get_ordered_ops() if op.get_type_name() in ("Convolution", "GroupConvolution", "MatMul", "GRUSequence", "LSTMSequence")]
-    float_nodes = [op.get_friendly_name() for op in compute
-                   if not any(inp.get_source_output().get_node().get_friendly_name() in fq_out for inp in op.inputs())]
+    float_nodes = [r["node"] for r in runtime_precisions(out_xml) if r["precision"] in ("f32", "f16", "bf16")]
     return {"path": str(out_xml), "size_bytes": _size(out_xml), "accuracy_fp32": acc_fp, "accuracy_int8": acc_q,
-            "drop_pp": 100 * (acc_fp - acc_q), "max_drop": max_drop, "float_nodes": float_nodes, "n_fake_quantize": len(fq)}
+            "drop_pp": 100 * (acc_fp - acc_q), "max_drop": max_drop, "float_nodes": float_nodes, "n_fake_quantize": len(fq),
+            "runtime_precisions": runtime_precisions(out_xml)}
 
 
 class OpenVinoBackend(Backend):
@@ -174,21 +172,37 @@ class OpenVinoBackend(Backend):
             nncf_quantize(Path(fp32_onnx), out, calibration)
         else:
             to_ir(Path(fp32_onnx), out, fp16=(precision == "fp16"))
-        return Artifact(path=out, backend=self.info.name, precision=precision, size_bytes=_size(out))
+        extra = {}
+        if precision == "int8":
+            rp = runtime_precisions(out)
+            flt = [f"{r['node']} ({r['op']})" for r in rp if r["precision"] in ("f32", "f16", "bf16")]
+            extra = {"runtime_precisions": rp,
+                     "check_summary": f"OpenVINO CPU: {len(rp) - len(flt)}/{len(rp)} compute layers run int8"
+                                      + (f"; float: {', '.join(flt)}" if flt else "")}
+        return Artifact(path=out, backend=self.info.name, precision=precision, size_bytes=_size(out), extra=extra)
 
     def load(self, artifact: Path, threads: int = 1) -> Session:
         return OvSession(Path(artifact), threads=threads)
 
     def op_report(self, artifact: Path) -> list[dict]:
-        """Per compute node of the compiled model: runtime precision from OpenVINO's execution graph."""
-        ov = _ov()
-        compiled = ov.Core().compile_model(str(artifact), "CPU", {"INFERENCE_NUM_THREADS": 1})
-        rows = []
-        for op in compiled.get_runtime_model().get_ordered_ops():
-            rt = op.get_rt_info()
-            layer = str(rt["layerType"]) if "layerType" in rt else op.get_type_name()
-            prec = str(rt["runtimePrecision"]) if "runtimePrecision" in rt else "?"
-            if layer in ("Convolution", "GroupConvolution", "FullyConnected", "MatMul", "GRUSequence", "RNNSeq", "LSTMSequence"):
-                rows.append({"node": op.get_friendly_name(), "op": layer, "placement": "cpu", "precision": prec,
-                             "reason": f"runtime precision {prec}"})
-        return rows
+        """Per compute node of the compiled model: the CPU plugin's runtime precision (u8/i8 = int8 kernel)."""
+        return [{"node": r["node"], "op": r["op"], "placement": "cpu", "precision": r["precision"],
+                 "reason": f"runtime precision {r['precision']}"} for r in runtime_precisions(Path(artifact))]
+
+
+_COMPUTE = ("Convolution", "GroupConvolution", "FullyConnected", "MatMul", "RNNSeq", "RNNCell", "Deconvolution")
+
+
+def runtime_precisions(model: Path, threads: int = 1) -> list[dict]:
+    """``[{node, op, precision}]`` for the compute layers of the compiled CPU model (OpenVINO execution graph,
+    ``rt_info['layerType']`` / ``['runtimePrecision']``): ``u8``/``i8`` = int8 kernel, ``f32`` = float."""
+    ov = _ov()
+    compiled = ov.Core().compile_model(str(model), "CPU", {"INFERENCE_NUM_THREADS": threads})
+    rows = []
+    for op in compiled.get_runtime_model().get_ordered_ops():
+        rt = op.get_rt_info()
+        layer = rt["layerType"].astype(str) if "layerType" in rt else op.get_type_name()
+        if layer in _COMPUTE:
+            prec = rt["runtimePrecision"].astype(str) if "runtimePrecision" in rt else "?"
+            rows.append({"node": op.get_friendly_name(), "op": layer, "precision": prec})
+    return rows

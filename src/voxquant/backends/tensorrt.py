@@ -4,7 +4,8 @@ Export (always possible here):
 
 * ``int8``: ONNX Runtime ``quantize_static`` in QDQ format with **symmetric** int8 activations
   (``ActivationSymmetric=True``: zero point 0, which TensorRT requires for Q/DQ) and per-channel symmetric int8
-  weights (``WeightSymmetric=True``), MinMax calibration, after converting the float model to opset 17
+  weights (``WeightSymmetric=True``), biases left float (``QuantizeBias=False``: TensorRT 8.5's
+  DequantizeLinear takes INT8 only, not ORT's int32 bias), MinMax calibration, after converting the float model to opset 17
   (TensorRT 8.5 on JetPack 5.1 parses opsets up to 17: onnx-tensorrt ``docs/operators.md``, release/8.5-GA);
 * ``fp16`` / ``fp32``: the float model at opset 17 (TensorRT lowers precision itself with ``BuilderFlag.FP16``).
 
@@ -79,7 +80,7 @@ def qdq_symmetric(fp32_onnx: Path, out: Path, calibration: np.ndarray, per_chann
             str(pre), str(out), ArrayCalibrationReader(_input_name(pre), calibration), quant_format=QuantFormat.QDQ,
             per_channel=per_channel, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
             calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=list(nodes_to_exclude or []),
-            extra_options={"ActivationSymmetric": True, "WeightSymmetric": True},
+            extra_options={"ActivationSymmetric": True, "WeightSymmetric": True, "QuantizeBias": False},
         )
     return Path(out)
 

@@ -229,14 +229,14 @@ def describe_drop(drop: float, lo: float, hi: float, unit: str = "pp") -> str:
         unit: unit printed after numbers.
 
     Returns:
-        e.g. ``"within noise (CI spans 0)"``, ``"no difference (identical predictions)"``,
+        e.g. ``"within noise (CI spans 0)"``, ``"no difference (no discordant clips)"``,
         ``"significantly worse: +1.20 pp (95% CI +0.40 to +2.00)"`` or ``"significantly better: ..."``.
 
     Raises:
         ValueError: invalid interval (see :func:`is_significant`).
     """
     if lo == 0.0 and hi == 0.0 and drop == 0.0:
-        return "no difference (identical correctness on every clip)"
+        return "no difference (no discordant clips)"
     if not is_significant(lo, hi):
         return "within noise (CI spans 0)"
     word = "worse" if lo > 0 else "better"

@@ -76,7 +76,7 @@ table{border-collapse:collapse;width:100%;font-size:13px;margin:6px 0}
 th,td{padding:5px 8px;border-bottom:1px solid var(--line);text-align:right;white-space:nowrap}
 th{background:var(--bg);font-weight:600;position:sticky;top:0}
 td.l,th.l{text-align:left}
-td.wrap{white-space:normal;max-width:220px}
+td.wrap{white-space:normal;max-width:260px}
 tbody tr:nth-child(even){background:#fafbfc}
 tbody tr:hover{background:#eef4ff}
 .ok{color:var(--ok);background:var(--okbg)} .warn{color:var(--warn);background:var(--warnbg)}
@@ -106,7 +106,7 @@ def _fig_to_img(fig: Any, alt: str, caption: str | None = None, width: int | Non
 
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=130, bbox_inches="tight", facecolor="white")
+    fig.savefig(buf, format="png", dpi=130, facecolor="white")  # constrained layout: one draw, no "tight" pass
     data = base64.b64encode(buf.getvalue()).decode("ascii")
     style = f' style="width:{width}px"' if width else ""
     cap = f"<figcaption>{caption}</figcaption>" if caption else ""
@@ -263,29 +263,33 @@ def figure_pareto(results: Mapping, threads: int = 1) -> Any | None:
     return fig
 
 
+_VERDICT_COLOUR = {"within": "#2da44e", "uncertain": "#d4a72c", "exceeds": "#cf222e", None: "#8c959f"}
+
+
 def figure_slice_drops(results: Mapping, max_drop: float = 1.0) -> Any | None:
-    """Grouped bars: accuracy drop vs fp32 (pp) per slice and variant, with 95% bootstrap CI error bars,
-    a zero line and the ``max_drop`` budget line. The reference variant is omitted (its drop is 0).
+    """Accuracy drop vs fp32 (pp) per slice, one panel per variant (small multiples sharing both axes), with
+    95% paired bootstrap CI error bars, a zero line and the ``max_drop`` budget line. Bars are coloured by
+    :func:`~voxquant.eval.stats.budget_verdict`: green = whole CI within the budget, amber = CI straddles
+    it, red = whole CI above it. The reference variant is omitted (its drop is 0 by definition).
 
     Returns:
         A matplotlib ``Figure``, or ``None`` when no non-reference variant has slices.
     """
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
     ref = reference_variant(results)
     vs = [v for v in _ok_variants(results) if v.get("slices") and (ref is None or v.get("name") != ref.get("name"))]
     if not vs:
         return None
     names = _slice_names(vs)
-    width_in = min(16.0, max(8.5, 0.22 * len(names) * len(vs) + 0.6 * len(names) + 3.5))
-    fig = _new_figure(width_in, 4.6)
-    ax = fig.add_subplot()
-    _style_axes(ax)
-    ax.grid(True, axis="y", color="#e5e7eb")
-    ax.grid(False, axis="x")
-    group = 0.8
-    bw = group / len(vs)
-    for k, v in enumerate(vs):
+    width_in = min(10.5, max(7.5, 0.62 * len(names) + 2.5))
+    fig = _new_figure(width_in, 0.9 + 1.45 * len(vs) + (0.5 if len(names) > 5 else 0.0))
+    axes = fig.subplots(len(vs), 1, sharex=True, sharey=True, squeeze=False)[:, 0]
+    for ax, v in zip(axes, vs):
+        _style_axes(ax)
+        ax.grid(False, axis="x")
         by = {s.get("name"): s for s in v.get("slices") or []}
-        xs, hs, lo_err, hi_err = [], [], [], []
         for j, name in enumerate(names):
             s = by.get(name)
             d = num(s.get("drop")) if s else None
@@ -293,24 +297,26 @@ def figure_slice_drops(results: Mapping, max_drop: float = 1.0) -> Any | None:
                 continue
             ci = s.get("ci95") or [None, None]
             lo, hi = num(ci[0]), num(ci[1])
-            xs.append(j - group / 2 + bw * (k + 0.5))
-            hs.append(d)
-            lo_err.append(max(0.0, d - lo) if lo is not None else 0.0)
-            hi_err.append(max(0.0, hi - d) if hi is not None else 0.0)
-        ax.bar(xs, hs, width=bw * 0.92, color=_PALETTE[k % len(_PALETTE)], label=v.get("name"), zorder=2)
-        ax.errorbar(xs, hs, yerr=[lo_err, hi_err], fmt="none", ecolor="#24292f", elinewidth=1, capsize=2.5,
-                    zorder=3)  # fmt: skip
-    ax.axhline(0.0, color="#24292f", linewidth=0.9)
-    ax.axhline(max_drop, color="#cf222e", linestyle="--", linewidth=1.1, label=f"budget {max_drop:g} pp")
-    ax.set_xticks(range(len(names)))
-    ax.set_xticklabels(names, rotation=30 if len(names) > 5 else 0, ha="right" if len(names) > 5 else "center",
-                       fontsize=8.5)  # fmt: skip
-    ax.set_ylabel("accuracy drop vs fp32, pp (positive = worse)")
-    ax.set_title("Accuracy drop per slice, 95% paired bootstrap CI", fontsize=11)
-    handles, names_ = ax.get_legend_handles_labels()
-    order = sorted(range(len(handles)), key=lambda i: names_[i].startswith("budget"))
-    ax.legend([handles[i] for i in order], [names_[i] for i in order], fontsize=8, loc="upper left",
-              bbox_to_anchor=(1.01, 1.0), frameon=False)  # fmt: skip
+            verdict = budget_verdict(lo, hi, max_drop) if lo is not None and hi is not None else None
+            ax.bar([j], [d], width=0.62, color=_VERDICT_COLOUR[verdict], alpha=0.85, zorder=2)
+            if lo is not None and hi is not None:
+                ax.errorbar([j], [d], yerr=[[max(0.0, d - lo)], [max(0.0, hi - d)]], fmt="none", ecolor="#24292f",
+                            elinewidth=1, capsize=3, zorder=3)  # fmt: skip
+        ax.axhline(0.0, color="#24292f", linewidth=0.8)
+        ax.axhline(max_drop, color="#cf222e", linestyle="--", linewidth=1.0)
+        ax.set_title(str(v.get("name")), fontsize=9, loc="left", pad=3)
+        ax.tick_params(labelsize=8)
+    axes[-1].set_xticks(range(len(names)))
+    rot = len(names) > 5
+    axes[-1].set_xticklabels(names, rotation=30 if rot else 0, ha="right" if rot else "center", fontsize=8)
+    fig.supylabel("drop vs fp32, pp (positive = worse)", fontsize=9)
+    handles = [
+        Patch(color=_VERDICT_COLOUR["within"], label="CI within budget"),
+        Patch(color=_VERDICT_COLOUR["uncertain"], label="CI straddles budget"),
+        Patch(color=_VERDICT_COLOUR["exceeds"], label="CI above budget"),
+        Line2D([], [], color="#cf222e", linestyle="--", label=f"budget {max_drop:g} pp"),
+    ]
+    fig.legend(handles=handles, loc="outside upper center", ncols=4, fontsize=8, frameon=False)
     return fig
 
 
@@ -516,8 +522,9 @@ def _slices_section(results: Mapping, max_drop: float) -> str:
     body = _fig_to_img(
         fig,
         "Accuracy drop per slice with 95% CI",
-        f"Bars: drop vs {_esc(str(ref_name))} on the same clips (pp, positive = worse); whiskers: 95% paired "
-        f"bootstrap CI; dashed red: the {max_drop:g} pp budget.",
+        f"One panel per variant. Bars: drop vs {_esc(str(ref_name))} on the same clips (pp, positive = worse), "
+        f"coloured green / amber / red when the 95% CI is within / straddles / above the {max_drop:g} pp budget "
+        f"(dashed red); whiskers: 95% paired bootstrap CI.",
     )
     names = _slice_names(vs)
     legend = (
@@ -525,15 +532,23 @@ def _slices_section(results: Mapping, max_drop: float) -> str:
         '<span class="badge warn">amber</span> CI straddles the budget (needs more clips to decide) '
         '<span class="badge bad">red</span> whole CI above the budget</p>'
     )
-    headers = [("Variant", "l")] + [(_esc(str(n)), "") for n in names]
+    by_v = {v.get("name"): {s.get("name"): s for s in v.get("slices") or []} for v in vs}
+
+    def cell(vname: str, sname: str) -> str:
+        s = by_v[vname].get(sname)
+        return _drop_cell(s.get("drop"), s.get("ci95"), max_drop, with_ci=False) if s else f"<td>{MISSING}</td>"
+
+    vnames = [str(v.get("name")) for v in vs]
     rows = []
-    for v in vs:
-        by = {s.get("name"): s for s in v.get("slices") or []}
-        cells = [f'<td class="l"><b>{_esc(str(v.get("name")))}</b></td>']
-        for n in names:
-            s = by.get(n)
-            cells.append(_drop_cell(s.get("drop"), s.get("ci95"), max_drop, with_ci=False) if s else f"<td>{MISSING}</td>")
-        rows.append("<tr>" + "".join(cells) + "</tr>")
+    if len(names) > len(vnames):  # long side down the page: rows = slices, columns = variants
+        headers = [("Slice", "l")] + [(_esc(n), "") for n in vnames]
+        for sname in names:
+            rows.append(f'<tr><td class="l"><b>{_esc(str(sname))}</b></td>'
+                        + "".join(cell(vn, sname) for vn in vnames) + "</tr>")  # fmt: skip
+    else:
+        headers = [("Variant", "l")] + [(_esc(str(n)), "") for n in names]
+        for vn in vnames:
+            rows.append(f'<tr><td class="l"><b>{_esc(vn)}</b></td>' + "".join(cell(vn, n) for n in names) + "</tr>")
     body += "<h3>Drop matrix (pp; hover a cell for the verdict)</h3>" + legend + _table(headers, rows)
     headers = [
         ("Variant", "l"), ("Slice", "l"), ("n", ""), (f"{_esc(str(ref_name))} acc %", ""), ("Variant acc %", ""),
@@ -554,7 +569,7 @@ def _slices_section(results: Mapping, max_drop: float) -> str:
                 f"<td>{fmt_acc(s.get('accuracy'))}</td><td class=\"{cls}\">{fmt_drop(s.get('drop'))}</td>"
                 f"<td>{fmt_ci(ci)}</td><td>{fmt_p(s.get('p_value'))}</td>"
                 f"<td>{f'{disc[0]} / {disc[1]}' if disc and len(disc) == 2 else MISSING}</td>"
-                f'<td class="l">{_esc(phrase)}</td>'
+                f'<td class="l wrap">{_esc(phrase)}</td>'
                 "</tr>"
             )
     body += (

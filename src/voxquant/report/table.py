@@ -111,7 +111,7 @@ def print_summary(results: Mapping, console: Any = None, max_drop: float = 1.0) 
                           highlight=False)  # fmt: skip
     slower = [str(v.get("name")) for v in results.get("variants", []) if v.get("slower_than_fp32")]
     if slower:
-        console.print(f"[bold red]WARNING:[/] slower than fp32 (p50, 1 thread): {escape(', '.join(slower))}",
+        console.print(f"[bold red]WARNING:[/] slower than fp32: {escape(', '.join(slower))}",
                       highlight=False)  # fmt: skip
     rec = recommend(results, max_drop)
     style = "bold green" if rec["variant"] else "bold red"

@@ -404,6 +404,10 @@ def _tflite_op(node, target: Target, g: Graph) -> str:
         if lo is not None and hi is not None and float(lo) == -1 and float(hi) == 1:
             return "RELU_N1_TO_1"
         return "MINIMUM+MAXIMUM"
+    if op in ("Gather", "GatherElements") and len(node.input) > 1:
+        idx = g.const_value(node.input[1])
+        if idx is not None and idx.size == 1:
+            return "SLICE"  # a constant single index is a slice (litert-torch emits SLICE/STRIDED_SLICE)
     if op == "MatMul":
         a = g.shape(node.input[0])
         if a and len([d for d in a[:-1] if d > 1]) > 1:
@@ -469,7 +473,14 @@ def check_model(onnx_path: str | Path, target: str | Target, evidence: dict | No
         reasons: list[str] = []
         remark = ""
         placement = "accelerator"
-        if node.domain not in ("", "ai.onnx") and t.op_namespace == "onnx" and t.op_rule(f"{node.domain}:{op}") is None:
+        if mapped.startswith("unrolled:"):
+            parts = mapped[len("unrolled:"):].split(",")
+            missing = [p for p in parts if t.op_rule(p) is None]
+            if missing:
+                reasons.append(f"op: {op} lowers to {', '.join(parts)}; not supported: {', '.join(missing)}")
+            remark = f"{op} has no {t.op_namespace} builtin: lowered (unrolled over time) to {', '.join(parts)}"
+            mapped = f"{op} (unrolled)"
+        elif node.domain not in ("", "ai.onnx") and t.op_namespace == "onnx" and t.op_rule(f"{node.domain}:{op}") is None:
             reasons.append(f"op: custom domain '{node.domain}' op {op} is not in the {t.name} table")
         else:
             rule = t.op_rule(mapped if node.domain in ("", "ai.onnx") else f"{node.domain}:{op}")

@@ -43,7 +43,7 @@ def zoo_list() -> list[dict]:
 
 def __getattr__(name):  # lazy re-exports (keep `import voxquant.zoo` light)
     lazy = {
-        "open_model": "voxquant.zoo.models", "open_module": "voxquant.zoo.models", "to_onnx": "voxquant.zoo.models",
+        "open_model": "voxquant.zoo.models", "spec_for_file": "voxquant.zoo.models", "open_module": "voxquant.zoo.models", "to_onnx": "voxquant.zoo.models",
         "SpecSession": "voxquant.zoo.models", "TorchSession": "voxquant.zoo.models",
         "zoo_spec": "voxquant.zoo.registry", "zoo_names": "voxquant.zoo.registry",
         "zoo_families": "voxquant.zoo.registry", "resolve": "voxquant.zoo.registry",
@@ -60,6 +60,6 @@ def __getattr__(name):  # lazy re-exports (keep `import voxquant.zoo` light)
 
 
 __all__ = ["InputQuantization", "InputSpec", "ModelSpec", "load_spec", "parse_spec", "quantize_input", "zoo_list",
-           "open_model", "open_module", "to_onnx", "SpecSession", "TorchSession", "zoo_spec", "zoo_names",
+           "open_model", "open_module", "spec_for_file", "to_onnx", "SpecSession", "TorchSession", "zoo_spec", "zoo_names",
            "zoo_families", "resolve", "zoo_eval", "zoo_eval_all", "evaluate_spec", "spec_features",
            "quantize_third_party", "accent_slice", "reproduce", "TFLiteSession"]

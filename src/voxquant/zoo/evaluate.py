@@ -132,12 +132,14 @@ def _result(model: str, split: str, y_true: np.ndarray, scores: np.ndarray, digi
     acc = correct / n if n else float("nan")
     ci = wilson_ci(correct, n) if n else (float("nan"), float("nan"))
     extra = {}
-    if digit_ids is not None and n:
+    if digit_ids is not None:
         d = np.asarray(digit_ids)
-        sub = scores[keep][:, d].argmax(axis=1)
-        extra = {"digit_ids": list(map(int, d)),
-                 "accuracy_digits10": float(np.mean(d[sub] == y_true[keep])),
-                 "correct_digits10": int(np.sum(d[sub] == y_true[keep]))}
+        extra["digit_ids"] = list(map(int, d))
+        dig = keep & np.isin(y_true, d)
+        if n and dig.sum() == n:  # every scored clip is a digit (FSDD): also score a 10-way digit classifier
+            sub = d[scores[dig][:, d].argmax(axis=1)]
+            extra["accuracy_digits10"] = float(np.mean(sub == y_true[dig]))
+            extra["correct_digits10"] = int(np.sum(sub == y_true[dig]))
     return EvalResult(model, split, n, correct, acc, ci, y_true, y_pred, scores, extra)
 
 
@@ -196,6 +198,13 @@ def _row(spec: ModelSpec, res: EvalResult, set_name: str, seconds: float, compar
     for k in ("accuracy_digits10", "correct_digits10"):
         if k in res.extra:
             row[k] = res.extra[k]
+    keep = res.y_true >= 0
+    recall = {}
+    for i, lab in enumerate(spec.labels):
+        m = keep & (res.y_true == i)
+        if m.any():
+            recall[lab] = [int((res.y_pred[m] == i).sum()), int(m.sum())]
+    row["recall"] = recall  # label -> [correct, n]
     if spec.format == "tflite":
         row["input_out_of_range"] = res.extra.get("input_out_of_range")
     return row
@@ -300,8 +309,17 @@ def zoo_eval_all(out_path: str | Path, data_root=None, threads: int = 1, downloa
                 r = evaluate_spec(spec, fsdd_clips, session=sess, split="fsdd" if pad is None else "fsdd-pad-audio",
                                   pad=pad)
                 row = _row(spec, r, "FSDD (3,000 clips)", 0.0, comparable_split=False)
-                row["diff_pp"] = None
+                row["diff_pp"] = row["published_accuracy"] = None  # nothing is published on FSDD
                 rows.append(row)
+    for name in zoo_names():  # what each 12-class model says for 1 s of digital silence (all-zero audio)
+        spec = zoo_spec(name, download=False)
+        if "_silence_" in spec.labels:
+            sess = open_model(spec, threads=threads)
+            z = compute_features(np.zeros((1, spec.frontend.clip_samples), np.float32), spec.frontend)
+            y = sess.run_features(z)[0]
+            for r in rows:
+                if r["model"] == name:
+                    r["zero_audio_prediction"] = [spec.labels[int(y.argmax())], float(y.max())]
     md = render_zoo_table(rows)
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -334,8 +352,66 @@ def render_zoo_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def rounding_sensitivity(name: str = "mlperf-tiny-kws-dscnn-int8", data_root=None, threads: int = 1,
+                         download: bool = True) -> list[dict]:
+    """Accuracy of an int8-input TFLite zoo model on the official test set under each input rounding rule.
+
+    Returns:
+        One dict per rule (``truncate`` without and with clipping, ``nearest``, ``nearest_even``): ``rounding, clip,
+        accuracy, ci95, n, out_of_range`` (input values outside [-128, 127] before clipping, over all clips) and
+        ``agree_with_spec`` (fraction of clips whose prediction equals the spec's rule).
+    """
+    import dataclasses
+
+    from voxquant.zoo.models import SpecSession
+    from voxquant.zoo.registry import zoo_spec
+    from voxquant.zoo.tflite import TFLiteSession
+
+    spec = zoo_spec(name, download=download)
+    test, *_ = _data(data_root)
+    feats = spec_features(spec, test)
+    q = spec.input.quantization
+    runs = [("truncate", False), ("truncate", True), ("nearest", True), ("nearest_even", True)]
+    base = None
+    rows = []
+    for rounding, clip in runs:
+        sess = TFLiteSession(spec.model_path, threads=threads, rounding=rounding, clip=clip)
+        s2 = dataclasses.replace(spec, input=dataclasses.replace(spec.input, quantization=dataclasses.replace(
+            q, rounding=rounding, clip=clip)))
+        res = evaluate_spec(s2, test, session=SpecSession(s2, sess, spec.model_path), features=feats)
+        if rounding == q.rounding and clip == q.clip:
+            base = res.y_pred
+        rows.append({"rounding": rounding, "clip": clip, "accuracy": res.accuracy, "ci95": list(res.ci95), "n": res.n,
+                     "out_of_range": sess.out_of_range, "y_pred": res.y_pred})
+    for r in rows:
+        r["agree_with_spec"] = float(np.mean(r.pop("y_pred") == base)) if base is not None else None
+    return rows
+
+
 # ------------------------------------------------------------------------------------------------------------
 # item 7: quantize a third-party float model
+
+
+def ort_session(path: str | Path, threads: int = 1, int8_kernels: bool = True):
+    """An ONNX Runtime CPU session; with ``int8_kernels=False`` graph optimisation stops at ``ORT_ENABLE_BASIC``.
+
+    At ``BASIC`` the QDQ pairs are not fused into ORT's integer kernels (``QLinearConv`` ...), so a QDQ model runs
+    as float ops on the dequantized tensors: the arithmetic an int8 device with 32-bit accumulation computes,
+    without the x86 AVX2 ``VPMADDUBSW`` int16 saturation of ORT's u8s8 kernels on CPUs without VNNI (ONNX Runtime
+    docs, "Quantize ONNX models", FAQ on U8U8 / ``reduce_range``). Returns a :class:`~voxquant.backends.base.Session`.
+    """
+    import onnxruntime as ort
+
+    from voxquant.backends.onnxruntime import OrtSession
+
+    sess = OrtSession(Path(path), threads=threads)
+    if not int8_kernels:
+        so = ort.SessionOptions()
+        so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+        so.log_severity_level = 3
+        sess.sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    return sess
 
 
 def _calibration(spec: ModelSpec, dev, n: int, seed: int = 0) -> np.ndarray:
@@ -364,21 +440,24 @@ def quantize_third_party(out_dir: str | Path, data_root=None, n_calib: int = 200
                          threads: int = 1, latency_runs: int = 200, download: bool = True) -> dict:
     """voxquant PTQ of the MLPerf Tiny fp32 SavedModel vs the publisher's int8 TFLite, on the same clips.
 
-    The SavedModel is converted to ONNX (tf_keras + tf2onnx), each recipe is applied with ``n_calib`` clips drawn
-    (seed 0) from ``dev`` through the same front-end (``mlperf-tiny-mfcc``), and every variant plus the
-    publisher's ``kws_ref_model.tflite`` (truncating input quantization, as its publisher) is scored on the
-    ``eval`` split (never used for calibration) and on the full test set.
+    The SavedModel is converted to ONNX (tf_keras + tf2onnx) and each recipe is applied with ``n_calib`` clips drawn
+    (seed 0) from ``dev`` through the same front-end (``mlperf-tiny-mfcc``). Every recipe gives three rows: the
+    registry's recipe (per-channel weights) run on ONNX Runtime's int8 kernels; the same QDQ file run without
+    int8-kernel fusion (:func:`ort_session` ``int8_kernels=False``: the quantization itself, free of x86 kernel
+    saturation); and the recipe with ``per_channel=False`` on the int8 kernels. They and the publisher's
+    ``kws_ref_model.tflite`` (truncating input quantization, as its publisher) are scored on the ``eval`` split
+    (never used for calibration) and on the full test set.
 
     Returns:
-        ``{"rows": [...], "n_calib": int, "eval_n": int}``; a row per model: ``name, kind, size_bytes, accuracy_eval,
-        ci95_eval, accuracy_test, mcnemar_p_vs_publisher`` (eval split; exact McNemar), ``mcnemar_p_vs_fp32``,
-        ``latency_ms`` (model-only p50/p95, batch 1, ``threads`` threads), ``path``.
+        ``{"rows": [...], "n_calib", "eval_n", "threads"}``; a row: ``name, kind, size_bytes, accuracy_eval, ci95_eval,
+        accuracy_test, ci95_test, mcnemar_p_vs_publisher, mcnemar_p_vs_fp32`` (exact McNemar on the eval clips),
+        ``drop_vs_fp32_pp``, ``agree_fp32`` (fraction of eval clips with the fp32 prediction), ``latency_ms``
+        (model-only p50/p95, batch 1; ``None`` for the un-fused rows), ``path``.
 
     Raises:
         MissingExtraError: ``[tf]``/``[litert]`` missing. DataError/ModelError: data or models unavailable.
     """
-    from voxquant.backends.onnxruntime import OrtSession
-    from voxquant.eval.stats import mcnemar_exact, wilson_ci
+    from voxquant.eval.stats import mcnemar_exact
     from voxquant.quant import build_variant
     from voxquant.zoo.models import SpecSession, open_model, to_onnx
     from voxquant.zoo.registry import zoo_spec
@@ -394,30 +473,39 @@ def quantize_third_party(out_dir: str | Path, data_root=None, n_calib: int = 200
     feats = spec_features(fp32_spec, test)
     x1 = to_model_layout(feats[:1], fp32_spec.input.layout)
 
-    models = [("fp32 (SavedModel -> ONNX)", "fp32", open_model(fp32_spec, threads=threads), fp32_onnx),
-              ("publisher int8 (kws_ref_model.tflite)", "publisher", open_model(pub_spec, threads=threads),
-               pub_spec.model_path)]
+    models = [("fp32 (SavedModel -> ONNX)", "fp32", open_model(fp32_spec, threads=threads), fp32_onnx, True),
+              ("publisher int8 (kws_ref_model.tflite, LiteRT)", "publisher", open_model(pub_spec, threads=threads),
+               pub_spec.model_path, True)]
     for r in recipes:
-        path = build_variant(r, fp32_onnx, out_dir / f"mlperf-tiny-kws-dscnn.{r}.onnx", calib)
-        models.append((f"voxquant {r}", "ours", SpecSession(fp32_spec, OrtSession(path, threads=threads), path), path))
+        pc = build_variant(r, fp32_onnx, out_dir / f"mlperf-tiny-kws-dscnn.{r}.onnx", calib)
+        pt = build_variant(r, fp32_onnx, out_dir / f"mlperf-tiny-kws-dscnn.{r}.per-tensor.onnx", calib,
+                           per_channel=False)
+        models += [
+            (f"voxquant {r} (per-channel; ORT int8 kernels)", "ours", SpecSession(fp32_spec, ort_session(pc, threads), pc), pc, True),
+            (f"voxquant {r} (per-channel; same file, QDQ without int8 kernels)", "ours-sim",
+             SpecSession(fp32_spec, ort_session(pc, threads, int8_kernels=False), pc), pc, False),
+            (f"voxquant {r} (per-tensor; ORT int8 kernels)", "ours", SpecSession(fp32_spec, ort_session(pt, threads), pt), pt, True),
+        ]
     results = {}
-    for label, kind, sess, path in models:
+    for label, kind, sess, path, timed in models:
         res = evaluate_spec(fp32_spec if kind != "publisher" else pub_spec, test, session=sess, split="test",
                             features=feats)
-        results[label] = (kind, sess, path, res)
-    pub_ok = results["publisher int8 (kws_ref_model.tflite)"][3].subset(eval_mask, "eval").correct_mask
-    fp_ok = results["fp32 (SavedModel -> ONNX)"][3].subset(eval_mask, "eval").correct_mask
+        results[label] = (kind, sess, path, res, timed)
+    fp_res = results["fp32 (SavedModel -> ONNX)"][3].subset(eval_mask, "eval")
+    pub_ok = results["publisher int8 (kws_ref_model.tflite, LiteRT)"][3].subset(eval_mask, "eval").correct_mask
+    fp_ok = fp_res.correct_mask
     rows = []
-    for label, (kind, sess, path, res) in results.items():
+    for label, (kind, sess, path, res, timed) in results.items():
         rev = res.subset(eval_mask, "eval")
         ok = rev.correct_mask
         rows.append({
             "name": label, "kind": kind, "path": str(path), "size_bytes": int(Path(path).stat().st_size),
-            "accuracy_eval": rev.accuracy, "ci95_eval": list(wilson_ci(rev.correct, rev.n)), "n_eval": rev.n,
+            "accuracy_eval": rev.accuracy, "ci95_eval": list(rev.ci95), "n_eval": rev.n,
             "accuracy_test": res.accuracy, "ci95_test": list(res.ci95),
             "mcnemar_p_vs_publisher": mcnemar_exact(pub_ok, ok), "mcnemar_p_vs_fp32": mcnemar_exact(fp_ok, ok),
             "drop_vs_fp32_pp": 100.0 * (float(fp_ok.mean()) - float(ok.mean())),
-            "latency_ms": model_latency_ms(sess, x1, runs=latency_runs),
+            "agree_fp32": float(np.mean(rev.y_pred == fp_res.y_pred)),
+            "latency_ms": model_latency_ms(sess, x1, runs=latency_runs) if timed else None,
             "input_out_of_range": getattr(sess.inner, "out_of_range", None),
         })
     return {"rows": rows, "n_calib": int(len(calib)), "eval_n": int(eval_mask.sum()), "threads": threads}
@@ -460,10 +548,14 @@ def accent_slice(out_dir: str | Path, data_root=None, n_calib: int = 200,
                                                                     fp32_onnx), features=feats)}
     agreement = float(np.mean(torch_res.y_pred == res["fp32"].y_pred))
     calib = _calibration(spec, dev, n_calib)
+    kernel_agreement = {}
     for r in recipes:
         path = build_variant(r, fp32_onnx, out_dir / f"bcresnet2-sc35.{r}.onnx", calib)
         res[r] = evaluate_spec(spec, clips, session=SpecSession(spec, OrtSession(path, threads=threads), path),
                                features=feats)
+        sim = evaluate_spec(spec, clips, session=SpecSession(spec, ort_session(path, threads, int8_kernels=False),
+                                                              path), features=feats)
+        kernel_agreement[r] = float(np.mean(sim.y_pred == res[r].y_pred))
     speakers = np.array([c.speaker for c in clips.clips])
     accents = np.array([ACCENT_GROUPS.get(c.meta.get("accent", ""), c.meta.get("accent", "?")) for c in clips.clips])
     groups = [("all", "all", np.ones(len(clips), bool))]
@@ -480,9 +572,10 @@ def accent_slice(out_dir: str | Path, data_root=None, n_calib: int = 200,
             row[r] = {"acc": float(ok.mean()), "ci95": list(wilson_ci(int(ok.sum()), int(m.sum()))), "drop_pp": d,
                       "drop_ci95": [lo, hi], "mcnemar_p": mcnemar_exact(ok32, ok)}
         rows.append(row)
-    return {"groups": rows, "recipes": list(recipes), "agreement_torch_onnx": agreement, "n_calib": int(len(calib))}
+    return {"groups": rows, "recipes": list(recipes), "agreement_torch_onnx": agreement, "n_calib": int(len(calib)),
+            "int8_kernel_vs_qdq_agreement": kernel_agreement}
 
 
 __all__ = ["ACCENT_GROUPS", "DIGIT_WORDS", "EvalResult", "accent_slice", "clip_word", "evaluate_spec",
-           "model_latency_ms", "quantize_third_party", "render_zoo_table", "spec_features", "targets", "zoo_eval",
+           "model_latency_ms", "ort_session", "quantize_third_party", "render_zoo_table", "rounding_sensitivity", "spec_features", "targets", "zoo_eval",
            "zoo_eval_all"]

@@ -232,6 +232,73 @@ def open_module(module, spec: ModelSpec) -> SpecSession:
     return SpecSession(spec, sess, Path(f"<{type(module).__name__}>"))
 
 
+def _guess_layout(shape: tuple) -> str:
+    if len(shape) == 2:
+        return "flat"
+    if len(shape) == 3:
+        return "ntf"
+    if len(shape) == 4 and shape[1] == 1:
+        return "nchw"
+    if len(shape) == 4 and shape[3] == 1:
+        return "nhwc"
+    if len(shape) == 4 and shape[2] == 1:
+        return "nt1f"
+    raise ModelError(f"cannot guess the feature layout of input shape {list(shape)}; write a spec")
+
+
+def spec_for_file(path: str | Path, frontend: str = "mlperf-tiny-mfcc", labels=None, layout: str | None = None,
+                  **frontend_overrides) -> ModelSpec:
+    """A spec for a bare ``.onnx`` / ``.tflite`` file plus a front-end preset (``voxquant eval model.onnx --frontend P``).
+
+    Args:
+        path: the model file (format from the suffix).
+        frontend: a preset name (:data:`voxquant.audio.presets.PRESETS`).
+        labels: label order (default: the 12 Speech Commands classes of :data:`voxquant.data.SC12_LABELS`).
+        layout: input layout; default guessed from the input shape (``[N,1,T,F]`` -> nchw, ``[N,T,F,1]`` -> nhwc,
+            ``[N,T,1,F]`` -> nt1f, ``[N,K]`` -> flat).
+        **frontend_overrides: FrontendConfig fields to change.
+
+    Raises:
+        ModelError: missing/unreadable file or an input shape whose layout cannot be guessed.
+        ConfigError: unknown preset, or the preset's feature shape does not fit the model input.
+    """
+    from voxquant.audio.presets import get_preset
+    from voxquant.data import SC12_LABELS
+
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise ModelError("model file not found", path)
+    suffix = path.suffix.lower()
+    if suffix == ".onnx":
+        from voxquant.backends.onnxruntime import OrtSession
+
+        sess = OrtSession(path)
+        fmt, shape, name, dtype, quant = "onnx", sess.input_shape, sess.input_name, "float32", None
+    elif suffix == ".tflite":
+        from voxquant.zoo.spec import InputQuantization
+        from voxquant.zoo.tflite import TFLiteSession
+
+        sess = TFLiteSession(path)
+        fmt, shape, name = "tflite", sess.input_shape, sess.input_name
+        dtype = "int8" if sess.is_int8_input else "float32"
+        quant = InputQuantization(*sess.input_quant) if sess.is_int8_input else None
+    else:
+        raise ModelError(f"cannot open '{suffix}' files without a spec (bare files: .onnx, .tflite)", path)
+    shape = tuple(1 if d is None else int(d) for d in shape)
+    lay = layout or _guess_layout(shape)
+    from voxquant.zoo.spec import InputSpec, feature_shape
+
+    feature_shape(shape, lay)
+    fe = get_preset(frontend, **frontend_overrides)
+    t, f = feature_shape(shape, lay)
+    if (lay == "flat" and fe.n_frames() * fe.n_features != f) or (lay != "flat" and (t, f) != fe.shape):
+        raise ConfigError(f"front-end '{frontend}' gives {fe.shape[0]}x{fe.shape[1]} features, the model input is "
+                          f"{list(shape)} ({lay})", path)
+    return ModelSpec(name=path.stem, format=fmt, model=str(path), root=path.parent,
+                     input=InputSpec(shape=shape, layout=lay, name=name, dtype=dtype, quantization=quant),
+                     labels=tuple(labels or SC12_LABELS), frontend=fe, frontend_preset=frontend)
+
+
 def to_onnx(spec: ModelSpec, out: str | Path | None = None) -> Path:
     """A float ONNX file of the spec's model (for the ONNX-based quantization recipes).
 
@@ -274,4 +341,4 @@ def to_onnx(spec: ModelSpec, out: str | Path | None = None) -> Path:
 
 
 __all__ = ["SpecSession", "TorchSession", "build_torch_module", "open_model", "open_module", "sha256_file",
-           "to_onnx", "verify_files"]
+           "spec_for_file", "to_onnx", "verify_files"]

@@ -10,8 +10,10 @@ Precisions:
 * ``fp16``: ``build(do_quantization=False)`` (the NPU's float path is fp16);
 * ``int8``: ``build(do_quantization=True, dataset=...)``: w8a8 PTQ, per-channel weights, ``normal`` (min/max)
   calibration over a dataset list of ``.npy`` inputs written from the calibration features;
-* ``int8-hybrid``: ``hybrid_quantization_step1`` + ``step2`` with ``float_layers`` kept in fp16
-  (RKNN layer names; see :func:`rknn_layer_names` and the accuracy-analysis table to pick them).
+* ``int8-hybrid``: ``hybrid_quantization_step1`` + ``step2`` with ``float_layers`` kept in fp16. RKNN names them
+  by *operand* (output tensor) names, the keys under ``quantize_parameters`` of the step-1 ``.quantization.cfg``
+  (``artifact.extra["hybrid"]["operands"]`` lists them; an unknown name fails with the list). Default when none
+  are given: the operand of the worst single-layer cosine in the int8 accuracy analysis (see ``convert``).
 
 ONNX preparation (:func:`prepare_onnx`): opset <= 19 (converted if higher), batch fixed to 1, and the ``layout``
 attribute of GRU/LSTM nodes (emitted explicitly by the torch.export-based exporter) removed when it is the
@@ -217,7 +219,20 @@ class RknnBackend(Backend):
         log = work / "build.log"
         extra: dict = {"prepare_changes": changes, "build_log": str(log), "npu_latency": self.latency_note}
         with RknnWorker(work / "worker.log") as w:
+            if precision == "int8-hybrid" and not float_layers:
+                # choose the operand with the worst single-layer cosine of a plain int8 build (simulator analysis)
+                probe = dict(build_args, precision="int8")
+                w.call("build", out=str(work / "probe.int8.rknn"), workdir=str(work), verbose_file=str(work / "probe.log"), **probe)
+                first = dataset.read_text().splitlines()[0]
+                rows = parse_accuracy_analysis(w.call("accuracy_analysis", inputs=[first], output_dir=str(work / "probe_snapshot")).get("text", ""))
+                ranked = sorted((r for r in rows if r["single_cos"] is not None and r["op"] not in ("Input", "exDataConvert")),
+                                key=lambda r: r["single_cos"])
+                build_args["float_candidates"] = [r["layer"] for r in ranked]
+                extra["hybrid_choice"] = "operand with the worst single-layer cosine in the int8 accuracy analysis"
             res = w.call("build", out=str(out), workdir=str(work), verbose_file=str(log), **build_args)
+            if res.get("hybrid", {}).get("float_layers"):
+                build_args["float_layers"] = res["hybrid"]["float_layers"]
+                build_args.pop("float_candidates", None)
             extra["hybrid"] = res.get("hybrid", {})
             if analysis and precision.startswith("int8") and dataset is not None:
                 first = dataset.read_text().splitlines()[0]

@@ -18,7 +18,9 @@ Arrays travel as ``.npy`` files, never inside JSON. Commands:
 * ``build`` args: ``onnx``, ``out`` (.rknn path), ``precision`` (``int8`` | ``fp16`` | ``int8-hybrid``),
   ``dataset`` (dataset list file, for int8), ``input_name``, ``input_shape`` (fixed, batch 1),
   ``target_platform`` (``rk3588``), ``quantized_algorithm`` (``normal``|``mmse``|``kl_divergence``),
-  ``quantized_method`` (``channel``|``layer``), ``float_layers`` (hybrid: names kept float), ``workdir``,
+  ``quantized_method`` (``channel``|``layer``), ``float_layers`` (hybrid: RKNN operand = output-tensor names
+  kept in fp16, as listed under ``quantize_parameters`` of the step-1 ``.quantization.cfg``; or
+  ``float_candidates``: names in preference order, the first valid operand is kept float), ``workdir``,
   ``verbose_file`` (build log) -> ``{"rknn": path, "size_bytes", "hybrid": {...}}``. The built model stays
   loaded for ``infer`` / ``accuracy_analysis`` (the x86 simulator cannot run a model loaded with load_rknn).
 * ``infer`` args: ``x`` (.npy ``float32 [N, ...]``, NCHW), ``out`` (.npy) -> runs the simulator clip by clip.
@@ -69,7 +71,7 @@ class Worker:
 
     def build(self, onnx, out, precision="int8", dataset=None, input_name="input", input_shape=None,
               target_platform="rk3588", quantized_algorithm="normal", quantized_method="channel",
-              float_layers=None, workdir=None, verbose_file=None):
+              float_layers=None, float_candidates=None, workdir=None, verbose_file=None):
         workdir = workdir or os.path.dirname(os.path.abspath(out))
         os.makedirs(workdir, exist_ok=True)
         os.chdir(workdir)  # hybrid step 1 writes <stem>.model/.data/.quantization.cfg into the cwd
@@ -87,7 +89,7 @@ class Worker:
             self._check(r.build(do_quantization=True, dataset=dataset), "build")
         elif precision == "int8-hybrid":
             hybrid = self._hybrid(onnx, dataset, float_layers or [], verbose_file, target_platform,
-                                  quantized_algorithm, quantized_method, kw)
+                                  quantized_algorithm, quantized_method, kw, float_candidates or [])
         else:
             raise ValueError(f"unknown precision {precision!r}")
         self._check(self.rknn.export_rknn(out), "export_rknn")
@@ -95,12 +97,27 @@ class Worker:
         self._check(self.rknn.init_runtime(target=None), "init_runtime")
         return {"rknn": out, "size_bytes": os.path.getsize(out), "hybrid": hybrid}
 
-    def _hybrid(self, onnx, dataset, float_layers, verbose_file, target_platform, qa, qm, kw):
+    def _hybrid(self, onnx, dataset, float_layers, verbose_file, target_platform, qa, qm, kw, candidates=()):
         r = self.rknn
         self._check(r.hybrid_quantization_step1(dataset=dataset, proposal=False), "hybrid_quantization_step1")
         stem = os.path.splitext(os.path.basename(onnx))[0]
         cfg = f"{stem}.quantization.cfg"
         text = open(cfg).read()
+        operands = []
+        in_params = False
+        for line in text.splitlines():
+            if line.startswith("quantize_parameters:"):
+                in_params = True
+            elif in_params and line.startswith("    ") and not line.startswith("     ") and line.rstrip().endswith(":"):
+                operands.append(line.strip()[:-1])
+        if not float_layers:
+            float_layers = [c for c in candidates if c in operands][:1]
+        if not float_layers:
+            raise ValueError(f"hybrid quantization needs float_layers (RKNN operand names such as {operands[:12]})")
+        unknown = [n for n in float_layers if n not in operands]
+        if unknown:
+            raise ValueError(f"unknown RKNN operand(s) {unknown} for hybrid quantization; operands are tensor names "
+                             f"such as {operands[:12]}")
         kept = []
         # The cfg is YAML: a 'custom_quantize_layers:' mapping (layer name -> dtype) then 'quantize_parameters:'.
         lines = text.splitlines()
@@ -125,14 +142,13 @@ class Worker:
             out_lines = ["custom_quantize_layers:"] + [f"    {n}: float16" for n in float_layers] + out_lines
             kept = list(float_layers)
         open(cfg, "w").write("\n".join(out_lines) + "\n")
-        layer_names = [l.split(":")[0].strip() for l in lines if l.startswith("    ") and ":" in l][:2000]
         r.release()
         r = self._new(verbose_file)
         self._check(r.config(target_platform=target_platform, quantized_algorithm=qa, quantized_method=qm,
                              optimization_level=3), "config")
         self._check(r.hybrid_quantization_step2(model_input=f"{stem}.model", data_input=f"{stem}.data",
                                                 model_quantization_cfg=cfg), "hybrid_quantization_step2")
-        return {"cfg": os.path.abspath(cfg), "float_layers": kept, "cfg_head": "\n".join(out_lines[:40])}
+        return {"cfg": os.path.abspath(cfg), "float_layers": kept, "operands": operands}
 
     def infer(self, x, out):
         import numpy as np
