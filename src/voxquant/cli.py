@@ -256,31 +256,34 @@ def build_parser() -> argparse.ArgumentParser:
     dl = dsub.add_parser("list", help="known downloadable sets and the data root")
     dl.set_defaults(func=cmd_data_list)
 
-    for extend in _EXTENSIONS:
+    for extend in _extensions():
         extend(sub)
     return p
 
 
-#: Functions ``f(subparsers)`` adding sub-commands from other packages (backends, zoo, studies).
-_EXTENSIONS: list = []
+#: Modules whose ``add_commands(subparsers)`` adds sub-commands (backends/check/benchmark, zoo, studies).
+EXTENSION_MODULES = ("voxquant.backends.cli", "voxquant.zoo.cli", "voxquant.studies.cli")
 
 
-def _register_extensions():
+def _extensions() -> list:
     import importlib
 
-    for mod in ("voxquant.backends.cli", "voxquant.zoo.cli", "voxquant.studies.cli"):
+    out = []
+    for mod in EXTENSION_MODULES:
         try:
             m = importlib.import_module(mod)
-        except ImportError:
-            continue
-        _EXTENSIONS.append(m.add_commands)
+        except ModuleNotFoundError as exc:
+            if exc.name == mod:  # that package has no CLI (yet); anything else is a real error
+                continue
+            raise
+        out.append(m.add_commands)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``voxquant`` command. Returns the exit status."""
     from voxquant.errors import VoxquantError
 
-    _register_extensions()
     parser = build_parser()
     a = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if a.debug else logging.WARNING, format="%(levelname)s: %(message)s")

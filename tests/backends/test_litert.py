@@ -66,3 +66,9 @@ def test_edgetpu_backend_is_export_only(tiny_dscnn, calib, tmp_path, built):
     assert art.extra["status"] == "export only" and "coral-edgetpu" in art.extra["check_summary"]
     rows = EdgeTpuBackend().op_report(art.path)
     assert rows and all(r["placement"] == "accelerator" for r in rows)
+
+
+def test_xnnpack_partition_read_back(built):
+    x = built["int8"].extra["xnnpack"]
+    assert x["delegate_partitions"] >= 1 and x["delegated_ops"] == x["n_ops"] and x["not_delegated"] == {}
+    assert "XNNPACK took" in built["int8"].extra["check_summary"]

@@ -15,7 +15,8 @@ back into PyTorch with ``onnx2torch`` unless the caller passes ``torch_model=``.
   I/O is replaced by int8 I/O with LiteRT's ``modify_model_interface`` (the TFLite converter's
   ``inference_input_type=int8`` step). ``artifact.extra["int8_path"]`` says which path was used.
 
-Sessions run ``ai_edge_litert.interpreter.Interpreter(num_threads=n)`` (XNNPACK default delegate). An int8-I/O
+Sessions run ``ai_edge_litert.interpreter.Interpreter(num_threads=n)`` (XNNPACK default delegate; which ops it
+took is read back by :func:`xnnpack_partition` into ``artifact.extra["xnnpack"]``). An int8-I/O
 model gets float features quantized with the input scale/zero point (round, clip to [-128, 127]) and its int8
 outputs dequantized.
 
@@ -250,6 +251,14 @@ class LiteRtBackend(Backend):
                     extra["int8_path"] = "ai-edge-quantizer static_wi8_ai8 (PT2E failed)"
                 int8_io(tmp, out)
             extra["float_ops"] = [o["op_name"] for o in float_ops(out)]
+        try:
+            part = xnnpack_partition(out)
+            extra["xnnpack"] = part
+            nd = ", ".join(f"{k} x{v}" for k, v in part["not_delegated"].items())
+            extra["check_summary"] = (f"XNNPACK took {part['delegated_ops']}/{part['n_ops']} ops in "
+                                      f"{part['delegate_partitions']} partition(s)" + (f"; built-in kernels: {nd}" if nd else ""))
+        except Exception as exc:  # informative only
+            extra["xnnpack"] = {"error": f"{type(exc).__name__}: {exc}"}
         return Artifact(path=out, backend=self.info.name, precision=precision, size_bytes=out.stat().st_size, extra=extra)
 
     def load(self, artifact: Path, threads: int = 1) -> Session:
@@ -264,6 +273,42 @@ class LiteRtBackend(Backend):
             dt = by[o["inputs"][0]]["dtype"].__name__ if len(o["inputs"]) and o["inputs"][0] in by else "?"
             rows.append({"node": f"{o['index']}", "op": o["op_name"], "placement": "cpu", "reason": f"input dtype {dt}"})
         return rows
+
+
+def xnnpack_partition(tflite: Path, threads: int = 1) -> dict:
+    """What LiteRT's default XNNPACK delegate actually took, read back from the interpreter after
+    ``allocate_tensors`` (the delegate replaces the ops it claims by ``DELEGATE`` nodes).
+
+    Tensors a ``DELEGATE`` node or the graph output needs, and that no ``DELEGATE`` node produces, come from ops
+    left on LiteRT's built-in CPU kernels; walking back from them gives the non-delegated ops.
+
+    Returns:
+        ``{"n_ops", "delegate_partitions", "delegated_ops", "not_delegated": {op_name: count}}``.
+    """
+    Interpreter = _interp_mod().Interpreter
+    it = Interpreter(model_path=str(tflite), num_threads=threads)
+    it.allocate_tensors()
+    ops = it._get_ops_details()
+    dele = [o for o in ops if o["op_name"] == "DELEGATE"]
+    orig = [o for o in ops if o["op_name"] != "DELEGATE"]
+    producer = {int(t): o for o in orig for t in o["outputs"]}
+    del_out = {int(t) for o in dele for t in o["outputs"]}
+    need = [int(t) for o in dele for t in o["inputs"]] + [int(d["index"]) for d in it.get_output_details()]
+    seen, kept = set(), {}
+    while need:
+        t = need.pop()
+        if t in seen or t in del_out:
+            continue
+        seen.add(t)
+        p = producer.get(t)
+        if p is not None and p["index"] not in kept:
+            kept[p["index"]] = p
+            need += [int(i) for i in p["inputs"] if i >= 0]
+    counts: dict = {}
+    for o in kept.values():
+        counts[o["op_name"]] = counts.get(o["op_name"], 0) + 1
+    return {"n_ops": len(orig), "delegate_partitions": len(dele), "delegated_ops": len(orig) - len(kept),
+            "not_delegated": counts}
 
 
 def float_ops(tflite: Path) -> list[dict]:
