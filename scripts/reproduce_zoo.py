@@ -29,9 +29,18 @@ def main(argv=None) -> int:
     ap.add_argument("--work-dir", default=None, help="quantized models + raw JSON (default: the voxquant cache)")
     ap.add_argument("--quick", action="store_true", help="only the reproduction table (no PTQ / accent sections)")
     ap.add_argument("--no-download", action="store_true", help="never download model files")
+    ap.add_argument("--render-only", metavar="JSON", help="re-render --out from a saved reproduction.json (no runs)")
     args = ap.parse_args(argv)
     from voxquant.errors import VoxquantError
-    from voxquant.zoo.report import reproduce
+    from voxquant.zoo.report import render, reproduce
+
+    if args.render_only:
+        import json
+        from pathlib import Path
+
+        Path(args.out).write_text(render(json.loads(Path(args.render_only).read_text())))
+        print(f"wrote {args.out}")
+        return 0
 
     try:
         raw = reproduce(args.out, threads=args.threads, work_dir=args.work_dir, download=not args.no_download,
@@ -39,7 +48,7 @@ def main(argv=None) -> int:
     except VoxquantError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"wrote {args.out} in {raw['seconds'] / 60:.1f} min")
+    print(f"wrote {args.out} in {raw['meta']['seconds'] / 60:.1f} min")
     return 0
 
 

@@ -79,7 +79,7 @@ class RunConfig:
     n_boot: int = 2000
     max_drop: float = 1.0
     limit: int | None = None
-    eval_threads: int = 2
+    eval_threads: int = 1
     data_root: Path | None = None
     test_set: Path | None = None
     progress: bool = True
@@ -194,7 +194,9 @@ def run(cfg: RunConfig | None = None) -> dict:
 
     cfg = cfg or RunConfig()
     t_start = time.time()
-    recipes = list(dict.fromkeys(["fp32", *cfg.recipes]))
+    from voxquant.quant import expand_recipes
+
+    recipes = list(dict.fromkeys(["fp32", *expand_recipes(cfg.recipes)]))  # group aliases, e.g. ptq
     for r in recipes:
         get_recipe(r)  # fail fast on an unknown recipe, before any work
     out = Path(cfg.out_dir)
@@ -327,8 +329,16 @@ def run(cfg: RunConfig | None = None) -> dict:
                 if prog:
                     prog.update(task, advance=1, description=f"latency {r} @ {t} thread(s)")
 
+    # 6b. report sections contributed by recipes (QAT details, sensitivity, mixed precision vs NNCF) ---------
+    from voxquant.quant import run_report_hooks
+
+    hook_ctx = {"out_dir": out, "store": store, "variant_paths": variant_paths, "specs": specs,
+                "slice_features": slice_features, "y_eval": y_eval, "labels": labels, "frontend": fe, "cfg": cfg,
+                "eval_files": lat_files}
+    extra_sections = run_report_hooks(recipes, hook_ctx)
+
     # 7. assemble ---------------------------------------------------------------------------------------------
-    results = assemble(cfg, store, recipes, specs, labels, meta, len(ev), time.time() - t_start)
+    results = assemble(cfg, store, recipes, specs, labels, meta, len(ev), time.time() - t_start, extra_sections)
     write_json_atomic(out / "results.json", results)
     write_csv(results, out / "results.csv", max_drop=cfg.max_drop)
     write_html(results, out / "report.html", max_drop=cfg.max_drop)
@@ -337,8 +347,10 @@ def run(cfg: RunConfig | None = None) -> dict:
     return results
 
 
-def assemble(cfg: RunConfig, store, recipes, specs, labels, meta, n_eval: int, seconds: float) -> dict:
-    """Build the ``results.json`` dict from the stored cells (no model is run here)."""
+def assemble(cfg: RunConfig, store, recipes, specs, labels, meta, n_eval: int, seconds: float,
+             extra_sections: list | None = None) -> dict:
+    """Build the ``results.json`` dict from the stored cells (no model is run here); ``extra_sections`` (from the
+    recipes' report hooks) are appended to ``results["sections"]``."""
     from voxquant.quant import get_recipe
     from voxquant.report import build_results, make_latency, make_slice as make_slice_entry, recommend
 
@@ -407,8 +419,9 @@ def assemble(cfg: RunConfig, store, recipes, specs, labels, meta, n_eval: int, s
         "seconds": seconds,
     }
     sec = kernel_check_section(variants)
-    if sec:
-        res_meta["sections"] = [sec]
+    sections = ([sec] if sec else []) + list(extra_sections or [])
+    if sections:
+        res_meta["sections"] = sections
     results = build_results(res_meta, variants)
     results["recommendation"] = recommend(results, max_drop=cfg.max_drop)
     return results

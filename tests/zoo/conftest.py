@@ -41,4 +41,3 @@ def sc_subset(shared_data):
 
     cs = speech_commands_test(shared_data)
     return cs.subset(list(range(0, len(cs), 80)))
-

@@ -13,27 +13,9 @@ from voxquant.errors import ConfigError, MissingExtraError, ModelError
 from voxquant.zoo import load_spec, open_model, open_module
 from voxquant.zoo.spec import InputQuantization, quantize_input, target_label, to_model_layout
 
+from zoo_helpers import tiny_onnx
+
 SC12 = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go", "_unknown_", "_silence_"]
-
-
-def tiny_onnx(path: Path, in_shape=(1, 49, 10), n_out=12) -> Path:
-    """A tiny float ONNX classifier: input ``[N, *in_shape]`` -> Flatten -> Gemm -> ``[N, n_out]``."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    k = int(np.prod(in_shape))
-    rng = np.random.default_rng(0)
-    w = numpy_helper.from_array(rng.standard_normal((k, n_out)).astype(np.float32) * 0.01, "W")
-    b = numpy_helper.from_array(np.zeros(n_out, np.float32), "B")
-    graph = helper.make_graph(
-        [helper.make_node("Flatten", ["input"], ["flat"], axis=1), helper.make_node("Gemm", ["flat", "W", "B"], ["logits"])],
-        "tiny", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", *in_shape])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", n_out])], [w, b],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, str(path))
-    return path
 
 
 def write_spec(folder: Path, model="m.onnx", fmt="onnx", shape=(1, 1, 49, 10), layout="nchw", labels=SC12,

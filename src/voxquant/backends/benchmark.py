@@ -3,7 +3,8 @@
 For each row of :mod:`voxquant.backends.table` and each of its precisions: build the artefact, run it where a
 runtime exists here (accuracy on the eval features and on every slice, drop vs the ONNX Runtime fp32 reference
 on the same clips), measure p50 model-only and end-to-end latency at 1 thread in a fresh process
-(:func:`voxquant.eval.latency.measure_latency`), and flag int8 rows slower than the same runtime's fp32.
+(:func:`voxquant.eval.latency.measure_latency`), and flag every reduced-precision row (int8, fp16) whose model-only
+p50 is slower than the same runtime's fp32 (``speedup_vs_fp32`` = fp32 p50 / row p50; < 1 = slower).
 
 Status of a row:
 
@@ -46,8 +47,8 @@ class BenchRow:
         accuracy: top-1 on eval (fraction); drop_pp: ``100 * (acc_ref - acc)`` (pp, positive = worse);
         slices: ``{name: {"accuracy", "drop_pp"}}``; worst_slice: ``{"name", "drop_pp"}``.
         model_p50_ms, e2e_p50_ms: p50 latency at ``threads`` (ms), ``None`` when not measured;
-        latency_note: why not measured. slower_than_fp32: int8 row slower (model p50) than the same runtime's
-        fp32 (or ONNX Runtime fp32 when the runtime has no fp32 row). check: operator-check summary line.
+        latency_note: why not measured. slower_than_fp32: a non-fp32 row slower (model p50) than the same
+        runtime's fp32 (or ONNX Runtime fp32 when the runtime has no fp32 row). check: operator-check summary line.
         build_s: seconds to build. extra: backend-specific details (accuracy analysis, partition, ...).
     """
 
@@ -150,8 +151,8 @@ def run_benchmark(model, formats, out_dir, eval_x: np.ndarray, eval_y: np.ndarra
         out_dir: folder for artefacts and ``benchmark.json``.
         eval_x: ``float32 [N, 1, T, F]`` eval features; eval_y: ``int64 [N]`` labels.
         slices: optional ``{name: float32 [N, 1, T, F]}`` extra eval slices with the same labels (noise, reverb).
-        calibration: ``float32 [M, 1, T, F]`` dev features for static quantization (default: first 64 of eval_x
-            is NOT used; a missing calibration fails the int8 rows instead).
+        calibration: ``float32 [M, 1, T, F]`` dev features for static quantization (never taken from eval: without
+            it the rows that need calibration are ❌ with that reason).
         frontend: :class:`~voxquant.audio.FrontendConfig` for end-to-end latency (default MLPerf Tiny config).
         latency_files: audio files for end-to-end latency (default: synthetic noise WAVs written in ``out_dir``).
         threads, runs, warmup: latency settings (1 thread for the headline).
@@ -222,7 +223,8 @@ def run_benchmark(model, formats, out_dir, eval_x: np.ndarray, eval_y: np.ndarra
                 sig = inspect.signature(b.convert).parameters
                 if "torch_model" in sig:
                     kw["torch_model"] = torch_model
-                art = b.convert(fp32_onnx, prec, out_dir / arg, calibration, **kw)
+                folder = out_dir / ("tflite" if arg == "edgetpu" else arg)  # edgetpu reuses the tflite int8 build
+                art = b.convert(fp32_onnx, prec, folder, calibration, **kw)
             except Exception as exc:
                 row.status = "failed"
                 row.reason = f"build failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
@@ -283,7 +285,7 @@ def run_benchmark(model, formats, out_dir, eval_x: np.ndarray, eval_y: np.ndarra
     fp32_p50 = {r.backend: r.model_p50_ms for r in rows if r.precision == "fp32" and r.model_p50_ms}
     ort_fp32 = fp32_p50.get("onnxruntime")
     for r in rows:
-        if r.precision.startswith("int8") and r.model_p50_ms:
+        if r.precision != "fp32" and r.model_p50_ms:
             base = fp32_p50.get(r.backend, ort_fp32)
             if base:
                 r.slower_than_fp32 = bool(r.model_p50_ms > base)
@@ -313,7 +315,8 @@ def _row_cells(r: BenchRow) -> list[str]:
     worst = "—" if not r.worst_slice else f"{r.worst_slice['name']} {r.worst_slice['drop_pp']:+.2f}"
     mp = _f(r.model_p50_ms, ".3f") if r.model_p50_ms is not None else ("n/m" if r.latency_note else "—")
     ep = _f(r.e2e_p50_ms, ".3f") if r.e2e_p50_ms is not None else ("n/m" if r.latency_note else "—")
-    flag = "SLOWER than fp32" if r.slower_than_fp32 else ""
+    sp = r.extra.get("speedup_vs_fp32")
+    flag = f"SLOWER than fp32 ({sp:.2f}x)" if r.slower_than_fp32 else (f"{sp:.2f}x vs fp32" if sp else "")
     note = "; ".join(x for x in (flag, r.reason if r.status != "ok" else "", r.check) if x)
     return [r.backend, r.precision, f"{r.symbol} {r.status}", size, acc, drop, worst, mp, ep, note]
 
@@ -420,9 +423,7 @@ def benchmark_cli(cfg: BenchmarkConfig) -> BenchmarkResult:
     say = print if cfg.progress else None
     torch_model = None
     if cfg.model is not None and Path(cfg.model).suffix == ".onnx":
-        from voxquant.models.zoo_default import DEFAULT_WEIGHTS  # noqa: F401  (front-end of the default model)
-
-        _, meta = load_model(None)
+        _, meta = load_model(None)  # an ONNX model is assumed to take the default model's front-end and labels
         model = Path(cfg.model)
     else:
         torch_model, meta = load_model(cfg.model)

@@ -29,7 +29,13 @@ def cmd_benchmark(a) -> int:
 def cmd_check(a) -> int:
     from voxquant.targets.check import check_cli
 
-    text, _ = check_cli(Path(a.model), a.target, evidence=not a.no_evidence, all_nodes=a.all, as_json=a.json)
+    torch_model = None
+    if a.weights:
+        from voxquant.pipeline import load_model
+
+        torch_model, _ = load_model(Path(a.weights) if a.weights != "default" else None)
+    text, _ = check_cli(Path(a.model), a.target, evidence=not a.no_evidence, all_nodes=a.all, as_json=a.json,
+                        torch_model=torch_model)
     print(text)
     return 0
 
@@ -100,7 +106,9 @@ def add_commands(sub) -> None:
     c.add_argument("--target", required=True, help="rk3588, jetson-orin-nx, qualcomm-rb5, coral-edgetpu, cpu-x86, cpu-arm")
     c.add_argument("--all", action="store_true", help="list every node, not only the off-accelerator ones")
     c.add_argument("--json", action="store_true", help="JSON output")
-    c.add_argument("--no-evidence", action="store_true", help="skip the ONNX Runtime int8 profile")
+    c.add_argument("--no-evidence", action="store_true", help="skip the toolchain runs (ORT int8 profile, RKNN build, tflite partition)")
+    c.add_argument("--weights", help="voxquant weights (.pt, or 'default') the ONNX was exported from: the coral-edgetpu "
+                   "evidence converts them with litert-torch instead of onnx2torch")
     c.set_defaults(func=cmd_check)
 
     k = sub.add_parser("backends", help="the backend table; target profiles; set up the RKNN environment")

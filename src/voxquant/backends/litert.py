@@ -29,6 +29,7 @@ verdict is a prediction from the published table, and says so.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 
@@ -50,7 +51,12 @@ def _torch_from(fp32_onnx: Path, torch_model=None):
     """The PyTorch float model: ``torch_model`` or an ``onnx2torch`` conversion of ``fp32_onnx``."""
     if torch_model is not None:
         return torch_model.eval()
-    onnx2torch = require("onnx2torch", "qat", "Converting an ONNX-only model to PyTorch for LiteRT")
+    try:
+        onnx2torch = require("onnx2torch", "qat", "Converting an ONNX-only model to PyTorch for LiteRT")
+    except (RuntimeError, OSError) as exc:  # onnx2torch imports torchvision, whose C ops may not load
+        raise ModelError(f"cannot convert this ONNX model back to PyTorch for LiteRT: onnx2torch failed to import "
+                         f"({type(exc).__name__}: {str(exc)[:120]})", fp32_onnx,
+                         hint="pass the PyTorch model (torch_model=, or --weights on the command line)") from None
     return onnx2torch.convert(str(fp32_onnx)).eval()
 
 
@@ -65,6 +71,16 @@ def _example(fp32_onnx: Path, torch_model=None):
     inits = {i.name for i in m.graph.initializer}
     i = [x for x in m.graph.input if x.name not in inits][0]
     return torch.zeros([d.dim_value if d.dim_value > 0 else 1 for d in i.type.tensor_type.shape.dim])
+
+
+def _cache_key(fp32_onnx: Path, calibration) -> str:
+    """sha256 of the float ONNX bytes and the calibration array (reuse an int8 build only when both match)."""
+    import hashlib
+
+    h = hashlib.sha256(Path(fp32_onnx).read_bytes())
+    if calibration is not None:
+        h.update(np.ascontiguousarray(calibration, dtype=np.float32).tobytes())
+    return h.hexdigest()
 
 
 def convert_fp32(torch_model, example, out: Path) -> Path:
@@ -229,8 +245,11 @@ class LiteRtBackend(Backend):
         tm = _torch_from(Path(fp32_onnx), torch_model)
         ex = _example(Path(fp32_onnx), torch_model)
         fp32 = out_dir / f"{stem}.litert-fp32.tflite"
-        if not fp32.exists() or precision == "fp32":
+        fstamp = fp32.with_suffix(".tflite.json")
+        fkey = _cache_key(Path(fp32_onnx), None)
+        if not (fp32.exists() and fstamp.exists() and json.loads(fstamp.read_text()).get("key") == fkey):
             convert_fp32(tm, ex, fp32)
+            fstamp.write_text(json.dumps({"key": fkey}))
         extra: dict = {}
         out = out_dir / f"{stem}.litert-{precision}.tflite"
         if precision == "fp32":
@@ -240,6 +259,13 @@ class LiteRtBackend(Backend):
         elif precision == "int8-dynamic":
             aeq_quantize(fp32, out, "dynamic")
         else:
+            key = _cache_key(Path(fp32_onnx), calibration)
+            stamp = out.with_suffix(".tflite.json")
+            if out.exists() and stamp.exists():
+                meta = json.loads(stamp.read_text())
+                if meta.get("key") == key:  # same float model and calibration: reuse (edgetpu shares it)
+                    return Artifact(path=out, backend=self.info.name, precision=precision, size_bytes=out.stat().st_size,
+                                    extra=meta.get("extra", {}))
             with tempfile.TemporaryDirectory() as td:
                 tmp = Path(td) / "float_io.tflite"
                 try:
@@ -259,6 +285,8 @@ class LiteRtBackend(Backend):
                                       f"{part['delegate_partitions']} partition(s)" + (f"; built-in kernels: {nd}" if nd else ""))
         except Exception as exc:  # informative only
             extra["xnnpack"] = {"error": f"{type(exc).__name__}: {exc}"}
+        if precision == "int8":
+            out.with_suffix(".tflite.json").write_text(json.dumps({"key": _cache_key(Path(fp32_onnx), calibration), "extra": extra}))
         return Artifact(path=out, backend=self.info.name, precision=precision, size_bytes=out.stat().st_size, extra=extra)
 
     def load(self, artifact: Path, threads: int = 1) -> Session:
@@ -411,7 +439,7 @@ class EdgeTpuBackend(Backend):
                    + (f"; partition breaks at #{fb['index']} {fb['op']}: {fb['reasons'][0]}" if fb else "; whole model maps"))
         art.backend = self.info.name
         art.extra.update({"edgetpu": chk, "check_summary": summary, "status": "export only",
-                          "reason": "Edge TPU compiler/device unavailable here; " + summary})
+                          "reason": "no Edge TPU compiler or device here (accuracy = the tflite int8 row)"})
         return art
 
     def load(self, artifact: Path, threads: int = 1) -> Session:

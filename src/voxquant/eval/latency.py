@@ -13,6 +13,7 @@ recorded. Percentiles are numpy's linear-interpolation percentiles over ``runs``
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,7 +135,19 @@ def measure_latency(model: Path, files: list, frontend, backend: str = "onnxrunt
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
     p = ctx.Process(target=_child, args=(job, q), daemon=True)
-    p.start()
+    # the child inherits the environment at start: pin numpy's BLAS/OpenMP pools to the measured thread count so
+    # the front-end (a small matmul) does not fight the model's threads, before numpy is imported there
+    pools = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+    saved = {k: os.environ.get(k) for k in pools}
+    os.environ.update({k: str(threads) for k in pools})
+    try:
+        p.start()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     try:
         status, payload = q.get(timeout=timeout_s)
     except Exception:

@@ -43,6 +43,14 @@ def _bcresnet(n_classes: int = 35, input_shape=(32, 40), **kw):
     return build_bcresnet(n_classes=n_classes, input_shape=input_shape, **kw)
 
 
+@register_architecture("kwt")
+def _kwt(n_classes: int = 12, input_shape=(49, 10), **kw):
+    """Tiny keyword transformer (Berg et al. 2021, arXiv:2104.00769). See :mod:`voxquant.models.kwt`."""
+    from voxquant.models.kwt import KWT
+
+    return KWT(n_classes=n_classes, input_shape=input_shape, **kw)
+
+
 def build_model(name: str, n_classes: int, input_shape, **kw):
     """Instantiate a registered architecture.
 

@@ -44,18 +44,18 @@ class TrainConfig:
     """
 
     arch: str = "dscnn"
-    epochs: int = 40
+    epochs: int = 60
     batch_size: int = 64
     lr: float = 3e-3
     weight_decay: float = 1e-3
     label_smoothing: float = 0.05
     seed: int = 0
-    threads: int = 2
+    threads: int = 1
     holdout_frac: float = 0.1
     noise_prob: float = 0.8
     snr_db: tuple = (0.0, 20.0)
     reverb_prob: float = 0.0
-    max_minutes: float = 13.0
+    max_minutes: float = 14.5
     arch_kwargs: dict = field(default_factory=dict)
 
 

@@ -90,4 +90,80 @@ def recipe_names() -> list[str]:
     return list(RECIPES)
 
 
-__all__ = ["RECIPES", "Recipe", "build_variant", "get_recipe", "recipe_names", "register_recipe"]
+# ------------------------------------------------------------------------------------------------ recipe groups
+
+#: Recipe-group aliases accepted wherever a list of recipes is (``voxquant run --recipes ptq,qat,mixed``).
+#: ``ptq`` = the three calibrated static int8 recipes (reduce_range on x86 without VNNI); the diagnostic
+#: ``int8_static_minmax_fullrange`` is left out (name it explicitly to get it).
+RECIPE_GROUPS: dict[str, tuple[str, ...]] = {
+    "ptq": ("int8_static_minmax", "int8_static_entropy", "int8_static_percentile"),
+}
+
+
+def expand_recipes(names) -> list[str]:
+    """Expand group aliases (:data:`RECIPE_GROUPS`) in a list of recipe names, keeping order, dropping repeats.
+
+    Args:
+        names: recipe names and/or group aliases, e.g. ``["ptq", "qat", "mixed"]``.
+
+    Returns:
+        Recipe names, e.g. ``["int8_static_minmax", "int8_static_entropy", "int8_static_percentile", "qat", "mixed"]``.
+        Unknown names are passed through unchanged (:func:`get_recipe` reports them).
+    """
+    out: list[str] = []
+    for n in names:
+        out.extend(RECIPE_GROUPS.get(n, (n,)))
+    return list(dict.fromkeys(out))
+
+
+# ------------------------------------------------------------------------------------------------ report hooks
+
+#: ``recipe name -> hook(ctx) -> list[{"title", "html"}]``: extra report sections a recipe contributes to
+#: ``voxquant run`` (e.g. the mixed-precision search trace and the NNCF comparison).
+REPORT_HOOKS: dict[str, Callable] = {}
+
+
+def register_report_hook(name: str):
+    """Decorator: register ``hook(ctx) -> list[dict]`` for recipe ``name``.
+
+    ``ctx`` (built by :func:`voxquant.pipeline.run` after the latency step) holds: ``out_dir`` (Path), ``store``
+    (:class:`~voxquant.report.store.ResultStore`), ``variant_paths`` (``{recipe: Path}`` of built variants),
+    ``specs`` (slices as ``(name, kind, param)``), ``slice_features`` (``f(name, kind, param) -> float32 [N, ...]``
+    eval features, cached), ``y_eval`` (``int64 [N]``), ``labels``, ``frontend``, ``cfg`` (RunConfig) and
+    ``eval_files`` (audio paths for latency). Hooks cache their own work in ``store``; sections are returned
+    as ``{"title": str, "html": str}``.
+    """
+
+    def deco(fn):
+        REPORT_HOOKS[name] = fn
+        return fn
+
+    return deco
+
+
+def run_report_hooks(recipes, ctx: dict) -> list[dict]:
+    """Call the report hook of every recipe in ``recipes`` that has one and was built.
+
+    A failing hook becomes a section that says so (the report is still written).
+
+    Returns:
+        The sections, in recipe order.
+    """
+    _load_builtin()
+    sections: list[dict] = []
+    for r in recipes:
+        hook = REPORT_HOOKS.get(r)
+        if hook is None or r not in ctx.get("variant_paths", {}):
+            continue
+        try:
+            sections.extend(hook(ctx) or [])
+        except Exception as exc:  # a report extra must never lose the run
+            import html
+
+            sections.append({"title": f"{r}: report section failed",
+                             "html": f"<p>{html.escape(type(exc).__name__)}: {html.escape(str(exc)[:500])}</p>"})
+    return sections
+
+
+__all__ = ["RECIPES", "RECIPE_GROUPS", "REPORT_HOOKS", "Recipe", "build_variant", "expand_recipes", "get_recipe", "recipe_names",
+           "register_recipe", "register_report_hook", "run_report_hooks"]

@@ -267,7 +267,8 @@ _VERDICT_COLOUR = {"within": "#2da44e", "uncertain": "#d4a72c", "exceeds": "#cf2
 
 
 def figure_slice_drops(results: Mapping, max_drop: float = 1.0) -> Any | None:
-    """Accuracy drop vs fp32 (pp) per slice, one panel per variant (small multiples sharing both axes), with
+    """Accuracy drop vs fp32 (pp) per slice, one panel per variant (small multiples sharing the x axis; each panel
+    scales its own y axis so one collapsed variant does not flatten the others), with
     95% paired bootstrap CI error bars, a zero line and the ``max_drop`` budget line. Bars are coloured by
     :func:`~voxquant.eval.stats.budget_verdict`: green = whole CI within the budget, amber = CI straddles
     it, red = whole CI above it. The reference variant is omitted (its drop is 0 by definition).
@@ -285,7 +286,7 @@ def figure_slice_drops(results: Mapping, max_drop: float = 1.0) -> Any | None:
     names = _slice_names(vs)
     width_in = min(10.5, max(7.5, 0.62 * len(names) + 2.5))
     fig = _new_figure(width_in, 0.9 + 1.45 * len(vs) + (0.5 if len(names) > 5 else 0.0))
-    axes = fig.subplots(len(vs), 1, sharex=True, sharey=True, squeeze=False)[:, 0]
+    axes = fig.subplots(len(vs), 1, sharex=True, sharey=False, squeeze=False)[:, 0]
     for ax, v in zip(axes, vs):
         _style_axes(ax)
         ax.grid(False, axis="x")

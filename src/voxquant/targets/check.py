@@ -122,7 +122,13 @@ class CheckReport:
             op = f.op if not f.mapped_op or f.mapped_op == f.op else f"{f.op}->{f.mapped_op}"
             lines.append(f"  [{f.placement}] {f.node} ({op}) {share:.1f}% MACs: {'; '.join(f.reasons) or 'ok'}")
         for k, v in self.evidence.items():
-            lines.append(f"  evidence[{k}]: {json.dumps(v)[:600]}")
+            lines.append(f"  evidence[{k}]:")
+            for kk, vv in (v.items() if isinstance(v, dict) else [("", v)]):
+                if isinstance(vv, list) and vv and all(isinstance(x, str) for x in vv):
+                    lines.append(f"    {kk}:")
+                    lines += [f"      {x}" for x in vv[:40]]
+                else:
+                    lines.append(f"    {kk}: {json.dumps(vv, default=str)[:400]}")
         for n in self.notes:
             lines.append(f"  note: {n}")
         return "\n".join(lines)
@@ -243,8 +249,10 @@ class Graph:
 
     def is_quantized(self, node) -> bool:
         """True when every floating-point input of the node (data and weights) comes from DequantizeLinear,
-        i.e. the node computes on int8 values in a QDQ graph. A GRU whose weights stay float is not quantized."""
-        floats = [i for i in node.input if i and self.dtypes.get(i, "float32") in ("float32", "float16", "bfloat16")]
+        i.e. the node computes on int8 values in a QDQ graph. Float bias vectors (rank <= 1 initializers) are
+        allowed (TensorRT's QDQ export keeps them float); a GRU whose weight matrices stay float is not quantized."""
+        floats = [i for i in node.input if i and self.dtypes.get(i, "float32") in ("float32", "float16", "bfloat16")
+                  and not (i in self.inits and len(self.shapes.get(i, ())) <= 1)]  # float bias vectors may stay float
         if not floats:
             return False
         prods = [self.producer.get(i) for i in floats]
@@ -594,28 +602,101 @@ def ort_int8_evidence(fp32_onnx: str | Path, calibration: np.ndarray | None = No
             "float_recurrent": sorted(set(rec)), "qdq_graph_float_nodes": qdq_float}
 
 
+def _notable_rknn_log(text: str, limit: int = 60) -> list[str]:
+    """The lines of an RKNN build log worth showing: graph rewrites (``convert_*``, ``fuse_*`` that replace ops),
+    removed nodes, warnings and errors (ANSI colours stripped)."""
+    import re
+
+    out = []
+    for line in text.splitlines():
+        line = re.sub(r"\x1b\[[0-9;]*m", "", line).rstrip()
+        body = line[2:].strip() if line[:2] in ("D ", "W ", "E ", "I ") else line.strip()
+        if line.startswith(("W ", "E ")) or body.startswith(("convert_", "fold_constant remove")) or "exgru" in body.lower():
+            out.append(line[:300])
+    return out[:limit]
+
+
+def backend_evidence(model: str | Path, target: str, calibration: np.ndarray | None = None, torch_model=None) -> dict:
+    """What the target's own toolchain did with the model, where it runs here (best effort, never raises).
+
+    * ``rk3588`` (RKNN venv present): an int8 build in RKNN Toolkit2 2.5.0; the notable build-log lines
+      (graph rewrites such as ``convert_gru_to_exgru``, warnings, errors);
+    * ``coral-edgetpu`` (LiteRT extra present): the full-int8 ``.tflite`` (from ``torch_model`` when given, else
+      onnx2torch) and its predicted Edge TPU partition (:func:`voxquant.backends.litert.edgetpu_check`);
+    * every target: ONNX Runtime's int8 profile (:func:`ort_int8_evidence`).
+    """
+    import tempfile
+
+    model = Path(model)
+    ev: dict = {}
+    if calibration is None:
+        import onnx
+
+        m = onnx.load(str(model), load_external_data=False)
+        inp = [i for i in m.graph.input if i.name not in {x.name for x in m.graph.initializer}][0]
+        shape = [d.dim_value if d.dim_value > 0 else 1 for d in inp.type.tensor_type.shape.dim]
+        calibration = np.random.default_rng(0).standard_normal((16, *shape[1:])).astype(np.float32)
+    try:
+        ev["onnxruntime_int8"] = ort_int8_evidence(model, calibration)
+    except Exception as exc:
+        ev["onnxruntime_int8"] = {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
+    with tempfile.TemporaryDirectory() as td:
+        if target == "rk3588":
+            from voxquant.backends.rknn import RknnBackend
+
+            ok, why = RknnBackend().available()
+            if not ok:
+                ev["rknn_build"] = {"status": "not run", "reason": why}
+            else:
+                try:
+                    art = RknnBackend().convert(model, "int8", Path(td), calibration, analysis=False)
+                    log = Path(art.extra["build_log"]).read_text(errors="replace")
+                    ev["rknn_build"] = {"status": "built (int8, random-normal calibration)", "notable": _notable_rknn_log(log),
+                                        "prepare_changes": art.extra.get("prepare_changes", [])}
+                except Exception as exc:
+                    ev["rknn_build"] = {"status": "failed", "error": f"{type(exc).__name__}: {str(exc)[:400]}"}
+        if target == "coral-edgetpu":
+            from voxquant.backends.litert import LiteRtBackend, edgetpu_check
+
+            ok, why = LiteRtBackend().available()
+            if not ok:
+                ev["edgetpu_tflite"] = {"status": "not run", "reason": why}
+            else:
+                try:
+                    art = LiteRtBackend().convert(model, "int8", Path(td), calibration, torch_model=torch_model)
+                    chk = edgetpu_check(art.path)
+                    ev["edgetpu_tflite"] = {"int8_path": art.extra.get("int8_path"), "first_break": chk["first_break"],
+                                            "tpu_ops": len(chk["tpu_ops"]), "cpu_ops": len(chk["cpu_ops"]),
+                                            "n_ops": chk["n_ops"], "compiler": chk["compiler"]}
+                except Exception as exc:
+                    ev["edgetpu_tflite"] = {"status": "failed", "error": f"{type(exc).__name__}: {str(exc)[:400]}"}
+    return ev
+
+
 def check_cli(model: str | Path, target: str, evidence: bool = True, all_nodes: bool = False, as_json: bool = False,
-              calibration: np.ndarray | None = None) -> tuple[str, CheckReport]:
+              calibration: np.ndarray | None = None, torch_model=None) -> tuple[str, CheckReport]:
     """What ``voxquant check MODEL --target T`` prints.
 
     Args:
-        model: ONNX file. target: profile name. evidence: add ONNX Runtime's int8 profile (CPU targets and any
-        target whose backend is ONNX-based) when ``True``. all_nodes: list every node. as_json: JSON output.
+        model: ONNX file. target: profile name. evidence: add what the toolchains here actually did
+            (:func:`backend_evidence`: ONNX Runtime's int8 profile; RKNN build log for rk3588; the real .tflite
+            partition for coral-edgetpu). all_nodes: list every node. as_json: JSON output.
+        calibration: inputs for the evidence builds (default: 16 standard-normal inputs, seed 0).
+        torch_model: the PyTorch model the ONNX came from (LiteRT converts from PyTorch; else onnx2torch).
 
     Returns:
         ``(text, report)``.
+
+    Raises:
+        ConfigError: unknown target (with a suggestion). ModelError: not an ONNX file.
     """
-    ev = {}
     t = get_target(target)
     rep = check_model(model, t)
     if evidence:
-        try:
-            ev["onnxruntime_int8"] = ort_int8_evidence(model, calibration)
-        except Exception as exc:  # evidence is best effort; the static report stands
-            ev["onnxruntime_int8"] = {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
-    rep.evidence.update(ev)
+        rep.evidence.update(backend_evidence(model, t.name, calibration, torch_model=torch_model))
     text = json.dumps(rep.to_dict(), indent=1, default=str) if as_json else rep.to_text(all_nodes=all_nodes)
     return text, rep
 
 
-__all__ = ["CheckReport", "Graph", "NodeFinding", "check_cli", "check_model", "node_macs", "ort_int8_evidence"]
+__all__ = ["CheckReport", "Graph", "NodeFinding", "backend_evidence", "check_cli", "check_model", "node_macs",
+           "ort_int8_evidence"]

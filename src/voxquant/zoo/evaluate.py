@@ -334,14 +334,23 @@ def _pct(x, nd=2):
 
 
 def render_zoo_table(rows: list[dict]) -> str:
-    """Markdown table: model, format, split/set, n, published (source, test set), ours [Wilson 95 % CI], difference."""
+    """Markdown table: model, format, set, n, published [source ref], ours [Wilson 95 % CI], difference; then the
+    numbered list of published sources and the test set each number was measured on."""
     head = ("| model | format / precision | evaluated on | n | published | ours [95% CI] | ours − published (pt) |\n"
             "|---|---|---|---:|---|---|---:|")
     lines = [head]
+    refs: dict[tuple, int] = {}
     for r in rows:
         pub = "–"
+        if r.get("published_source") and r["split"] == "test":
+            key = (r["published_source"], r.get("published_test_set"))
+            refs.setdefault(key, len(refs) + 1)
         if r.get("published_accuracy") is not None:
-            pub = f"{_pct(r['published_accuracy'])} %" + ("" if r["same_test_set"] else " *(other test set)*")
+            k = refs.get((r["published_source"], r.get("published_test_set")))
+            pub = f"{_pct(r['published_accuracy'])} %" + (f" [{k}]" if k else "") + (
+                "" if r["same_test_set"] else " *(other test set)*")
+        elif r.get("published_source") and r["split"] == "test":
+            pub = f"none [{refs[(r['published_source'], r.get('published_test_set'))]}]"
         ours = f"**{_pct(r['accuracy'])}** [{_pct(r['ci95'][0])}, {_pct(r['ci95'][1])}]"
         if "accuracy_digits10" in r:
             ours += f"; 10-digit argmax {_pct(r['accuracy_digits10'])}"
@@ -349,6 +358,11 @@ def render_zoo_table(rows: list[dict]) -> str:
         split = {"test": "official test (4,890)", "eval": "eval split", "fsdd": "FSDD 3,000 (feature pad, as trained)",
                  "fsdd-pad-audio": "FSDD 3,000 (audio zero-pad)"}.get(r["split"], r["split"])
         lines.append(f"| {r['model']} | {r['format']} / {r['precision']} | {split} | {r['n']} | {pub} | {ours} | {diff} |")
+    lines.append("")
+    lines.append("Published numbers, sources and the test set each was measured on:")
+    lines.append("")
+    for (src, test_set), k in refs.items():
+        lines.append(f"{k}. {src}. Test set: {test_set}.")
     return "\n".join(lines)
 
 
@@ -436,15 +450,17 @@ def model_latency_ms(session, x1: np.ndarray, runs: int = 200, warmup: int = 20)
 
 
 def quantize_third_party(out_dir: str | Path, data_root=None, n_calib: int = 200,
-                         recipes=("int8_static_minmax", "int8_static_entropy", "int8_static_percentile"),
+                         recipes=("int8_static_minmax", "int8_static_entropy", "int8_static_percentile",
+                                  "int8_static_minmax_fullrange"),
                          threads: int = 1, latency_runs: int = 200, download: bool = True) -> dict:
     """voxquant PTQ of the MLPerf Tiny fp32 SavedModel vs the publisher's int8 TFLite, on the same clips.
 
     The SavedModel is converted to ONNX (tf_keras + tf2onnx) and each recipe is applied with ``n_calib`` clips drawn
     (seed 0) from ``dev`` through the same front-end (``mlperf-tiny-mfcc``). Every recipe gives three rows: the
-    registry's recipe (per-channel weights) run on ONNX Runtime's int8 kernels; the same QDQ file run without
-    int8-kernel fusion (:func:`ort_session` ``int8_kernels=False``: the quantization itself, free of x86 kernel
-    saturation); and the recipe with ``per_channel=False`` on the int8 kernels. They and the publisher's
+    registry's recipe (per-channel weights) and the recipe with ``per_channel=False``, both run on ONNX Runtime's
+    int8 kernels and checked against the same file run without int8-kernel fusion (:func:`ort_session`
+    ``int8_kernels=False``: the QDQ arithmetic itself, free of x86 u8s8 kernel
+    saturation, reported as agreement); and the recipe with ``per_channel=False``. They and the publisher's
     ``kws_ref_model.tflite`` (truncating input quantization, as its publisher) are scored on the ``eval`` split
     (never used for calibration) and on the full test set.
 
@@ -452,14 +468,14 @@ def quantize_third_party(out_dir: str | Path, data_root=None, n_calib: int = 200
         ``{"rows": [...], "n_calib", "eval_n", "threads"}``; a row: ``name, kind, size_bytes, accuracy_eval, ci95_eval,
         accuracy_test, ci95_test, mcnemar_p_vs_publisher, mcnemar_p_vs_fp32`` (exact McNemar on the eval clips),
         ``drop_vs_fp32_pp``, ``agree_fp32`` (fraction of eval clips with the fp32 prediction), ``latency_ms``
-        (model-only p50/p95, batch 1; ``None`` for the un-fused rows), ``path``.
+        (model-only p50/p95, batch 1), ``int8_kernels_vs_qdq`` and ``accuracy_eval_qdq_unfused`` (ours only), ``path``.
 
     Raises:
         MissingExtraError: ``[tf]``/``[litert]`` missing. DataError/ModelError: data or models unavailable.
     """
     from voxquant.eval.stats import mcnemar_exact
     from voxquant.quant import build_variant
-    from voxquant.zoo.models import SpecSession, open_model, to_onnx
+    from voxquant.zoo.models import SpecSession, open_model, sha256_file, to_onnx
     from voxquant.zoo.registry import zoo_spec
     from voxquant.zoo.spec import to_model_layout
 
@@ -476,21 +492,27 @@ def quantize_third_party(out_dir: str | Path, data_root=None, n_calib: int = 200
     models = [("fp32 (SavedModel -> ONNX)", "fp32", open_model(fp32_spec, threads=threads), fp32_onnx, True),
               ("publisher int8 (kws_ref_model.tflite, LiteRT)", "publisher", open_model(pub_spec, threads=threads),
                pub_spec.model_path, True)]
+    from voxquant.quant import recipe_names
+
+    recipes = [r for r in recipes if r in recipe_names()]  # *_fullrange exists only in newer voxquant.quant
     for r in recipes:
         pc = build_variant(r, fp32_onnx, out_dir / f"mlperf-tiny-kws-dscnn.{r}.onnx", calib)
         pt = build_variant(r, fp32_onnx, out_dir / f"mlperf-tiny-kws-dscnn.{r}.per-tensor.onnx", calib,
                            per_channel=False)
         models += [
-            (f"voxquant {r} (per-channel; ORT int8 kernels)", "ours", SpecSession(fp32_spec, ort_session(pc, threads), pc), pc, True),
-            (f"voxquant {r} (per-channel; same file, QDQ without int8 kernels)", "ours-sim",
-             SpecSession(fp32_spec, ort_session(pc, threads, int8_kernels=False), pc), pc, False),
-            (f"voxquant {r} (per-tensor; ORT int8 kernels)", "ours", SpecSession(fp32_spec, ort_session(pt, threads), pt), pt, True),
+            (f"voxquant {r} (per-channel weights)", "ours", SpecSession(fp32_spec, ort_session(pc, threads), pc), pc, True),
+            (f"voxquant {r} (per-tensor weights)", "ours", SpecSession(fp32_spec, ort_session(pt, threads), pt), pt, True),
         ]
     results = {}
+    qdq_agree = {}
     for label, kind, sess, path, timed in models:
         res = evaluate_spec(fp32_spec if kind != "publisher" else pub_spec, test, session=sess, split="test",
                             features=feats)
         results[label] = (kind, sess, path, res, timed)
+        if kind == "ours":  # same file without int8-kernel fusion: do ORT's int8 kernels compute the QDQ model?
+            sim = evaluate_spec(fp32_spec, test, features=feats,
+                                session=SpecSession(fp32_spec, ort_session(path, threads, int8_kernels=False), path))
+            qdq_agree[label] = (float(np.mean(sim.y_pred == res.y_pred)), sim.subset(eval_mask, "eval").accuracy)
     fp_res = results["fp32 (SavedModel -> ONNX)"][3].subset(eval_mask, "eval")
     pub_ok = results["publisher int8 (kws_ref_model.tflite, LiteRT)"][3].subset(eval_mask, "eval").correct_mask
     fp_ok = fp_res.correct_mask
@@ -500,6 +522,7 @@ def quantize_third_party(out_dir: str | Path, data_root=None, n_calib: int = 200
         ok = rev.correct_mask
         rows.append({
             "name": label, "kind": kind, "path": str(path), "size_bytes": int(Path(path).stat().st_size),
+            "sha256": sha256_file(Path(path)),
             "accuracy_eval": rev.accuracy, "ci95_eval": list(rev.ci95), "n_eval": rev.n,
             "accuracy_test": res.accuracy, "ci95_test": list(res.ci95),
             "mcnemar_p_vs_publisher": mcnemar_exact(pub_ok, ok), "mcnemar_p_vs_fp32": mcnemar_exact(fp_ok, ok),
@@ -507,8 +530,17 @@ def quantize_third_party(out_dir: str | Path, data_root=None, n_calib: int = 200
             "agree_fp32": float(np.mean(rev.y_pred == fp_res.y_pred)),
             "latency_ms": model_latency_ms(sess, x1, runs=latency_runs) if timed else None,
             "input_out_of_range": getattr(sess.inner, "out_of_range", None),
+            "int8_kernels_vs_qdq": qdq_agree.get(label, (None, None))[0],
+            "accuracy_eval_qdq_unfused": qdq_agree.get(label, (None, None))[1],
         })
-    return {"rows": rows, "n_calib": int(len(calib)), "eval_n": int(eval_mask.sum()), "threads": threads}
+    try:
+        from voxquant.quant.ort import default_reduce_range
+
+        rr = bool(default_reduce_range())
+    except ImportError:  # older voxquant.quant
+        rr = None
+    return {"rows": rows, "n_calib": int(len(calib)), "eval_n": int(eval_mask.sum()), "threads": threads,
+            "reduce_range": rr}
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -572,8 +604,14 @@ def accent_slice(out_dir: str | Path, data_root=None, n_calib: int = 200,
             row[r] = {"acc": float(ok.mean()), "ci95": list(wilson_ci(int(ok.sum()), int(m.sum()))), "drop_pp": d,
                       "drop_ci95": [lo, hi], "mcnemar_p": mcnemar_exact(ok32, ok)}
         rows.append(row)
+    try:
+        from voxquant.quant.ort import default_reduce_range
+
+        rr = bool(default_reduce_range())
+    except ImportError:  # older voxquant.quant
+        rr = None
     return {"groups": rows, "recipes": list(recipes), "agreement_torch_onnx": agreement, "n_calib": int(len(calib)),
-            "int8_kernel_vs_qdq_agreement": kernel_agreement}
+            "int8_kernel_vs_qdq_agreement": kernel_agreement, "reduce_range": rr}
 
 
 __all__ = ["ACCENT_GROUPS", "DIGIT_WORDS", "EvalResult", "accent_slice", "clip_word", "evaluate_spec",

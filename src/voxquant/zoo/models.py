@@ -109,7 +109,8 @@ class SpecSession(Session):
 def _check_session(spec: ModelSpec, sess: Session, model_file: Path) -> None:
     want = tuple(spec.input.shape[1:])
     got = tuple(sess.input_shape[1:]) if sess.input_shape else ()
-    if got and any(g is not None and g != w for g, w in zip(got, want)) or (got and len(got) != len(want)):
+    mismatch = bool(got) and (len(got) != len(want) or any(g is not None and g != w for g, w in zip(got, want)))
+    if mismatch:
         raise ModelError(
             f"model input shape {[None if d is None else d for d in sess.input_shape]} does not match the spec's "
             f"input.shape {list(spec.input.shape)}", model_file, hint=f"spec: {spec.where()}")

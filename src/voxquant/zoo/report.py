@@ -8,6 +8,7 @@ that run (the raw results go to ``<work_dir>/reproduction.json``). Command: ``py
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
 from datetime import datetime, timezone
@@ -33,6 +34,8 @@ def _ci(ci) -> str:
 
 
 def _p(p: float) -> str:
+    if p <= 0.0:
+        return "< 1e-300"
     return f"{p:.2g}" if p >= 1e-4 else f"{p:.1e}"
 
 
@@ -74,7 +77,7 @@ def _explain_arm(rows) -> str:
         "another class. Measured on the official set:",
         "",
         "| model | published (hash split) | ours, all 4,890 | ours without `_silence_` (4,482) | `_silence_` recall | "
-        "`_silence_` clips predicted as | all-zero 1 s clip predicted as | ours re-weighted to the hash-split mix | "
+        "`_silence_` clips mostly mistaken for | all-zero 1 s clip predicted as | ours re-weighted to the hash-split mix | "
         "re-weighted − published (pt) |",
         "|---|---:|---:|---:|---:|---|---|---:|---:|",
     ]
@@ -85,7 +88,7 @@ def _explain_arm(rows) -> str:
         sil = rec.get("_silence_", [0, 0])
         speech_ok = r["correct"] - sil[0]
         speech_n = r["n"] - sil[1]
-        top = r.get("silence_predicted_as", "")
+        top = r.get("silence_predicted_as", "")  # the two most frequent wrong classes
         pub = _pct(r["published_accuracy"]) if r["published_accuracy"] is not None else "–"
         zero_lab, zero_p = r.get("zero_audio_prediction", ["?", 0.0])
         # hash-split mix of the TF recipe: 10 % silence (all-zero audio), 10 % unknown, 80 % the ten words
@@ -118,9 +121,10 @@ def _explain_bcresnet(rows) -> str:
     s = [f"**BC-ResNet-2 (35 words).** Published {_pct(r['published_accuracy'])} % on `testing_list.txt` (11,005 "
          f"clips, 35 words). Ours on the 4,482 speech clips of the official test set (a subset of those utterances, "
          f"scored by the spoken word; `_unknown_` clips by their true word): {_pct(r['accuracy'])} % "
-         f"({r['diff_pp']:+.2f} pt). The official test set over-represents the ten command words ({n_words:,} of "
-         f"{r['n']:,} scored clips, against 10 of 35 words in `testing_list.txt`) and its clips are padded to 1 s by "
-         "the test-set builder, so the difference is a test-set difference, not a model or front-end one."]
+         f"({r['diff_pp']:+.2f} pt). The official test set is dominated by the ten command words ({n_words:,} of "
+         f"{r['n']:,} scored clips, whereas `testing_list.txt` spreads its clips over all 35 words) and its clips are "
+         "padded to 1 s by the test-set builder, so the difference is a test-set difference, not a model or "
+         "front-end one."]
     if f:
         s.append(f"On FSDD (3,000 digits, 6 speakers, 8 kHz → 16 kHz): {_pct(f['accuracy'])} % 35-way, "
                  f"{_pct(f.get('accuracy_digits10'))} % when the argmax is restricted to the ten digit words, with "
@@ -145,52 +149,71 @@ def _explain_sww(rows) -> str:
 
 
 def _quant_section(q) -> str:
+    rr = q.get("reduce_range")
+    if rr is None:
+        try:
+            from voxquant.quant.ort import default_reduce_range
+
+            rr = bool(default_reduce_range())
+        except ImportError:
+            rr = False
+    rr_text = ("; on this x86 host without VNNI the recipes switch on `reduce_range` -- 7-bit weights -- except "
+               "`*_fullrange`" if rr else "")
     lines = [
         f"MLPerf Tiny fp32 SavedModel → ONNX (tf_keras + tf2onnx) → voxquant PTQ recipes "
-        f"(`voxquant.quant.build_variant`), calibrated on {q['n_calib']} `dev` clips (seed 0) through "
-        f"`mlperf-tiny-mfcc`. Scored on the `eval` split ({q['eval_n']} clips, speaker-disjoint from every calibration "
-        f"clip); McNemar = exact two-sided test on those clips; latency = model only, batch 1, {q['threads']} thread, "
-        "p50 / p95 over 200 runs after 20 warm-up on this 2-core AVX2 host (no VNNI), shared with other jobs.",
+        f"(`voxquant.quant.build_variant`: static QDQ, S8S8{rr_text}), calibrated on {q['n_calib']} `dev` clips (seed 0) "
+        f"through `mlperf-tiny-mfcc`. Scored on the `eval` split ({q['eval_n']} clips, speaker-disjoint from every "
+        "calibration clip); McNemar = exact two-sided test on those clips; latency = model only, batch 1, "
+        f"{q['threads']} thread, p50 / p95 over 200 runs after 20 warm-up on this 2-core AVX2 host (no VNNI), shared "
+        "with other jobs (p95 is noisy). Ours run on ONNX Runtime's int8 kernels; the last column checks them "
+        "against the same QDQ file executed without int8-kernel fusion.",
         "",
         "| model | accuracy eval [95% CI] | drop vs fp32 (pt) | same prediction as fp32 | McNemar p vs publisher int8 | "
-        "McNemar p vs fp32 | accuracy full test (4,890) | size (bytes) | latency p50 / p95 (ms) |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---|",
+        "McNemar p vs fp32 | accuracy full test (4,890) | size (bytes) | latency p50 / p95 (ms) | ORT int8 kernels = QDQ |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     for r in q["rows"]:
         lat = "–" if r["latency_ms"] is None else f"{r['latency_ms']['p50']:.3f} / {r['latency_ms']['p95']:.3f}"
+        k = r.get("int8_kernels_vs_qdq")
         lines.append(
             f"| {r['name']} | {_pct(r['accuracy_eval'])} {_ci(r['ci95_eval'])} | {r['drop_vs_fp32_pp']:+.2f} | "
             f"{_pct(r['agree_fp32'], 1)} % | {_p(r['mcnemar_p_vs_publisher'])} | {_p(r['mcnemar_p_vs_fp32'])} | "
-            f"{_pct(r['accuracy_test'])} | {r['size_bytes']:,} | {lat} |")
-    by = {r["name"]: r for r in q["rows"]}
-    broken = [n for n, r in by.items() if "per-channel; ORT int8 kernels" in n
-              and by.get(n.replace("per-channel; ORT int8 kernels", "per-channel; same file, QDQ without int8 kernels"),
-                         r)["accuracy_eval"] - r["accuracy_eval"] > 0.05]
-    pub = by.get("publisher int8 (kws_ref_model.tflite, LiteRT)")
+            f"{_pct(r['accuracy_test'])} | {r['size_bytes']:,} | {lat} | {'–' if k is None else _pct(k, 1) + ' %'} |")
+    ours = [r for r in q["rows"] if r["kind"] == "ours"]
+    pub = next((r for r in q["rows"] if r["kind"] == "publisher"), None)
+    bad = [r for r in ours if r.get("int8_kernels_vs_qdq") is not None and r["int8_kernels_vs_qdq"] < 0.99]
     lines += [""]
-    if broken:
-        lines += [
-            "**The per-channel QDQ files are fine; ONNX Runtime's int8 kernels on this CPU are not.** Run without int8 "
-            "kernel fusion (`ORT_ENABLE_BASIC`: QDQ pairs executed as float ops on the dequantized tensors), the very "
-            "same files agree with fp32 on " + ", ".join(
-                f"{_pct(by[n.replace('per-channel; ORT int8 kernels', 'per-channel; same file, QDQ without int8 kernels')]['agree_fp32'], 1)} %"
-                for n in broken) + " of the eval clips, while on ORT's fused kernels they score " + ", ".join(
-                f"{_pct(by[n]['accuracy_eval'])} %" for n in broken) + ". "
-            "Cause: this AVX2 CPU has no VNNI, so ONNX Runtime's u8s8 convolution uses `VPMADDUBSW`, whose int16 "
-            "pair sums saturate; per-channel weights use the full int8 range in every channel, and this model's first "
-            "convolution (10x4 kernel on 1 input channel, MFCC inputs spanning about -124..+40) overflows: quantizing "
-            "only that layer reproduces the collapse (layer-by-layer check while building this report); with weights in 7 bits "
-            "(`reduce_range=True`) or per-tensor weights the fused kernels match the QDQ arithmetic (ONNX Runtime docs, "
-            "'Quantize ONNX models', FAQ on U8U8 and `reduce_range`). On a VNNI or ARM target the per-channel file would "
-            "score like its un-fused row."]
-    if pub:
-        best = max((r for r in q["rows"] if r["kind"] == "ours" and r["latency_ms"] is not None),
-                   key=lambda r: r["accuracy_eval"], default=None)
-        if best:
-            lines += ["", f"Best voxquant int8 that runs on ORT's int8 kernels here: {best['name']}, "
-                          f"{_pct(best['accuracy_eval'])} % vs the publisher's {_pct(pub['accuracy_eval'])} % on the "
-                          f"same eval clips (McNemar p = {_p(best['mcnemar_p_vs_publisher'])}), "
-                          f"{best['size_bytes']:,} vs {pub['size_bytes']:,} bytes."]
+    if bad:
+        lines += ["**ONNX Runtime's int8 kernels disagree with the QDQ arithmetic** for " + ", ".join(
+            f"{r['name']} ({_pct(r['accuracy_eval'])} % on the kernels vs {_pct(r['accuracy_eval_qdq_unfused'])} % "
+            "un-fused)" for r in bad) + ". This host has AVX2 without VNNI: ORT's u8s8 kernels use `VPMADDUBSW`, whose "
+            "int16 pair sums saturate when activations and weights are both near the ends of their ranges (ONNX "
+            "Runtime docs, 'Quantize ONNX models', FAQ on U8U8 and `reduce_range`). A VNNI or ARM target would "
+            "compute the un-fused numbers; voxquant's default recipes use 7-bit weights on such hosts for this "
+            "reason.", ""]
+    good = [r for r in ours if r not in bad]
+    if pub and good:
+        best = max(good, key=lambda r: r["accuracy_eval"])
+        worst = min(good, key=lambda r: r["accuracy_eval"])
+        sig = [r for r in good if r["mcnemar_p_vs_publisher"] < 0.05]
+        lines += [f"**Verdict.** The {len(good)} voxquant int8 variants whose kernels compute their QDQ graph score "
+                  f"{_pct(worst['accuracy_eval'])}–{_pct(best['accuracy_eval'])} % on the eval clips against the "
+                  f"publisher's int8 {_pct(pub['accuracy_eval'])} % (McNemar p vs the publisher "
+                  f"{_p(min(r['mcnemar_p_vs_publisher'] for r in good))}–{_p(max(r['mcnemar_p_vs_publisher'] for r in good))}: "
+                  + ("no significant difference" if not sig else f"{len(sig)} significantly different")
+                  + f"). Smallest file: {min(r['size_bytes'] for r in good):,} bytes vs the publisher's "
+                  f"{pub['size_bytes']:,}."]
+    same = {}
+    for r in ours:
+        if r.get("sha256"):
+            same.setdefault(r["sha256"], []).append(r["name"])
+    dups = [v for v in same.values() if len(v) > 1]
+    if dups:
+        ent = any(any("entropy" in n for n in v) and any("minmax" in n for n in v) for v in dups)
+        lines += ["", "Byte-identical files: " + "; ".join(" = ".join(v) for v in dups) + "." + (
+            " With ONNX Runtime's default entropy histogram (128 bins, 128 quantized bins) the KL threshold search "
+            "has almost no candidate below the full range, so Entropy returns the MinMax ranges; a finer histogram "
+            "(e.g. 2,048 bins, as TensorRT uses) would be needed for it to clip outliers." if ent else "")]
     lines += ["", "The full-test column includes the calibration clips (dev half); the eval column does not. "
               "Runtimes differ (LiteRT/XNNPACK int8 kernels for the publisher's file, ONNX Runtime for ours), so "
               "latency compares toolchains as well as quantization."]
@@ -204,7 +227,8 @@ def _accent_section(a) -> str:
     lines = [
         f"BC-ResNet-2 on all 3,000 FSDD clips (35-way argmax, target = digit word, publisher's feature padding). "
         f"fp32 = the state dict exported to ONNX (predictions identical to PyTorch on "
-        f"{_pct(a['agreement_torch_onnx'], 1)} % of clips); int8 = voxquant static PTQ (QDQ, per-channel weights), "
+        f"{_pct(a['agreement_torch_onnx'], 1)} % of clips); int8 = voxquant static PTQ (QDQ, per-channel weights"
+        + ("; 7-bit weights on this host, see section 3" if a.get("reduce_range") else "") + "), "
         f"calibrated on {a['n_calib']} Speech Commands `dev` clips -- no FSDD clip is used for fitting; run on ORT's "
         "int8 kernels (predictions equal to the un-fused QDQ execution on "
         + ", ".join(f"{_pct(v, 1)} % ({k})" for k, v in a.get("int8_kernel_vs_qdq_agreement", {}).items())
@@ -212,6 +236,7 @@ def _accent_section(a) -> str:
         "fp32 − int8 (positive = int8 worse), paired bootstrap 95 % CI (2,000 resamples); Wilson 95 % CIs for "
         "accuracies. FSDD speakers are all male, all reading English digits; accent groups are the source's labels.",
         "", head, sep]
+    acc = {g["group"]: g for g in a["groups"] if g["kind"] == "accent"}
     for g in a["groups"]:
         cells = [f"{g['group']}", f"{g['n']}", f"{_pct(g['fp32']['acc'])} {_ci(g['fp32']['ci95'])}"]
         for r in recipes:
@@ -219,6 +244,20 @@ def _accent_section(a) -> str:
             cells += [f"{_pct(x['acc'])} {_ci(x['ci95'])}", f"{x['drop_pp']:+.2f} [{x['drop_ci95'][0]:+.2f}, "
                       f"{x['drop_ci95'][1]:+.2f}]", _p(x["mcnemar_p"])]
         lines.append("| " + " | ".join(cells) + " |")
+    if acc:
+        lo = min(acc.values(), key=lambda g: g["fp32"]["acc"])
+        hi = max(acc.values(), key=lambda g: g["fp32"]["acc"])
+        worse = [(g["group"], r) for g in a["groups"] for r in recipes if g[r]["drop_ci95"][0] > 0]
+        better = [(g["group"], r) for g in a["groups"] for r in recipes if g[r]["drop_ci95"][1] < 0]
+        lines += ["", f"Accent matters for the float model: fp32 ranges from {_pct(lo['fp32']['acc'])} % "
+                      f"({lo['group']}) to {_pct(hi['fp32']['acc'])} % ({hi['group']}). For int8, "
+                  + ("no group's drop has a 95 % CI above zero: at this sample size int8 PTQ does not measurably hurt "
+                     "any accent group or speaker more than another" if not worse else
+                     "the drop's 95 % CI is above zero for " + ", ".join(f"{g} ({r})" for g, r in worse))
+                  + ("" if not better else "; the int8 model is significantly *better* for " + ", ".join(
+                      f"{g} ({r})" for g, r in better) + f" (with {len(a['groups']) * len(recipes)} overlapping "
+                      f"comparisons at the 5 % level, about {0.05 * len(a['groups']) * len(recipes):.1f} such results "
+                      "are expected by chance)") + "."]
     return "\n".join(lines)
 
 
@@ -231,25 +270,27 @@ def _silence_predictions(rows, results) -> None:
         labels = res["labels"]
         sil = labels.index("_silence_")
         pred = res["y_pred"][res["y_true"] == sil]
-        vals, counts = np.unique(pred, return_counts=True)
+        vals, counts = np.unique(pred[pred != sil], return_counts=True)
         order = np.argsort(-counts)[:2]
         r["silence_predicted_as"] = ", ".join(f"{labels[vals[i]]} {100 * counts[i] / len(pred):.0f} %" for i in order)
 
 
 def reproduce(out_md: str | Path = "docs/reproduction.md", data_root=None, threads: int = 1,
               work_dir: str | Path | None = None, download: bool = True, quick: bool = False) -> dict:
-    """Run the whole reproduction and write the markdown document.
+    """Run the whole reproduction, save the raw results and write the markdown document.
 
     Args:
         out_md: the document to write.
         data_root: data root (default ``VOXQUANT_DATA``).
         threads: intra-op threads for inference and latency.
-        work_dir: where quantized models and raw JSON go (default ``<cache_root()>/zoo/reproduction``).
+        work_dir: where quantized models and the raw ``reproduction.json`` go (default
+            ``<cache_root()>/zoo/reproduction``).
         download: allow downloading missing zoo files.
         quick: skip the quantization and accent sections (table only).
 
     Returns:
-        ``{"zoo": ..., "rounding": ..., "quant": ..., "accents": ..., "seconds": float}``.
+        The raw results: ``{"zoo", "rounding", "quant", "accents", "meta"}`` (also in ``reproduction.json``;
+        :func:`render` turns them into the document again without recomputing).
     """
     from voxquant.paths import cache_root, data_root as _data_root, models_root
     from voxquant.zoo import evaluate as ev
@@ -258,15 +299,14 @@ def reproduce(out_md: str | Path = "docs/reproduction.md", data_root=None, threa
     work = Path(work_dir) if work_dir is not None else cache_root() / "zoo" / "reproduction"
     work.mkdir(parents=True, exist_ok=True)
     zoo = ev.zoo_eval_all(work / "zoo_table.md", data_root=data_root, threads=threads, download=download)
-    # keep per-model predictions for the silence breakdown (cheap: recompute from the JSON-free rows is not
-    # possible, so zoo_eval_all's rows carry recall only; predicted-as uses a second pass on _silence_ clips)
-    results = {}
+    # what the Arm models predict for the official _silence_ clips (second pass over those 408 clips only)
     from voxquant.data import speech_commands_test
     from voxquant.zoo.models import open_model
     from voxquant.zoo.registry import expand, zoo_spec
 
     test = speech_commands_test(data_root)
     sil = test.subset([i for i, c in enumerate(test.clips) if c.label == "_silence_"])
+    results = {}
     for name in expand("arm-kws-int8"):
         spec = zoo_spec(name, download=download)
         res = ev.evaluate_spec(spec, sil, session=open_model(spec, threads=threads))
@@ -277,52 +317,66 @@ def reproduce(out_md: str | Path = "docs/reproduction.md", data_root=None, threa
     if not quick:
         quant = ev.quantize_third_party(work / "mlperf-ptq", data_root=data_root, threads=threads, download=download)
         accents = ev.accent_slice(work / "bcresnet-ptq", data_root=data_root, threads=threads, download=download)
-    seconds = time.time() - t0
+    meta = {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "seconds": time.time() - t0,
+        "threads": threads, "machine": platform.machine(), "cores": os.cpu_count(), "models_root": str(models_root()),
+        "data_root": str(_data_root() if data_root is None else data_root),
+        "versions": {k: _v(k) for k in ("voxquant", "onnxruntime", "ai-edge-litert", "tensorflow-cpu", "tf_keras",
+                                        "tf2onnx", "torch", "numpy")},
+    }
+    raw = {"zoo": zoo["rows"], "rounding": sens, "quant": quant, "accents": accents, "meta": meta}
+    (work / "reproduction.json").write_text(json.dumps(raw, indent=1, default=float))
+    out_md = Path(out_md)
+    out_md.parent.mkdir(parents=True, exist_ok=True)
+    out_md.write_text(render(raw))
+    return raw
 
+
+def render(raw: dict) -> str:
+    """The markdown document for raw results (as returned by :func:`reproduce` / stored in ``reproduction.json``)."""
+    from voxquant.zoo.evaluate import render_zoo_table
+
+    meta = raw["meta"]
+    vers = ", ".join(f"{k} {v}" for k, v in meta["versions"].items())
     doc = [
         "# Reproducing the publishers' numbers",
         "",
         "Generated by `python scripts/reproduce_zoo.py` (`voxquant.zoo.report.reproduce`); do not edit by hand. "
-        f"Run: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}, {seconds / 60:.1f} min on "
-        f"{platform.machine()} ({platform.processor() or 'cpu'}), {threads} thread(s). Packages: voxquant {_v('voxquant')}, "
-        f"onnxruntime {_v('onnxruntime')}, ai-edge-litert {_v('ai-edge-litert')}, tensorflow-cpu {_v('tensorflow-cpu')}, "
-        f"tf_keras {_v('tf_keras')}, tf2onnx {_v('tf2onnx')}, torch {_v('torch')}, numpy {_v('numpy')}. "
-        f"Models from `VOXQUANT_MODELS` ({models_root()}), data from `VOXQUANT_DATA` ({_data_root() if data_root is None else data_root}).",
+        f"Run: {meta['date']}, {meta['seconds'] / 60:.1f} min on {meta['machine']}"
+        + (f" ({meta['cores']} cores)" if meta.get("cores") else "") + ", "
+        f"{meta['threads']} inference thread(s). Packages: {vers}. Models: `VOXQUANT_MODELS` ({meta['models_root']}); "
+        f"data: `VOXQUANT_DATA` ({meta['data_root']}).",
         "",
         "Every model is run in its published format (TFLite through LiteRT, the Keras SavedModel/.h5 through "
         "tf_keras → tf2onnx → ONNX Runtime, the BC-ResNet state dict in voxquant's own BC-ResNet) with its training "
         "front-end re-implemented in numpy (`voxquant.audio.presets`, each checked against the reference ops in "
-        "`tests/audio/test_presets.py`). Accuracy is top-1 with a Wilson 95 % interval; \"other test set\" marks "
+        "`tests/audio/test_presets.py`). Accuracy is top-1 with a Wilson 95 % interval; *other test set* marks "
         "published numbers measured on a different test set than the row's.",
         "",
         "## 1. Reproduction table",
         "",
         "Official test set = Speech Commands v0.02 `speech_commands_test_set_v0.02` (4,890 clips, 12 classes); "
-        "`eval` = its speaker-disjoint evaluation half (`voxquant.data.split_dev_eval`).",
+        "`eval` = its speaker-disjoint evaluation half (`voxquant.data.split_dev_eval`; the eval rows reuse the "
+        "test-set predictions).",
         "",
-        zoo["markdown"],
+        render_zoo_table(raw["zoo"]),
         "",
         "## 2. Where ours and the published numbers differ, and why",
         "",
-        _explain_mlperf(zoo["rows"], sens),
+        _explain_mlperf(raw["zoo"], raw["rounding"]),
         "",
-        _explain_arm(zoo["rows"]),
+        _explain_arm(raw["zoo"]),
         "",
-        _explain_bcresnet(zoo["rows"]),
+        _explain_bcresnet(raw["zoo"]),
         "",
-        _explain_sww(zoo["rows"]),
+        _explain_sww(raw["zoo"]),
         "",
     ]
-    if quant:
-        doc += ["## 3. voxquant int8 vs the publisher's int8 (MLPerf Tiny KWS)", "", _quant_section(quant), ""]
-    if accents:
-        doc += ["## 4. Accent slice: BC-ResNet-2 fp32 vs int8 PTQ on FSDD", "", _accent_section(accents), ""]
-    out_md = Path(out_md)
-    out_md.parent.mkdir(parents=True, exist_ok=True)
-    out_md.write_text("\n".join(doc))
-    raw = {"zoo": zoo["rows"], "rounding": sens, "quant": quant, "accents": accents, "seconds": seconds}
-    (work / "reproduction.json").write_text(json.dumps(raw, indent=1, default=float))
-    return raw
+    if raw.get("quant"):
+        doc += ["## 3. voxquant int8 vs the publisher's int8 (MLPerf Tiny KWS)", "", _quant_section(raw["quant"]), ""]
+    if raw.get("accents"):
+        doc += ["## 4. Accent slice: BC-ResNet-2 fp32 vs int8 PTQ on FSDD", "", _accent_section(raw["accents"]), ""]
+    return "\n".join(doc)
 
 
-__all__ = ["reproduce"]
+__all__ = ["render", "reproduce"]

@@ -13,7 +13,9 @@ Precisions:
 * ``int8-hybrid``: ``hybrid_quantization_step1`` + ``step2`` with ``float_layers`` kept in fp16. RKNN names them
   by *operand* (output tensor) names, the keys under ``quantize_parameters`` of the step-1 ``.quantization.cfg``
   (``artifact.extra["hybrid"]["operands"]`` lists them; an unknown name fails with the list). Default when none
-  are given: the operand of the worst single-layer cosine in the int8 accuracy analysis (see ``convert``).
+  are given: the layer with the worst single-layer cosine in a probe int8 build's accuracy analysis; RKNN reports
+  a fused Conv+ReLU under the ReLU's operand, and marking only that operand keeps the conv int8 (observed: outputs
+  identical to int8), so the conv output feeding it is kept float too.
 
 ONNX preparation (:func:`prepare_onnx`): opset <= 19 (converted if higher), batch fixed to 1, and the ``layout``
 attribute of GRU/LSTM nodes (emitted explicitly by the torch.export-based exporter) removed when it is the
@@ -227,8 +229,9 @@ class RknnBackend(Backend):
                 rows = parse_accuracy_analysis(w.call("accuracy_analysis", inputs=[first], output_dir=str(work / "probe_snapshot")).get("text", ""))
                 ranked = sorted((r for r in rows if r["single_cos"] is not None and r["op"] not in ("Input", "exDataConvert")),
                                 key=lambda r: r["single_cos"])
-                build_args["float_candidates"] = [r["layer"] for r in ranked]
-                extra["hybrid_choice"] = "operand with the worst single-layer cosine in the int8 accuracy analysis"
+                build_args["float_candidates"] = [[r["layer"], r["op"]] for r in ranked]
+                extra["hybrid_choice"] = ("layer with the worst single-layer cosine in the int8 accuracy analysis (with "
+                                          "the conv output feeding it when RKNN reports a fused Conv+activation)")
             res = w.call("build", out=str(out), workdir=str(work), verbose_file=str(log), **build_args)
             if res.get("hybrid", {}).get("float_layers"):
                 build_args["float_layers"] = res["hybrid"]["float_layers"]

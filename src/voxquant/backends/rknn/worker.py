@@ -20,7 +20,8 @@ Arrays travel as ``.npy`` files, never inside JSON. Commands:
   ``target_platform`` (``rk3588``), ``quantized_algorithm`` (``normal``|``mmse``|``kl_divergence``),
   ``quantized_method`` (``channel``|``layer``), ``float_layers`` (hybrid: RKNN operand = output-tensor names
   kept in fp16, as listed under ``quantize_parameters`` of the step-1 ``.quantization.cfg``; or
-  ``float_candidates``: names in preference order, the first valid operand is kept float), ``workdir``,
+  ``float_candidates``: ``[[operand, op type], ...]`` in preference order: the first valid operand is kept
+  float, with the operand feeding it when it is a fused activation), ``workdir``,
   ``verbose_file`` (build log) -> ``{"rknn": path, "size_bytes", "hybrid": {...}}``. The built model stays
   loaded for ``infer`` / ``accuracy_analysis`` (the x86 simulator cannot run a model loaded with load_rknn).
 * ``infer`` args: ``x`` (.npy ``float32 [N, ...]``, NCHW), ``out`` (.npy) -> runs the simulator clip by clip.
@@ -111,7 +112,16 @@ class Worker:
             elif in_params and line.startswith("    ") and not line.startswith("     ") and line.rstrip().endswith(":"):
                 operands.append(line.strip()[:-1])
         if not float_layers:
-            float_layers = [c for c in candidates if c in operands][:1]
+            # candidates: [[operand, op type], ...] best first. RKNN fuses Conv+activation and reports the fused
+            # layer under the activation's operand, but keeping only that operand float re-quantizes the conv
+            # output: keep the operand that feeds it (the conv output, previous in the cfg order) float as well.
+            for cand in candidates:
+                name, op = (cand, "") if isinstance(cand, str) else (cand[0], cand[1])
+                if name in operands:
+                    i = operands.index(name)
+                    acts = ("Relu", "Clip", "Sigmoid", "LeakyRelu", "HardSwish", "HardSigmoid", "Tanh", "PRelu")
+                    float_layers = ([operands[i - 1]] if op in acts and i > 0 else []) + [name]
+                    break
         if not float_layers:
             raise ValueError(f"hybrid quantization needs float_layers (RKNN operand names such as {operands[:12]})")
         unknown = [n for n in float_layers if n not in operands]

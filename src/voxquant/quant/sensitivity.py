@@ -1,0 +1,346 @@
+"""Per-layer quantization sensitivity (ONNX Runtime static int8; RKNN's per-layer cosine when available).
+
+For a float ONNX model, calibration inputs and a labelled set of *slices* (clean, noise, reverb... of ``dev``
+clips; never ``eval``), every quantizable layer ``l`` is measured two ways with ONNX Runtime's static QDQ
+quantizer (``nodes_to_exclude``):
+
+* **exclude-one** (``mode="exclude"``): quantize every layer except ``l``: how much of the int8 loss keeping
+  ``l`` in float recovers (the ranking the mixed-precision search uses);
+* **only-one** (``mode="only"``): quantize ``l`` alone: how much ``l`` hurts by itself.
+
+Metrics per variant and slice: top-1 accuracy, drop vs fp32 in percentage points
+(``100 * (acc_fp32 - acc_variant)``), and the mean KL divergence ``KL(p_fp32 || p_variant)`` (nats) of the
+softmax outputs over the slice's clips, which moves even when no top-1 decision flips.
+
+"Layers" are the nodes the all-int8 model actually quantizes: nodes of the pre-processed float graph (the graph
+``quantize_static`` sees after ``quant_pre_process``: BN folded into Conv) that consume a ``DequantizeLinear``
+output in the QDQ model (Conv, Gemm, MatMul, Add, ...; ``GRU``/``LSTM`` never appear: ONNX Runtime does not
+quantize them in static mode). A layer is named by its weight initializer (e.g. ``blocks.3.weight`` ->
+``blocks.3``) when it has one, else by its node name.
+
+RKNN (:mod:`voxquant.backends.rknn`): when its venv is ready, :func:`rknn_layer_cosines` adds RKNN Toolkit2's
+``accuracy_analysis`` per-layer cosine similarity (int8 simulator vs float, "entire" = with the error of all
+previous layers, "single" = this layer alone) for one calibration clip.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+#: Ops that ONNX Runtime's QDQ fusion folds into the previous quantized node: never candidates on their own.
+_FOLDED = {"Relu", "Clip", "QuantizeLinear", "DequantizeLinear"}
+
+
+@dataclass
+class SliceSet:
+    """A labelled evaluation set made of named slices of the same clips.
+
+    Attributes:
+        x: ``{slice_name: float32 [N, ...]}`` model inputs (every slice has the same N clips, same order).
+        y: ``int64 [N]`` labels.
+    """
+
+    x: dict
+    y: np.ndarray
+
+    def __post_init__(self):
+        self.y = np.asarray(self.y, dtype=np.int64)
+        for k, v in self.x.items():
+            if len(v) != len(self.y):
+                raise ValueError(f"slice {k!r} has {len(v)} inputs for {len(self.y)} labels")
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.x)
+
+    def subset(self, idx) -> "SliceSet":
+        """The same slices restricted to clips ``idx`` (``int [M]``)."""
+        idx = np.asarray(idx)
+        return SliceSet({k: v[idx] for k, v in self.x.items()}, self.y[idx])
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def kl_divergence(ref_logits: np.ndarray, var_logits: np.ndarray) -> float:
+    """Mean over clips of ``KL(softmax(ref) || softmax(var))`` in nats (``float [N, C]`` logits each)."""
+    p = np.clip(_softmax(np.asarray(ref_logits, np.float64)), 1e-12, 1.0)
+    q = np.clip(_softmax(np.asarray(var_logits, np.float64)), 1e-12, 1.0)
+    return float(np.mean(np.sum(p * (np.log(p) - np.log(q)), axis=1)))
+
+
+def predict_slices(model: Path, data: SliceSet, threads: int = 2, batch: int = 256) -> dict:
+    """Logits ``{slice: float32 [N, C]}`` of an ONNX model (ONNX Runtime, fused kernels) on every slice."""
+    from voxquant.backends.onnxruntime import OrtSession
+
+    sess = OrtSession(Path(model), threads=threads)
+    return {k: np.concatenate([sess.run(x[i : i + batch]) for i in range(0, len(x), batch)]) for k, x in data.x.items()}
+
+
+def compare(ref: dict, var: dict, y: np.ndarray) -> dict:
+    """Per-slice accuracy, drop (pp) and KL of ``var`` logits against ``ref`` logits.
+
+    Returns:
+        ``{slice: {"accuracy", "ref_accuracy", "drop", "kl"}}`` plus ``"_worst"`` (max drop), ``"_worst_slice"``
+        and ``"_mean"`` (mean drop over slices, = drop of the pooled accuracy since slices have equal size).
+    """
+    out = {}
+    for k in ref:
+        a_ref = float((ref[k].argmax(1) == y).mean())
+        a_var = float((var[k].argmax(1) == y).mean())
+        out[k] = {"accuracy": a_var, "ref_accuracy": a_ref, "drop": 100.0 * (a_ref - a_var), "kl": kl_divergence(ref[k], var[k])}
+    drops = {k: v["drop"] for k, v in out.items()}
+    worst = max(drops, key=drops.get)
+    out["_worst"] = drops[worst]
+    out["_worst_slice"] = worst
+    out["_mean"] = float(np.mean(list(drops.values())))
+    out["_kl"] = float(np.mean([v["kl"] for k, v in out.items() if not k.startswith("_")]))
+    return out
+
+
+def preprocessed(fp32_onnx: Path, out: Path) -> Path:
+    """The graph ``quantize_static`` quantizes (ONNX Runtime's ``quant_pre_process``), whose node names
+    ``nodes_to_exclude`` refers to."""
+    from voxquant.quant.ort import preprocess
+
+    return preprocess(Path(fp32_onnx), Path(out))
+
+
+def quantized_layers(pre_onnx: Path, qdq_onnx: Path) -> list[dict]:
+    """Layers of ``pre_onnx`` that the QDQ model ``qdq_onnx`` quantizes (consume a DequantizeLinear output).
+
+    Returns:
+        ``[{"node", "op", "layer"}]`` in graph order (``layer`` = weight name without ``.weight``, else node name).
+    """
+    import onnx
+
+    pre = onnx.load(str(pre_onnx), load_external_data=False)
+    q = onnx.load(str(qdq_onnx), load_external_data=False)
+    dq_out = {o for n in q.graph.node if n.op_type == "DequantizeLinear" for o in n.output}
+    q_nodes = {n.name: n for n in q.graph.node}
+    inits = {i.name for i in pre.graph.initializer}
+    rows = []
+    for n in pre.graph.node:
+        if n.op_type in _FOLDED or n.name not in q_nodes:
+            continue
+        if any(i in dq_out for i in q_nodes[n.name].input):
+            w = next((i for i in n.input[1:] if i in inits), None)
+            label = w[: -len(".weight")] if w and w.endswith(".weight") else (w or n.name)
+            rows.append({"node": n.name, "op": n.op_type, "layer": label})
+    return rows
+
+
+def float_ops(model: Path) -> dict:
+    """Which compute ops of an ONNX model run in float, by op type.
+
+    A node counts as integer when it is an integer op (``ConvInteger``, ``MatMulInteger``, ``QLinear*``) or when
+    it consumes a ``DequantizeLinear`` output (a QDQ node ONNX Runtime fuses into an int8 kernel; for a GRU/LSTM
+    this is *not* the case: ONNX Runtime has no QDQ GRU/LSTM, so they always count as float). Shape/layout ops and
+    the activations ONNX Runtime folds (Relu, Clip) are not counted; ``fp16`` models count float16 ops as float.
+
+    Returns:
+        ``{"float": {op: n}, "int8": {op: n}}``.
+    """
+    import onnx
+
+    m = onnx.load(str(model), load_external_data=False)
+    layout = {"Reshape", "Transpose", "Flatten", "Squeeze", "Unsqueeze", "Shape", "Gather", "Slice", "Concat", "Constant",
+              "Cast", "Identity", "Expand", "Split", "ConstantOfShape", "Range", "Unsqueeze", "QuantizeLinear",
+              "DequantizeLinear", "DynamicQuantizeLinear", "Relu", "Clip", "Dropout"}
+    integer_ops = {"ConvInteger", "MatMulInteger", "QLinearConv", "QLinearMatMul", "QGemm", "QLinearAdd", "QLinearMul",
+                   "DynamicQuantizeMatMul"}
+    dq_out = {o for n in m.graph.node if n.op_type == "DequantizeLinear" for o in n.output}
+    fl: dict = {}
+    it: dict = {}
+    for n in m.graph.node:
+        if n.op_type in layout:
+            continue
+        is_int = n.op_type in integer_ops or (n.op_type not in ("GRU", "LSTM", "RNN") and any(i in dq_out for i in n.input))
+        d = it if is_int else fl
+        d[n.op_type] = d.get(n.op_type, 0) + 1
+    return {"float": fl, "int8": it}
+
+
+def format_ops(counts: dict) -> str:
+    """``{"GRU": 2, "Softmax": 1}`` -> ``"GRU x2, Softmax"``; empty -> ``"-"``."""
+    if not counts:
+        return "-"
+    return ", ".join(f"{k} x{v}" if v > 1 else k for k, v in sorted(counts.items()))
+
+
+@dataclass
+class Quantizer:
+    """Builds static int8 variants of one float model with some layers kept in float (ONNX Runtime).
+
+    Attributes:
+        fp32_onnx: the float model.
+        calibration: ``float32 [N, ...]`` calibration inputs.
+        method: ``minmax`` / ``entropy`` / ``percentile`` (the ``int8_static_<method>`` recipe).
+        workdir: folder for the variants (a temporary one when ``None``).
+        options: extra recipe options (e.g. ``reduce_range``).
+    """
+
+    fp32_onnx: Path
+    calibration: np.ndarray
+    method: str = "minmax"
+    workdir: Path | None = None
+    options: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self._tmp = None
+        if self.workdir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="voxquant-sens-")
+            self.workdir = Path(self._tmp.name)
+        self.workdir = Path(self.workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.n_built = 0
+
+    def build(self, exclude=(), out: Path | None = None) -> Path:
+        """Quantize with the nodes ``exclude`` (names in the pre-processed graph) kept in float; returns the path."""
+        from voxquant.quant import get_recipe
+
+        self.n_built += 1
+        out = Path(out) if out else self.workdir / f"variant_{self.n_built:04d}.onnx"
+        get_recipe(f"int8_static_{self.method}").fn(Path(self.fp32_onnx), out, self.calibration,
+                                                    nodes_to_exclude=list(exclude), **self.options)
+        return out
+
+    def layers(self) -> list[dict]:
+        """The quantizable layers (see :func:`quantized_layers`)."""
+        pre = preprocessed(self.fp32_onnx, self.workdir / "pre.onnx")
+        return quantized_layers(pre, self.build())
+
+
+def layer_sensitivity(quantizer: Quantizer, data: SliceSet, modes=("exclude", "only"), ref: dict | None = None,
+                      threads: int = 2, progress=None) -> dict:
+    """Per-layer sensitivity table (see the module docstring).
+
+    Args:
+        quantizer: :class:`Quantizer` of the model.
+        data: labelled dev slices.
+        modes: any of ``"exclude"`` (all but one quantized) and ``"only"`` (one quantized).
+        ref: fp32 logits per slice (computed when ``None``).
+        threads: ONNX Runtime threads for evaluation.
+        progress: optional callable ``progress(done, total, text)``.
+
+    Returns:
+        ``{"layers": [{"node","op","layer", "exclude": compare(...), "only": compare(...)}], "int8": compare(...)
+        (all layers quantized), "slices": [...], "n": N}``. ``compare`` dicts hold per-slice accuracy, drop (pp),
+        KL (nats) and ``_worst``/``_mean``/``_kl``.
+    """
+    ref = ref or predict_slices(quantizer.fp32_onnx, data, threads)
+    layers = quantizer.layers()
+    all_nodes = [l["node"] for l in layers]
+    full = compare(ref, predict_slices(quantizer.build(), data, threads), data.y)
+    total = len(layers) * len(modes)
+    done = 0
+    for l in layers:
+        for mode in modes:
+            excl = [l["node"]] if mode == "exclude" else [n for n in all_nodes if n != l["node"]]
+            l[mode] = compare(ref, predict_slices(quantizer.build(excl), data, threads), data.y)
+            done += 1
+            if progress:
+                progress(done, total, f"{mode} {l['layer']}")
+    return {"layers": layers, "int8": full, "slices": data.names, "n": int(len(data.y))}
+
+
+def rknn_layer_cosines(fp32_onnx: Path, calibration: np.ndarray, workdir: Path) -> list[dict] | None:
+    """RKNN Toolkit2 ``accuracy_analysis`` per-layer cosine (int8 simulator vs float) for the model, or ``None``
+    when the RKNN venv is not ready. Rows: ``{layer, op, entire_cos, single_cos, ...}``
+    (:func:`voxquant.backends.rknn.parse_accuracy_analysis`)."""
+    from voxquant.backends.rknn import RknnBackend
+
+    be = RknnBackend()
+    ok, _ = be.available()
+    if not ok:
+        return None
+    art = be.convert(Path(fp32_onnx), "int8", Path(workdir), calibration=np.asarray(calibration)[:64], analysis=True)
+    return art.extra.get("accuracy_analysis") or []
+
+
+# ------------------------------------------------------------------------------------------------ report
+
+
+def fig_to_img(fig, alt: str) -> str:
+    """A matplotlib figure as an inline ``<img>`` (PNG, base64); closes the figure."""
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}"/>'
+
+
+def sensitivity_figure(table: dict):
+    """Bar plot: per layer, worst-slice drop (pp) with only this layer quantized and the worst-slice drop recovered
+    by keeping it in float (all-int8 drop minus exclude-one drop)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    layers = table["layers"]
+    names = [l["layer"] for l in layers]
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(max(6, 0.55 * len(names) + 2), 3.6))
+    w = 0.4
+    if any("only" in l for l in layers):
+        ax.bar(x - w / 2, [l["only"]["_worst"] if "only" in l else 0 for l in layers], w, label="only this layer int8: worst-slice drop")
+    if any("exclude" in l for l in layers):
+        full = table["int8"]["_worst"]
+        ax.bar(x + w / 2, [full - l["exclude"]["_worst"] if "exclude" in l else 0 for l in layers], w,
+               label="this layer float: worst-slice drop recovered")
+    ax.axhline(0, color="k", lw=0.6)
+    ax.set_xticks(x)
+    ax.set_xticklabels(names, rotation=60, ha="right", fontsize=8)
+    ax.set_ylabel("pp (dev)")
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
+def sensitivity_html(table: dict, rknn_rows: list[dict] | None = None, note: str = "") -> str:
+    """HTML body of the per-layer sensitivity section: bar plot + table (+ RKNN cosines when given)."""
+    full = table["int8"]
+    head = ("<tr><th>layer</th><th>op</th><th>only-one: worst drop pp (slice)</th><th>only-one: mean drop pp</th>"
+            "<th>only-one: KL</th><th>exclude-one: worst drop pp (slice)</th><th>exclude-one: mean drop pp</th>"
+            "<th>exclude-one: KL</th></tr>")
+    rows = []
+    for l in table["layers"]:
+        def cells(d):
+            if d is None:
+                return "<td>-</td><td>-</td><td>-</td>"
+            return f"<td>{d['_worst']:+.2f} ({html.escape(d['_worst_slice'])})</td><td>{d['_mean']:+.2f}</td><td>{d['_kl']:.4f}</td>"
+
+        rows.append(f"<tr><td>{html.escape(l['layer'])}</td><td>{l['op']}</td>{cells(l.get('only'))}{cells(l.get('exclude'))}</tr>")
+    out = (f"<p>{note}All layers int8: worst-slice drop {full['_worst']:+.2f} pp ({html.escape(full['_worst_slice'])}), "
+           f"mean drop {full['_mean']:+.2f} pp, KL {full['_kl']:.4f} nats, on {table['n']} dev clips x "
+           f"{len(table['slices'])} slices ({', '.join(table['slices'])}). Drops in percentage points vs fp32 "
+           f"(positive = worse); KL = mean KL(p_fp32 || p_variant) in nats.</p>"
+           f"{fig_to_img(sensitivity_figure(table), 'per-layer sensitivity')}<table>{head}{''.join(rows)}</table>")
+    if rknn_rows:
+        def num(v):
+            return "" if v is None else f"{v:.5f}"
+
+        rr = "".join(f"<tr><td>{html.escape(str(r['layer']))}</td><td>{html.escape(str(r['op']))}</td>"
+                     f"<td>{num(r.get('entire_cos'))}</td><td>{num(r.get('single_cos'))}</td></tr>" for r in rknn_rows)
+        out += ("<p>RKNN Toolkit2 accuracy_analysis (RK3588 int8 simulator vs float, one calibration clip): cosine "
+                "similarity per layer, 'entire' = with the error of all previous layers, 'single' = this layer alone.</p>"
+                f"<table><tr><th>RKNN layer</th><th>op</th><th>entire cos</th><th>single cos</th></tr>{rr}</table>")
+    elif rknn_rows is None:
+        out += "<p>RKNN per-layer cosine: not computed (RKNN venv not ready or not requested).</p>"
+    return out
+
+
+__all__ = ["Quantizer", "SliceSet", "compare", "float_ops", "format_ops", "kl_divergence", "layer_sensitivity",
+           "predict_slices", "quantized_layers", "rknn_layer_cosines", "sensitivity_html"]

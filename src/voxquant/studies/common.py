@@ -1,0 +1,85 @@
+"""Shared pieces of the studies: the eval slices exactly as ``voxquant run`` builds them, and small table helpers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def eval_slices(frontend, labels, data_root=None, test_set=None, seed: int = 0, snrs=(20, 10, 5, 0),
+                reverb: bool = True, far_field: bool = True, far_field_snr: float = 10.0, limit: int | None = None,
+                cache_dir: Path | None = None, progress: bool = False):
+    """Eval-split features per slice, built like :func:`voxquant.pipeline.run` does.
+
+    Slices (:func:`voxquant.pipeline.slice_specs`): clean; real noise at each SNR from the **second** half of each
+    noise recording (seed ``seed``); every real RIR; far field (church RIR, then noise at ``far_field_snr`` dB,
+    seed ``seed + 1``).
+
+    Args:
+        frontend: the model's front-end.
+        labels: the model's class names (data labels are remapped to this order).
+        data_root, test_set: data location.
+        seed: slice seed.
+        limit: at most this many eval clips (stratified; tests).
+        cache_dir: cache folder for the features (``.npy`` per slice); ``None`` = no cache.
+
+    Returns:
+        ``(SliceSet, specs, clipset)``: features ``float32 [N, 1, T, F]`` per slice name, labels ``int64 [N]``,
+        the ``(name, kind, param)`` list and the eval :class:`~voxquant.data.ClipSet`.
+    """
+    from voxquant.audio.frontend import compute_features
+    from voxquant.data import load_noise_bank, load_rir_bank, load_waves, make_slice, speech_commands_test, split_dev_eval
+    from voxquant.errors import ConfigError
+    from voxquant.models.zoo_default import split_noise_bank
+    from voxquant.pipeline import RunConfig, slice_specs, stratified_indices
+    from voxquant.quant.sensitivity import SliceSet
+
+    labels = tuple(labels)
+    clips = speech_commands_test(test_set or data_root)
+    _, ev = split_dev_eval(clips)
+    if set(clips.labels) != set(labels):
+        raise ConfigError(f"model labels and data labels differ: {sorted(set(labels) ^ set(clips.labels))}")
+    if limit:
+        ev = ev.subset(stratified_indices(ev.label_ids(), limit, seed), name=f"{ev.name}[:{limit}]")
+    remap = np.array([labels.index(lbl) for lbl in clips.labels])
+    y = remap[ev.label_ids()]
+    _, noise = split_noise_bank(load_noise_bank(data_root, sample_rate=frontend.sample_rate))
+    rirs = load_rir_bank(data_root, sample_rate=frontend.sample_rate) if (reverb or far_field) else {}
+    cfg = RunConfig(snrs=tuple(snrs), reverb=reverb, far_field=far_field, far_field_snr=far_field_snr)
+    specs = slice_specs(cfg, list(rirs))
+    waves = None
+    x = {}
+    for name, kind, param in specs:
+        f = Path(cache_dir) / f"{name}_{len(ev)}_{seed}.npy" if cache_dir else None
+        if f is not None and f.is_file():
+            x[name] = np.load(f)
+            continue
+        if waves is None:
+            waves = load_waves(ev, frontend.sample_rate, frontend.clip_samples, progress=progress)
+        if kind == "far_field":
+            far = next((k for k in rirs if "church" in k), next(iter(rirs)))
+            w = make_slice(make_slice(waves, "reverb", far, rirs=rirs), "noise", param, noise_bank=noise, seed=seed + 1)
+        else:
+            w = make_slice(waves, kind, param, noise_bank=noise, rirs=rirs, seed=seed)
+        x[name] = compute_features(w, frontend)[:, None]
+        if f is not None:
+            f.parent.mkdir(parents=True, exist_ok=True)
+            tmp = f.with_name(f".{f.name}.tmp.npy")
+            np.save(tmp, x[name])
+            tmp.replace(f)
+    return SliceSet(x, y), specs, ev
+
+
+def md_table(headers: list[str], rows: list[list]) -> str:
+    """A GitHub-flavoured markdown table."""
+    out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(out) + "\n"
+
+
+def fmt_drop(s: dict | None) -> str:
+    """``+1.23 [+0.40, +2.10]`` from a ``make_slice`` entry (pp), or ``-``."""
+    if not s:
+        return "-"
+    return f"{s['drop']:+.2f} [{s['ci95'][0]:+.2f}, {s['ci95'][1]:+.2f}]"
