@@ -33,7 +33,7 @@ def cmd_run(a) -> int:
 
     recipes = tuple(_csv(a.recipes)) if a.recipes else DEFAULT_RECIPES
     cfg = RunConfig(
-        out_dir=Path(a.out), model=Path(a.model) if a.model else None, recipes=recipes, snrs=_floats(a.snrs),
+        out_dir=Path(a.out), model=a.model, frontend=a.frontend, recipes=recipes, snrs=_floats(a.snrs),
         reverb=not a.no_reverb, far_field=not a.no_reverb, calib_n=a.calib_n, seed=a.seed, threads=_ints(a.threads),
         latency_runs=a.latency_runs, n_boot=a.n_boot, max_drop=a.max_drop, limit=a.limit, progress=not a.quiet,
         recipe_options=_recipe_options(a), test_set=Path(a.data) if a.data else None,
@@ -97,13 +97,7 @@ def cmd_quantize(a) -> int:
 def cmd_eval(a) -> int:
     from voxquant.pipeline import DEFAULT_RECIPES, RunConfig, run
 
-    if a.model and str(a.model).endswith(".toml"):
-        from voxquant.zoo import eval_spec
-
-        res = eval_spec(Path(a.model), split=a.split, limit=a.limit)
-        print(res)
-        return 0
-    cfg = RunConfig(out_dir=Path(a.out), model=Path(a.model) if a.model else None, recipes=("fp32",),
+    cfg = RunConfig(out_dir=Path(a.out), model=a.model, frontend=a.frontend, recipes=("fp32",),
                     threads=(1,), latency_runs=a.latency_runs, limit=a.limit, progress=not a.quiet)
     run(cfg)
     return 0
@@ -182,7 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
     r = sub.add_parser("run", help="the whole matrix: quantize every way, evaluate on real speech, report")
-    r.add_argument("--model", help="voxquant weights (.pt + .json); default: the bundled DS-CNN")
+    r.add_argument("--model", help="voxquant weights (.pt + .json), a model spec (.toml), a zoo name, or a float "
+                   ".onnx/.tflite with --frontend; default: the bundled DS-CNN")
+    r.add_argument("--frontend", help="front-end preset for a bare .onnx/.tflite model (e.g. mlperf-tiny-mfcc)")
     r.add_argument("--data", help="test-set folder (labelled folders <label>/*.wav, or the manifest layout); default: "
                    "VOXQUANT_DATA/speech_commands_v0.02_test")
     r.add_argument("--out", default="runs/default", help="output folder (resumes if it exists) [%(default)s]")
@@ -221,9 +217,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(func=cmd_quantize)
 
     e = sub.add_parser("eval", help="evaluate one model (fp32) on the eval split and its slices")
-    e.add_argument("--model", help="voxquant weights or a model spec (.toml); default: bundled DS-CNN")
+    e.add_argument("--model", help="voxquant weights (.pt), a model spec (.toml), a zoo name, or a float .onnx/.tflite "
+                   "with --frontend; default: bundled DS-CNN")
+    e.add_argument("--frontend", help="front-end preset for a bare .onnx/.tflite model (see voxquant.audio.presets)")
     e.add_argument("--out", default="runs/eval")
-    e.add_argument("--split", default="eval", choices=["eval", "test", "dev"])
     e.add_argument("--limit", type=int, default=None)
     e.add_argument("--latency-runs", type=int, default=200)
     e.add_argument("--quiet", action="store_true")

@@ -19,6 +19,7 @@ output folder resumes and recomputes nothing already done):
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from voxquant.errors import ConfigError, VoxquantError
+from voxquant.report.results import MIN_SPEEDUP
 
 log = logging.getLogger("voxquant")
 
@@ -43,7 +45,9 @@ class RunConfig:
 
     Attributes:
         out_dir: output folder (results, report, models, cache of cells).
-        model: voxquant weights (``.pt`` with its ``.json``); ``None`` = the bundled DS-CNN.
+        model: voxquant weights (``.pt`` with its ``.json``; ``None`` = the bundled DS-CNN), a model spec
+            (``.toml``), a zoo name, or a float ``.onnx``/``.tflite`` with ``frontend`` (see :func:`resolve_model`).
+        frontend: front-end preset for a bare ``.onnx``/``.tflite`` model.
         recipes: quantization recipes, in report order (``fp32`` is always added first: it is the reference).
         snrs: SNRs in dB of the noise slices.
         reverb: add one slice per real RIR.
@@ -82,6 +86,7 @@ class RunConfig:
     eval_threads: int = 1
     data_root: Path | None = None
     test_set: Path | None = None
+    frontend: str | None = None
     progress: bool = True
     recipe_options: dict = field(default_factory=dict)
 
@@ -118,6 +123,66 @@ def load_model(path: Path | None):
     from voxquant.models.zoo_default import DEFAULT_WEIGHTS
 
     return load_weights(Path(path) if path else DEFAULT_WEIGHTS)
+
+
+@dataclass
+class ModelSource:
+    """What the pipeline needs of a float model, whatever it came as.
+
+    Attributes:
+        name: for the report.
+        frontend: its :class:`~voxquant.audio.FrontendConfig`.
+        labels: class names in output order.
+        layout: input layout of features (``voxquant.zoo.spec.LAYOUTS``: ``nchw`` = ``[N,1,T,F]``, ``nhwc``, ``flat``...).
+        export: ``export(out: Path) -> Path`` writes the float32 ONNX model.
+        meta: extra facts for the report (architecture, parameters, model-card accuracy...).
+    """
+
+    name: str
+    frontend: object
+    labels: tuple
+    layout: str
+    export: object
+    meta: dict = field(default_factory=dict)
+
+
+def resolve_model(model: Path | str | None, frontend: str | None = None) -> ModelSource:
+    """Resolve ``--model``: voxquant weights (``.pt`` + ``.json``; default: the bundled DS-CNN), a model spec
+    (``.toml``) or zoo name, or a bare float ``.onnx`` / ``.tflite`` with a front-end preset (``frontend``).
+
+    Raises:
+        ModelError / ConfigError: missing file, unknown zoo name, a model with integer inputs (quantize the float
+            model instead), a bare model without ``frontend``.
+    """
+    from voxquant.errors import ModelError
+
+    p = Path(model) if model else None
+    if p is None or p.suffix == ".pt":
+        net, meta = load_model(p)
+        from voxquant.quant.export import export_onnx
+
+        return ModelSource(
+            name=p.name if p else "dscnn_sc12.pt (bundled)", frontend=meta["frontend"], labels=tuple(meta["labels"]),
+            layout="nchw", export=lambda out: export_onnx(net, net.example_input(), out),
+            meta={"arch": meta.get("arch"), "n_parameters": meta.get("n_parameters"),
+                  "eval_accuracy_card": meta.get("eval_accuracy")})
+    from voxquant.zoo import load_spec, spec_for_file, to_onnx, zoo_spec
+
+    if p.suffix == ".toml":
+        spec = load_spec(p)
+    elif p.suffix in (".onnx", ".tflite"):
+        if not frontend:
+            raise ConfigError(f"{p}: a bare model needs --frontend (a preset name, e.g. mlperf-tiny-mfcc)")
+        spec = spec_for_file(p, frontend=frontend)
+    elif p.exists():
+        raise ModelError("unsupported model file (use voxquant weights .pt, a spec .toml, .onnx or .tflite)", p)
+    else:
+        spec = zoo_spec(str(model))
+    if spec.input.dtype != "float32":
+        raise ModelError(f"model '{spec.name}' takes {spec.input.dtype} input: quantize its float version instead", spec.model_path)
+    return ModelSource(name=spec.name, frontend=spec.frontend, labels=tuple(spec.labels), layout=spec.input.layout,
+                       export=lambda out: to_onnx(spec, out), meta={"spec": spec.name, "format": spec.format,
+                                                                    "published": spec.published})
 
 
 def slice_specs(cfg: RunConfig, rir_names: list[str]) -> list[tuple[str, str, object]]:
@@ -204,9 +269,14 @@ def run(cfg: RunConfig | None = None) -> dict:
     store = ResultStore(out)
 
     # 1. data ---------------------------------------------------------------------------------------------
-    model, meta = load_model(cfg.model)
-    fe = meta["frontend"]
-    labels = tuple(meta["labels"])
+    src = resolve_model(cfg.model, cfg.frontend)
+    fe = src.frontend
+    labels = src.labels
+    from voxquant.zoo.spec import to_model_layout
+
+    def feats(waves):
+        return to_model_layout(compute_features(waves, fe), src.layout)
+
     clips = speech_commands_test(cfg.test_set or cfg.data_root)
     dev, ev = split_dev_eval(clips)
     if tuple(clips.labels) != labels:
@@ -222,7 +292,7 @@ def run(cfg: RunConfig | None = None) -> dict:
     eval_waves = load_waves(ev, fe.sample_rate, fe.clip_samples, progress=cfg.progress)
     calib_idx = stratified_indices(dev.label_ids(), cfg.calib_n, cfg.seed)
     calib_waves = load_waves(dev.subset(calib_idx, name="calibration"), fe.sample_rate, fe.clip_samples, progress=False)
-    calib = compute_features(calib_waves, fe)[:, None]
+    calib = feats(calib_waves)
 
     noise_eval = {}
     rirs = {}
@@ -245,7 +315,7 @@ def run(cfg: RunConfig | None = None) -> dict:
             w = make_slice(make_slice(eval_waves, "reverb", far_rir, rirs=rirs), "noise", param, noise_bank=noise_eval, seed=cfg.seed + 1)
         else:
             w = make_slice(eval_waves, kind, param, noise_bank=noise_eval, rirs=rirs, seed=cfg.seed)
-        f = compute_features(w, fe)[:, None]
+        f = feats(w)
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_suffix(".tmp.npy")
         np.save(tmp, f)
@@ -255,9 +325,7 @@ def run(cfg: RunConfig | None = None) -> dict:
     # 2. float ONNX -----------------------------------------------------------------------------------------
     fp32_onnx = out / "models" / "model.fp32.onnx"
     if not fp32_onnx.is_file():
-        from voxquant.quant.export import export_onnx
-
-        export_onnx(model, model.example_input(), fp32_onnx)
+        src.export(fp32_onnx)
 
     # 3.-5. variants x slices ---------------------------------------------------------------------------------
     from voxquant.backends.onnxruntime import OrtSession
@@ -321,8 +389,8 @@ def run(cfg: RunConfig | None = None) -> dict:
                 lkey = f"latency/{r}/t{t}"
                 if not store.has(lkey):
                     try:
-                        res = measure_latency(path, lat_files, fe, "onnxruntime", threads=t,
-                                              runs=cfg.latency_runs, warmup=cfg.latency_warmup)
+                        res = measure_latency(path, lat_files, fe, "onnxruntime", threads=t, runs=cfg.latency_runs,
+                                              warmup=cfg.latency_warmup, layout=src.layout)
                     except RuntimeError as exc:
                         res = {"error": str(exc)}
                     store.put(lkey, res)
@@ -338,7 +406,7 @@ def run(cfg: RunConfig | None = None) -> dict:
     extra_sections = run_report_hooks(recipes, hook_ctx)
 
     # 7. assemble ---------------------------------------------------------------------------------------------
-    results = assemble(cfg, store, recipes, specs, labels, meta, len(ev), time.time() - t_start, extra_sections)
+    results = assemble(cfg, store, recipes, specs, labels, src, len(ev), time.time() - t_start, extra_sections)
     write_json_atomic(out / "results.json", results)
     write_csv(results, out / "results.csv", max_drop=cfg.max_drop)
     write_html(results, out / "report.html", max_drop=cfg.max_drop)
@@ -347,7 +415,7 @@ def run(cfg: RunConfig | None = None) -> dict:
     return results
 
 
-def assemble(cfg: RunConfig, store, recipes, specs, labels, meta, n_eval: int, seconds: float,
+def assemble(cfg: RunConfig, store, recipes, specs, labels, src: ModelSource, n_eval: int, seconds: float,
              extra_sections: list | None = None) -> dict:
     """Build the ``results.json`` dict from the stored cells (no model is run here); ``extra_sections`` (from the
     recipes' report hooks) are appended to ``results["sections"]``."""
@@ -398,25 +466,25 @@ def assemble(cfg: RunConfig, store, recipes, specs, labels, meta, n_eval: int, s
                 ref_model_p50 = mp50
             elif ref_model_p50 is not None:
                 v["model_speedup_vs_fp32"] = ref_model_p50 / mp50
-                # flagged on the model-only p50 at the headline thread count: the part quantization changes
-                v["slower_than_fp32"] = bool(mp50 > ref_model_p50)
+                # flagged on the model-only p50 at the headline thread count (the part quantization changes), when
+                # slower by more than the run-to-run noise margin the recommendation also uses
+                v["slower_than_fp32"] = bool(mp50 > ref_model_p50 * MIN_SPEEDUP)
         else:
             v["latency_ms"] = None
             v["peak_rss_bytes"] = None
             v["latency_error"] = "; ".join(l.get("error", "") for l in lats.values()) or "not measured"
         variants.append(v)
-    fe = meta["frontend"]
     res_meta = {
         "config": cfg.to_dict(),
         "seed": cfg.seed,
         "labels": list(labels),
-        "model": {"arch": meta.get("arch"), "weights": str(cfg.model or "bundled dscnn_sc12.pt"),
-                  "frontend": fe.to_dict(), "n_parameters": meta.get("n_parameters"),
-                  "eval_accuracy_card": meta.get("eval_accuracy")},
+        "model": {"name": src.name, "frontend": src.frontend.to_dict(), "input_layout": src.layout, **src.meta},
         "dataset": {"name": "speech_commands_v0.02_test (official 12-class test set)", "split": "eval",
                     "n_clips": n_eval, "calibration": f"{cfg.calib_n} clips of dev"},
         "slices": [{"name": n, "kind": k, "param": p} for n, k, p in specs],
         "seconds": seconds,
+        # latency is only comparable on an otherwise idle machine: record how busy this one was
+        "load_average_1_5_15min": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
     }
     sec = kernel_check_section(variants)
     sections = ([sec] if sec else []) + list(extra_sections or [])

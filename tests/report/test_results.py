@@ -135,16 +135,24 @@ def test_roundtrip_through_json_file(results, tmp_path):
     assert str(p) in str(ei.value) and "variants[0].slices[0].n" in str(ei.value)
 
 
-def _expected_recommendation(results, max_drop):
-    """Independent restatement of the rule: fastest ok variant whose every slice CI upper bound <= budget."""
+def _expected_recommendation(results, max_drop, min_speedup=1.10):
+    """Independent restatement of the rule: fastest (model-only p50) ok variant whose every slice CI upper bound
+    <= budget; the fp32 reference is kept unless the pick is at least min_speedup times faster."""
     best = None
+    ref = next(v for v in results["variants"] if v["name"] == results["reference"])
+
+    def speed(v):
+        return v["latency_ms"]["model_p50"] if v["latency_ms"].get("model_p50") is not None else v["latency_ms"]["p50"]
+
     for v in results["variants"]:
         if v["status"] != "ok":
             continue
-        if max(s["ci95"][1] for s in v["slices"]) > max_drop:
+        if max(s["ci95"][1] for s in v["slices"]) > max_drop and v is not ref:
             continue
-        if best is None or v["latency_ms"]["p50"] < best["latency_ms"]["p50"]:
+        if best is None or speed(v) < speed(best):
             best = v
+    if best is not None and best is not ref and speed(best) * min_speedup > speed(ref):
+        best = ref
     return best["name"] if best else None
 
 

@@ -33,10 +33,12 @@ from __future__ import annotations
 
 import dataclasses
 
-from voxquant.audio.frontend import FrontendConfig
+from voxquant.audio.frontend import DEFAULT_FRONTEND, FrontendConfig
 from voxquant.errors import ConfigError
 
 PRESETS: dict[str, FrontendConfig] = {
+    # voxquant's own default (the bundled DS-CNN): the MLPerf Tiny MFCC without the divide-by-max normalisation
+    "voxquant-mfcc-49x10": DEFAULT_FRONTEND,
     "mlperf-tiny-mfcc": FrontendConfig(
         sample_rate=16000, clip_samples=16000, window_ms=30.0, hop_ms=20.0, n_fft=512, window="hann", periodic=True,
         center=False, audio_norm="max", power=1.0, n_mels=40, f_min=20.0, f_max=4000.0, mel_scale="tf", log="ln",

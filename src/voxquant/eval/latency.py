@@ -41,10 +41,23 @@ def _percentiles(ns: list[int]) -> dict:
     return {"p50": float(np.percentile(a, 50)), "p95": float(np.percentile(a, 95)), "mean": float(a.mean()), "min": float(a.min())}
 
 
-def _measure(job: dict) -> dict:
-    """Child-process body: load the model, time end-to-end and model-only runs, report peak RSS."""
+def _peak_rss_bytes() -> int:
+    """Peak resident set size of this process in bytes: ``VmHWM`` of ``/proc/self/status`` (per address space,
+    so a spawned child reports its own peak; ``getrusage().ru_maxrss`` survives ``exec`` on Linux and would
+    report the parent's), falling back to ``ru_maxrss`` where ``/proc`` is missing."""
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     import resource
 
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+
+
+def _measure(job: dict) -> dict:
+    """Child-process body: load the model, time end-to-end and model-only runs, report peak RSS."""
     import numpy as np
 
     from voxquant.audio.frontend import FrontendConfig, compute_features
@@ -56,10 +69,10 @@ def _measure(job: dict) -> dict:
     runs, warmup = job["runs"], job["warmup"]
     sess = load_session(job["backend"], Path(job["model"]), threads=job["threads"])
     layout = job.get("layout", "nchw")
+    from voxquant.zoo.spec import to_model_layout
 
     def to_input(feat):
-        x = feat[None, None] if layout == "nchw" else feat.reshape(1, -1)
-        return np.ascontiguousarray(x, dtype=np.float32)
+        return np.ascontiguousarray(to_model_layout(feat[None], layout), dtype=np.float32)
 
     def e2e(path):
         w = load_audio(path, fe.sample_rate, fe.clip_samples)
@@ -96,7 +109,7 @@ def _measure(job: dict) -> dict:
         "e2e_ms": _percentiles(t_e2e),
         "model_ms": _percentiles(t_model),
         "io_frontend_ms": _percentiles(t_fe),
-        "peak_rss_bytes": int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024,
+        "peak_rss_bytes": _peak_rss_bytes(),
         "e2e_samples_ms": [t / 1e6 for t in t_e2e],
         "model_samples_ms": [t / 1e6 for t in t_model],
     }
@@ -120,7 +133,8 @@ def measure_latency(model: Path, files: list, frontend, backend: str = "onnxrunt
         backend: backend name in :data:`voxquant.backends.table.BACKENDS`.
         threads: intra-op threads.
         runs, warmup: timed and untimed iterations.
-        layout: ``"nchw"`` (``[1,1,T,F]``) or ``"flat"`` (``[1, T*F]``).
+        layout: the model's input layout (``voxquant.zoo.spec.to_model_layout``: ``"nchw"`` = ``[1,1,T,F]``,
+            ``"nhwc"``, ``"flat"`` = ``[1, T*F]``, ...).
 
     Returns:
         dict with ``e2e_ms``, ``model_ms``, ``io_frontend_ms`` (each ``p50``, ``p95``, ``mean``, ``min`` in ms),

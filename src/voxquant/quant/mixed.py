@@ -44,6 +44,7 @@ import numpy as np
 
 from voxquant.errors import ConfigError
 from voxquant.quant import register_recipe, register_report_hook
+from voxquant.quant.qat import UNSET, model_info
 
 BUDGETS = ("worst-slice", "mean")
 RERANK = ("never", "on_stall", "always")
@@ -155,7 +156,7 @@ def dev_slice_specs(rir_names: list[str], snrs=(20, 10, 5, 0), reverb: bool = Tr
 
 def dev_slices(frontend, labels, data_root=None, test_set=None, limit: int | None = None, seed: int = 0,
                snrs=(20, 10, 5, 0), reverb: bool = True, far_field: bool = True, noise_half: str = "train",
-               progress: bool = False):
+               progress: bool = False, layout: str = "nchw"):
     """Labelled dev slices as a :class:`~voxquant.quant.sensitivity.SliceSet` (features ``float32 [N, 1, T, F]``).
 
     Args:
@@ -167,6 +168,7 @@ def dev_slices(frontend, labels, data_root=None, test_set=None, limit: int | Non
         snrs, reverb, far_field: which slices.
         noise_half: ``"train"`` (first half of each noise recording, default) or ``"eval"``.
         progress: progress bars while decoding.
+        layout: model input layout (:data:`voxquant.zoo.spec.LAYOUTS`; ``nchw`` = ``[N, 1, T, F]``).
 
     Returns:
         ``(SliceSet, description dict)``. Features are cached under ``VOXQUANT_CACHE/mixed-dev``.
@@ -196,7 +198,7 @@ def dev_slices(frontend, labels, data_root=None, test_set=None, limit: int | Non
     noise = split_noise_bank(bank)[0 if noise_half == "train" else 1]
     rirs = load_rir_bank(data_root, sample_rate=frontend.sample_rate) if (reverb or far_field) else {}
     specs = dev_slice_specs(list(rirs), snrs, reverb, far_field)
-    key = hashlib.sha256(json.dumps([frontend.to_dict(), [c.path.name for c in dev.clips], seed, noise_half, specs],
+    key = hashlib.sha256(json.dumps([frontend.to_dict(), [c.path.name for c in dev.clips], seed, noise_half, specs, layout],
                                     default=str).encode()).hexdigest()[:16]
     cdir = cache_root() / "mixed-dev" / key
     waves = None
@@ -213,7 +215,9 @@ def dev_slices(frontend, labels, data_root=None, test_set=None, limit: int | Non
             w = make_slice(make_slice(waves, "reverb", far, rirs=rirs), "noise", param, noise_bank=noise, seed=seed + 1)
         else:
             w = make_slice(waves, kind, param, noise_bank=noise, rirs=rirs, seed=seed)
-        x[name] = compute_features(w, frontend)[:, None]
+        from voxquant.zoo.spec import to_model_layout
+
+        x[name] = to_model_layout(compute_features(w, frontend), layout)
         cdir.mkdir(parents=True, exist_ok=True)
         tmp = cdir / f".{name}.tmp.npy"
         np.save(tmp, x[name])
@@ -225,20 +229,6 @@ def dev_slices(frontend, labels, data_root=None, test_set=None, limit: int | Non
 
 
 # ------------------------------------------------------------------------------------------------ the recipe
-
-
-def _model_meta(weights):
-    """Front-end and labels of the model (``weights`` None = bundled; UNSET = an ONNX-only model: defaults)."""
-    from voxquant.audio.frontend import DEFAULT_FRONTEND
-    from voxquant.data import SC12_LABELS
-    from voxquant.quant.qat import UNSET
-
-    if weights is UNSET:
-        return {"frontend": DEFAULT_FRONTEND, "labels": list(SC12_LABELS)}
-    from voxquant.pipeline import load_model
-
-    _, meta = load_model(Path(weights) if weights else None)
-    return meta
 
 
 def run_nncf(fp32_onnx: Path, out_xml: Path, calibration: np.ndarray, data, max_drop: float, ref: dict) -> dict:
@@ -271,11 +261,12 @@ def run_nncf(fp32_onnx: Path, out_xml: Path, calibration: np.ndarray, data, max_
 @register_recipe("mixed", "int8/fp32 mixed", True,
                  "int8 static PTQ with the most sensitive layers kept in fp32 until every dev slice's drop is within "
                  "--max-drop (worst-slice budget; --budget mean for NNCF's criterion)")
-def mixed(fp32_onnx: Path, out: Path, calibration: np.ndarray, weights=None, data_root=None, test_set=None,
+def mixed(fp32_onnx: Path, out: Path, calibration: np.ndarray, weights=UNSET, data_root=None, test_set=None,
           seed: int = 0, progress: bool = False, max_drop: float = 0.5, budget: str = "worst-slice",
           method: str = "minmax", rerank: str = "on_stall", dev_limit: int | None = None, snrs=(20, 10, 5, 0),
           reverb: bool = True, far_field: bool = True, sensitivity_modes=("exclude", "only"), nncf: bool = True,
-          rknn: bool = True, threads: int = 2, max_float: int | None = None, rank_limit: int | None = 600, **_):
+          rknn: bool = True, threads: int = 2, max_float: int | None = None, rank_limit: int | None = 600,
+          frontend=None, labels=None, layout=None, **_):
     """Build the mixed-precision variant (see the module docstring).
 
     Args:
@@ -283,7 +274,8 @@ def mixed(fp32_onnx: Path, out: Path, calibration: np.ndarray, weights=None, dat
         out: ``.onnx`` to write; the sidecar goes to ``out.with_suffix(".json")``, work files to
             ``<out stem>.work/``.
         calibration: ``float32 [N, ...]`` calibration inputs (the PTQ starting point's).
-        weights: voxquant weights (``None`` = bundled) - only their front-end and labels are used.
+        weights: the model (``None`` = bundled, ``.pt``, or any ``--model``; see :func:`voxquant.quant.qat.model_info`):
+            only its front-end, labels and input layout are used. frontend, labels, layout: override those.
         max_drop: budget in pp. budget: ``"worst-slice"`` or ``"mean"``. method: static calibration method.
         rerank, max_float: see :func:`search_mixed`. dev_limit: dev clips used (``None`` = all).
         rank_limit: the per-layer sensitivity (ranking and report) uses a stratified subset of this many dev
@@ -307,9 +299,9 @@ def mixed(fp32_onnx: Path, out: Path, calibration: np.ndarray, weights=None, dat
     t0 = time.time()
     out = Path(out)
     work = out.parent / f"{out.stem}.work"
-    meta = _model_meta(weights)
+    meta = model_info(weights, frontend=frontend, labels=labels, layout=layout)
     data, desc = dev_slices(meta["frontend"], meta["labels"], data_root, test_set, dev_limit, seed, snrs, reverb,
-                            far_field, progress=progress)
+                            far_field, progress=progress, layout=meta["layout"])
     ref = predict_slices(Path(fp32_onnx), data, threads)
     q = Quantizer(Path(fp32_onnx), calibration, method, workdir=work)
     modes = tuple(dict.fromkeys(("exclude", *sensitivity_modes)))
@@ -364,6 +356,8 @@ def mixed(fp32_onnx: Path, out: Path, calibration: np.ndarray, weights=None, dat
     from voxquant.report.store import write_json_atomic
 
     write_json_atomic(out.with_suffix(".json"), side)
+    for f in work.glob("variant_*.onnx"):  # the search's intermediate models (the result is ``out``)
+        f.unlink()
     return out
 
 
@@ -401,7 +395,7 @@ def mixed_sections(ctx: dict) -> list[dict]:
     """
     import html
 
-    from voxquant.quant.sensitivity import format_ops, sensitivity_html
+    from voxquant.quant.sensitivity import float_ops, format_ops, sensitivity_html
 
     store, cfg = ctx["store"], ctx["cfg"]
     path = Path(ctx["variant_paths"]["mixed"])
@@ -490,7 +484,7 @@ def mixed_sections(ctx: dict) -> list[dict]:
             f"re-quantize, re-rank when a step does not help, until the <b>{html.escape(side['budget'])}</b> drop is "
             f"&le; {side['max_drop']} pp. Result: {'budget met' if side['met'] else 'budget NOT met'} ({html.escape(side['stop'])}) "
             f"with {len(side['float_layers'])} of {side['n_layers']} layers in float; ops still float in the ONNX "
-            f"model: {html.escape(format_ops(side['float_ops']['float']))}. {side['n_evaluations']} variants built and evaluated in "
+            f"model: {html.escape(format_ops(float_ops(path)['float']))}. {side['n_evaluations']} variants built and evaluated in "
             f"{side['seconds'] / 60:.1f} min. Dev is the training split (drops there can understate eval drops); "
             f"eval columns: drop vs fp32 with paired bootstrap 95 % CI. NNCF reverts layers until the drop of the "
             f"<i>pooled</i> dev accuracy (all slices together: the mean) is within budget.</p>"

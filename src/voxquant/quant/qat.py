@@ -336,17 +336,64 @@ def _static_reshapes(gm):
     return gm
 
 
-def _torch_model(fp32_onnx: Path, weights):
-    """``(model, meta)``: voxquant weights (``None`` = bundled) or onnx2torch of ``fp32_onnx`` (``weights`` UNSET)."""
-    from voxquant.audio.frontend import DEFAULT_FRONTEND
+def model_info(weights=UNSET, frontend=None, labels=None, layout=None) -> dict:
+    """Front-end, labels and input layout of the model a recipe works on.
+
+    Args:
+        weights: ``None`` = the bundled DS-CNN; a ``.pt`` path = voxquant weights; anything else ``voxquant run``
+            accepts as ``--model`` (spec ``.toml``, zoo name, bare ``.onnx``/``.tflite``) is resolved with
+            :func:`voxquant.pipeline.resolve_model`; :data:`UNSET` (a bare ``build_variant`` call) = the default
+            front-end and the 12 Speech Commands labels.
+        frontend, labels, layout: given by the caller (they win over what ``weights`` says); ``frontend`` may be a
+            :class:`~voxquant.audio.frontend.FrontendConfig` or a preset name.
+
+    Returns:
+        ``{"frontend": FrontendConfig, "labels": [...], "layout": str, "arch": str | None, "kind": "weights" |
+        "onnx"}`` (``kind`` = whether voxquant PyTorch weights exist).
+    """
+    from voxquant.audio.frontend import DEFAULT_FRONTEND, FrontendConfig
     from voxquant.data import SC12_LABELS
 
-    if weights is not UNSET:
+    info = {"frontend": DEFAULT_FRONTEND, "labels": list(SC12_LABELS), "layout": "nchw", "arch": None, "kind": "onnx"}
+    if weights is not UNSET and (weights is None or Path(str(weights)).suffix == ".pt"):
         from voxquant.pipeline import load_model
 
-        model, meta = load_model(Path(weights) if weights else None)
-        meta = dict(meta, source=str(weights) if weights else "bundled dscnn_sc12.pt")
-        return model, meta
+        _, meta = load_model(Path(weights) if weights else None)
+        info.update(frontend=meta["frontend"], labels=list(meta["labels"]), arch=meta.get("arch"), kind="weights")
+    elif weights is not UNSET and frontend is None:
+        from voxquant.pipeline import resolve_model
+
+        src = resolve_model(weights, None)
+        info.update(frontend=src.frontend, labels=list(src.labels), layout=src.layout, arch=src.meta.get("arch"))
+    if frontend is not None:
+        if isinstance(frontend, str):
+            from voxquant.audio.presets import get_preset
+
+            frontend = get_preset(frontend)
+        if not isinstance(frontend, FrontendConfig):
+            raise ConfigError(f"frontend must be a FrontendConfig or a preset name, got {type(frontend).__name__}")
+        info["frontend"] = frontend
+    if labels is not None:
+        info["labels"] = list(labels)
+    if layout is not None:
+        info["layout"] = str(layout)
+    return info
+
+
+def _torch_model(fp32_onnx: Path, weights, **hints):
+    """``(model, meta)``: voxquant weights (``None`` = bundled, ``.pt``), else onnx2torch of ``fp32_onnx``.
+
+    ``meta`` = :func:`model_info` plus ``source``. Raises ConfigError when the model cannot become a PyTorch module
+    or its input layout is not ``nchw`` (QAT fine-tunes on ``[N, 1, T, F]`` features)."""
+    info = model_info(weights, **hints)
+    if info["kind"] == "weights":
+        from voxquant.pipeline import load_model
+
+        model, _ = load_model(Path(weights) if weights else None)
+        return model, dict(info, source=str(weights) if weights else "bundled dscnn_sc12.pt")
+    if info["layout"] != "nchw":
+        raise ConfigError(f"QAT fine-tunes on [N, 1, T, F] features; this model takes layout '{info['layout']}'",
+                          fp32_onnx, hint="use the static int8 recipes for it")
     onnx2torch = import_onnx2torch()
     try:
         model = _static_reshapes(onnx2torch.convert(_onnx2torch_ready(Path(fp32_onnx))).eval())
@@ -354,7 +401,7 @@ def _torch_model(fp32_onnx: Path, weights):
         raise ConfigError(f"QAT needs a PyTorch model and onnx2torch cannot convert this ONNX file "
                           f"({type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''})", fp32_onnx,
                           hint="pass voxquant weights (voxquant run --model weights.pt) instead") from None
-    return model, {"frontend": DEFAULT_FRONTEND, "labels": list(SC12_LABELS), "source": f"onnx2torch({Path(fp32_onnx).name})"}
+    return model, dict(info, source=f"onnx2torch({Path(fp32_onnx).name})")
 
 
 def _dev_training_data(meta: dict, data_root, test_set, limit: int | None, seed: int, progress: bool):
@@ -428,15 +475,17 @@ def qat_finetune(model, meta: dict, cfg: QatConfig, data_root=None, test_set=Non
                  "int8 QAT (PT2E, torchao): fine-tuned on dev with noise + reverb, QDQ ONNX, per-channel weights "
                  "(7-bit on x86 without VNNI)")
 def qat(fp32_onnx: Path, out: Path, calibration=None, weights=UNSET, data_root=None, test_set=None, seed: int = 0,
-        progress: bool = False, **options):
+        progress: bool = False, frontend=None, labels=None, layout=None, **options):
     """Build the QAT variant (see the module docstring).
 
     Args:
         fp32_onnx: the float ONNX model (used only when ``weights`` is not given: onnx2torch).
         out: QDQ ``.onnx`` to write (dynamic batch).
         calibration: unused (QAT observers learn the ranges during fine-tuning); accepted for the recipe API.
-        weights: voxquant weights path, ``None`` = the bundled DS-CNN; not given = convert ``fp32_onnx``.
+        weights: voxquant weights path, ``None`` = the bundled DS-CNN; another ``--model`` (or not given) = convert
+            ``fp32_onnx`` with onnx2torch (see :func:`model_info`).
         data_root, test_set, seed, progress: run context.
+        frontend, labels, layout: the model's front-end / class names / input layout when the caller knows them.
         **options: :class:`QatConfig` fields (``epochs``, ``lr``, ``weight_bits``, ``limit``, ...); other keys are
             ignored.
 
@@ -451,7 +500,7 @@ def qat(fp32_onnx: Path, out: Path, calibration=None, weights=UNSET, data_root=N
 
     fields = set(QatConfig.__dataclass_fields__)
     cfg = QatConfig(**{k: v for k, v in options.items() if k in fields})
-    model, meta = _torch_model(Path(fp32_onnx), weights)
+    model, meta = _torch_model(Path(fp32_onnx), weights, frontend=frontend, labels=labels, layout=layout)
     fe = meta["frontend"]
     example = torch.zeros(2, 1, *fe.shape)
     if calibration is not None and len(calibration):

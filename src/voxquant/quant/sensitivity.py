@@ -133,41 +133,80 @@ def quantized_layers(pre_onnx: Path, qdq_onnx: Path) -> list[dict]:
     for n in pre.graph.node:
         if n.op_type in _FOLDED or n.name not in q_nodes:
             continue
-        if any(i in dq_out for i in q_nodes[n.name].input):
+        if any(i in dq_out for i in q_nodes[n.name].input):  # in the all-int8 model, every quantized node has one
             w = next((i for i in n.input[1:] if i in inits), None)
             label = w[: -len(".weight")] if w and w.endswith(".weight") else (w or n.name)
             rows.append({"node": n.name, "op": n.op_type, "layer": label})
     return rows
 
 
-def float_ops(model: Path) -> dict:
-    """Which compute ops of an ONNX model run in float, by op type.
+#: ONNX Runtime kernels that compute in integers, mapped to the op they implement.
+_INT_KERNELS = {"QLinearConv": "Conv", "QLinearMatMul": "MatMul", "QGemm": "Gemm", "ConvInteger": "Conv",
+                "MatMulInteger": "MatMul", "DynamicQuantizeMatMul": "MatMul", "MatMulIntegerToFloat": "MatMul",
+                "DynamicQuantizeLSTM": "LSTM", "QAttention": "Attention"}
+#: ONNX Runtime fused float kernels, mapped to the op they implement.
+_FLOAT_FUSED = {"FusedConv": "Conv", "FusedMatMul": "MatMul", "FusedGemm": "Gemm", "BiasGelu": "Gelu", "FastGelu": "Gelu",
+                "SkipLayerNormalization": "LayerNormalization", "SkipSimplifiedLayerNormalization": "LayerNormalization"}
+#: Not counted: quantization, data movement and shape ops, and cheap activations ORT runs on either type.
+_NOT_COUNTED = {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "Reshape", "Transpose", "Flatten",
+                "Squeeze", "Unsqueeze", "Shape", "Gather", "Slice", "Concat", "Constant", "Cast", "Identity", "Expand",
+                "Split", "ConstantOfShape", "Range", "Relu", "Clip", "Dropout", "MaxPool", "ReorderInput",
+                "ReorderOutput"}
 
-    A node counts as integer when it is an integer op (``ConvInteger``, ``MatMulInteger``, ``QLinear*``) or when
-    it consumes a ``DequantizeLinear`` output (a QDQ node ONNX Runtime fuses into an int8 kernel; for a GRU/LSTM
-    this is *not* the case: ONNX Runtime has no QDQ GRU/LSTM, so they always count as float). Shape/layout ops and
-    the activations ONNX Runtime folds (Relu, Clip) are not counted; ``fp16`` models count float16 ops as float.
+
+def float_ops(model: Path) -> dict:
+    """Which compute ops ONNX Runtime (CPU) really runs in float vs in integer kernels, by op type.
+
+    The model is loaded with graph optimisation "extended" (the QDQ fusions) and the optimised graph ONNX Runtime
+    executes is read back (``SessionOptions.optimized_model_filepath``): ``QLinearConv``/``QLinearMatMul``/``QGemm``/
+    ``QLinear*``/``ConvInteger``/``MatMulInteger``... count as int8; any other compute node (``Conv``, ``FusedConv``,
+    ``MatMul``, ``LayerNormalization``, ``Softmax``, ``GRU``, ``Add``...) runs in float - including a node that
+    has Q/DQ around it but no integer kernel (e.g. ``LayerNormalization``). A layer kept in float by
+    ``nodes_to_exclude`` counts as float. Quantize/dequantize, shape and layout ops and Relu/Clip/MaxPool are not
+    counted. Fused kernels are reported under the op they implement (``FusedConv`` -> ``Conv``,
+    ``QLinearSoftmax`` -> ``Softmax``).
 
     Returns:
         ``{"float": {op: n}, "int8": {op: n}}``.
-    """
-    import onnx
 
-    m = onnx.load(str(model), load_external_data=False)
-    layout = {"Reshape", "Transpose", "Flatten", "Squeeze", "Unsqueeze", "Shape", "Gather", "Slice", "Concat", "Constant",
-              "Cast", "Identity", "Expand", "Split", "ConstantOfShape", "Range", "Unsqueeze", "QuantizeLinear",
-              "DequantizeLinear", "DynamicQuantizeLinear", "Relu", "Clip", "Dropout"}
-    integer_ops = {"ConvInteger", "MatMulInteger", "QLinearConv", "QLinearMatMul", "QGemm", "QLinearAdd", "QLinearMul",
-                   "DynamicQuantizeMatMul"}
-    dq_out = {o for n in m.graph.node if n.op_type == "DequantizeLinear" for o in n.output}
+    Raises:
+        ModelError: ONNX Runtime cannot load the model.
+    """
+    import os
+    import tempfile as _tf
+
+    import onnx
+    import onnxruntime as ort
+
+    from voxquant.errors import ModelError
+
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    so.log_severity_level = 3
+    fd, opt = _tf.mkstemp(suffix=".onnx")
+    os.close(fd)
+    try:
+        so.optimized_model_filepath = opt
+        try:
+            ort.InferenceSession(str(model), so, providers=["CPUExecutionProvider"])
+        except Exception as exc:
+            raise ModelError(f"ONNX Runtime cannot load it: {str(exc).splitlines()[0][:200]}", model) from None
+        m = onnx.load(opt)
+    finally:
+        os.unlink(opt)
     fl: dict = {}
     it: dict = {}
     for n in m.graph.node:
-        if n.op_type in layout:
+        op = n.op_type
+        if op in _NOT_COUNTED:
             continue
-        is_int = n.op_type in integer_ops or (n.op_type not in ("GRU", "LSTM", "RNN") and any(i in dq_out for i in n.input))
-        d = it if is_int else fl
-        d[n.op_type] = d.get(n.op_type, 0) + 1
+        if op in _INT_KERNELS or op.startswith("QLinear"):
+            name, d = _INT_KERNELS.get(op, op[len("QLinear"):]), it
+        else:
+            name, d = _FLOAT_FUSED.get(op, op), fl
+        if name in _NOT_COUNTED:  # e.g. QLinearConcat
+            continue
+        d[name] = d.get(name, 0) + 1
     return {"float": fl, "int8": it}
 
 

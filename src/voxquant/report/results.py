@@ -640,9 +640,26 @@ def variant_worst_hi(v: Mapping, is_reference: bool = False) -> float | None:
     return max(his)
 
 
-def recommend(results: Mapping, max_drop: float = 1.0) -> dict:
-    """Pick the variant to deploy: the lowest headline p50 latency among ``ok`` variants whose worst-slice
-    drop CI upper bound is within ``max_drop`` pp (the fp32 reference qualifies trivially).
+def _speed_ms(v: Mapping) -> float | None:
+    """The latency a variant is ranked by: model-only p50 (what quantization changes; the I/O and front-end part
+    is shared by every variant), else the end-to-end p50."""
+    lat = v.get("latency_ms") or {}
+    m = _num(lat.get("model_p50"))
+    return m if m is not None else _num(lat.get("p50"))
+
+
+#: A quantized variant must be at least this much faster (model-only p50 ratio) than the reference to be preferred:
+#: smaller p50 differences are within run-to-run noise on a shared CPU.
+MIN_SPEEDUP = 1.10
+
+
+def recommend(results: Mapping, max_drop: float = 1.0, min_speedup: float = MIN_SPEEDUP) -> dict:
+    """Pick the variant to deploy.
+
+    Rule: among ``ok`` variants whose worst-slice drop CI upper bound is within ``max_drop`` pp (the fp32 reference
+    qualifies trivially), the one with the lowest model-only p50 latency; a non-reference variant is preferred to
+    the reference only when it is at least ``min_speedup`` times faster (model-only p50), else the reference is
+    kept. The smallest qualifying variant is named too, for size-bound targets.
 
     Requiring the *upper* CI bound (not the point estimate) to be within budget means a variant is only
     recommended when the data rule out a drop larger than the budget at 95 % confidence.
@@ -650,19 +667,21 @@ def recommend(results: Mapping, max_drop: float = 1.0) -> dict:
     Args:
         results: a results dict (schema above).
         max_drop: accuracy-drop budget in percentage points.
+        min_speedup: speed-up over the reference needed to prefer a quantized variant.
 
     Returns:
         ``{"variant": name | None, "max_drop": float, "text": one sentence, "qualifying": [names],
-        "p50_ms": float | None, "speedup_vs_fp32": float | None, "worst_hi": float | None}``.
+        "p50_ms": float | None (model-only), "speedup_vs_fp32": float | None, "worst_hi": float | None,
+        "smallest": name | None}``.
     """
     ref = reference_variant(results)
     ref_name = ref.get("name") if ref else None
+    ref_speed = _speed_ms(ref) if ref else None
     cands = []
     for v in results.get("variants", []):
         if v.get("status") != "ok":
             continue
-        lat = v.get("latency_ms") or {}
-        p50 = _num(lat.get("p50"))
+        p50 = _speed_ms(v)
         hi = variant_worst_hi(v, is_reference=v.get("name") == ref_name)
         if p50 is None or hi is None or hi > max_drop:
             continue
@@ -671,16 +690,26 @@ def recommend(results: Mapping, max_drop: float = 1.0) -> dict:
     base = {"max_drop": float(max_drop), "qualifying": [c[1] for c in cands]}
     if not cands:
         return {
-            **base, "variant": None, "p50_ms": None, "speedup_vs_fp32": None, "worst_hi": None,
+            **base, "variant": None, "p50_ms": None, "speedup_vs_fp32": None, "worst_hi": None, "smallest": None,
             "text": f"No variant qualifies: none has a measured latency and a worst-slice accuracy drop whose "
             f"95% CI upper bound is within the {max_drop:g} pp budget.",
         }  # fmt: skip
-    p50, name, v, hi = cands[0]
-    speed = _num(v.get("speedup_vs_fp32"))
+    sized = [c for c in cands if isinstance(c[2].get("size_bytes"), int)]
+    smallest = min(sized, key=lambda c: (c[2]["size_bytes"], c[0]))[2] if sized else None
+    pick = cands[0]
+    ref_cand = next((c for c in cands if c[1] == ref_name), None)
+    if ref_cand is not None and pick[1] != ref_name and ref_speed and pick[0] * min_speedup > ref_speed:
+        pick = ref_cand  # faster only within noise: keep the reference
+    p50, name, v, hi = pick
+    speed = (ref_speed / p50) if (ref_speed and p50) else None
+    size_note = ""
+    if smallest is not None and smallest.get("name") != name:
+        size_note = (f" Smallest within budget: {smallest['name']} ({smallest['size_bytes'] / 1024:.1f} KB, worst-slice "
+                     f"CI upper bound {variant_worst_hi(smallest, smallest.get('name') == ref_name):+.2f} pp).")
     if name == ref_name:
         text = (
-            f"Keep {name}: no quantized variant is both faster and provably within the {max_drop:g} pp "
-            f"accuracy-drop budget (p50 {fmt_ms(p50)} ms)."
+            f"Keep {name} on this CPU: no quantized variant is both at least {min_speedup:.2f}x faster (model-only p50 "
+            f"{fmt_ms(p50)} ms) and provably within the {max_drop:g} pp accuracy-drop budget.{size_note}"
         )
     else:
         ws = v.get("worst_slice") or {}
@@ -688,8 +717,9 @@ def recommend(results: Mapping, max_drop: float = 1.0) -> dict:
         size = v.get("size_bytes")
         sz = f", {size / 1024:.1f} KB" if isinstance(size, int) else ""
         text = (
-            f"Deploy {name}: fastest variant within the {max_drop:g} pp budget - p50 {fmt_ms(p50)} ms{sp}{sz}; "
+            f"Deploy {name}: fastest variant within the {max_drop:g} pp budget - model-only p50 {fmt_ms(p50)} ms{sp}{sz}; "
             f"worst-slice drop {_num(ws.get('drop')) or 0.0:+.2f} pp"
-            f"{' on ' + str(ws.get('name')) if ws.get('name') else ''}, 95% CI upper bound {hi:+.2f} pp."
+            f"{' on ' + str(ws.get('name')) if ws.get('name') else ''}, 95% CI upper bound {hi:+.2f} pp.{size_note}"
         )
-    return {**base, "variant": name, "p50_ms": p50, "speedup_vs_fp32": speed, "worst_hi": hi, "text": text}
+    return {**base, "variant": name, "p50_ms": p50, "speedup_vs_fp32": speed, "worst_hi": hi,
+            "smallest": smallest.get("name") if smallest else None, "text": text}
