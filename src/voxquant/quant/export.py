@@ -28,6 +28,10 @@ def export_onnx(model, example: "torch.Tensor", out: Path, *, dynamic_batch: boo
     import onnx
     import torch
 
+    import logging
+
+    # the exporter logs one warning per torchvision op when torchvision is absent (it is, on CPU-only installs)
+    logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
     model = model.eval()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
