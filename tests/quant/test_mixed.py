@@ -194,3 +194,42 @@ def test_mixed_recipe_end_to_end_on_tiny_dev(tmp_path, shared_data):
         if f["op"] in ("Conv", "Gemm"):
             assert nodes[f["node"]].input[1] in inits
     assert fl["float"].get("Conv", 0) + fl["float"].get("Gemm", 0) >= sum(f["op"] in ("Conv", "Gemm") for f in side["float_layers"])
+
+
+def test_recipe_group_alias_and_report_hooks():
+    from voxquant.quant import REPORT_HOOKS, expand_recipes, get_recipe, run_report_hooks
+
+    assert expand_recipes(["ptq", "qat", "mixed", "int8_static_minmax"]) == [
+        "int8_static_minmax", "int8_static_entropy", "int8_static_percentile", "qat", "mixed"]
+    assert expand_recipes(["fp16"]) == ["fp16"]
+    assert get_recipe("mixed").needs_calibration and get_recipe("qat").precision == "int8"
+    assert {"qat", "mixed"} <= set(REPORT_HOOKS)
+
+    def broken(ctx):
+        raise RuntimeError("boom")
+
+    REPORT_HOOKS["_test_broken"] = broken
+    try:
+        secs = run_report_hooks(["_test_broken", "fp32"], {"variant_paths": {"_test_broken": "x"}})
+    finally:
+        del REPORT_HOOKS["_test_broken"]
+    assert len(secs) == 1 and "failed" in secs[0]["title"] and "boom" in secs[0]["html"]
+
+
+def test_reranking_uses_the_ranking_evaluator_and_only_the_top_layers():
+    # every layer costs 1 pp on the full data; nothing single-handedly fixes it -> each step stalls until the end
+    def full(excl):
+        d = 1.0 * (3 - len(excl))
+        return {"x": {"drop": d}, "_worst": d, "_worst_slice": "x", "_mean": d}
+
+    ranked = []
+
+    def cheap(excl):
+        ranked.append(tuple(excl))
+        return full(excl)
+
+    res = search_mixed(full, ["a", "b", "c"], 0.5, rank={"a": 0, "b": 1, "c": 2}, rerank="always",
+                       rank_evaluate=cheap, rerank_top=1)
+    assert res["excluded"] == ["a", "b", "c"] and res["met"]
+    # after "a": only the next layer ("b") is re-measured, on the ranking evaluator; after "b" the same for "c"
+    assert ranked == [("a", "b"), ("a", "b", "c")]

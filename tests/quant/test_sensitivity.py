@@ -57,8 +57,19 @@ def test_layers_and_float_ops_of_dscnn_and_crnn(tmp_path):
     int8 = q.build()
     fo = float_ops(int8)
     assert fo["int8"]["Conv"] == 9 and "Conv" not in fo["float"]
-    one_float = float_ops(q.build([layers[3]["node"]]))
-    assert one_float["float"].get("Conv") == 1 and one_float["int8"]["Conv"] == 8
+    # the first layer (reads the model input) kept float: exactly one float Conv
+    first = float_ops(q.build([layers[0]["node"]]))
+    assert first["float"].get("Conv") == 1 and first["int8"]["Conv"] == 8
+    # a middle layer kept float really runs float (ORT would otherwise re-quantize its weights: WeightBiasQuantization);
+    # its producer loses its output Q (QLinearConv needs one) and runs float too: 2 float, 7 int8
+    mid = float_ops(q.build([layers[3]["node"]]))
+    assert mid["float"].get("Conv") == 2 and mid["int8"]["Conv"] == 7
+    import onnx
+
+    m = onnx.load(str(q.workdir / f"variant_{q.n_built:04d}.onnx"))
+    node = next(n for n in m.graph.node if n.name == layers[3]["node"])
+    producers = {o: n.op_type for n in m.graph.node for o in n.output}
+    assert producers.get(node.input[0]) != "DequantizeLinear"  # float input: float_inputs() rewired it
     dyn = float_ops(build_variant("int8_dynamic", ds, tmp_path / "dyn.onnx"))
     assert dyn["int8"].get("Conv", 0) >= 9  # ConvInteger kernels
 

@@ -11,9 +11,11 @@ Search (:func:`search_mixed`), on ``dev`` only:
    vs fp32 on every dev slice; stop if the budget holds;
 2. rank the layers by the budget metric reached when that layer alone is kept in float (exclude-one sensitivity,
    :mod:`voxquant.quant.sensitivity`);
-3. keep the best-ranked layer in float (``nodes_to_exclude``), re-quantize, re-measure; repeat with the next layer
-   until the budget holds. **Re-ranking**: when a step does not lower the metric (``rerank="on_stall"``, default) -
-   or after every step (``"always"``) - the remaining layers are re-ranked given the layers already in float;
+3. keep the best-ranked layer in float (``nodes_to_exclude`` plus float inputs, see
+   :func:`voxquant.quant.sensitivity.float_inputs`), re-quantize, re-measure; repeat with the next layer until the
+   budget holds. **Re-ranking**: when a step does not lower the metric (``rerank="on_stall"``, default) - or after
+   every step (``"always"``) - the next ``rerank_top`` (8) layers of the order are re-measured given the layers
+   already in float (on the ranking subset) and re-ordered;
 4. the result is written with its JSON sidecar (``<out>.json``: float layers, per-slice dev drops of fp32 / int8 /
    mixed, the search trace, the sensitivity table, the NNCF comparison).
 
@@ -60,7 +62,8 @@ def budget_metric(res: dict, budget: str) -> float:
 
 
 def search_mixed(evaluate: Callable, candidates: list[str], max_drop: float, budget: str = "worst-slice",
-                 rank: dict | None = None, rerank: str = "on_stall", max_float: int | None = None) -> dict:
+                 rank: dict | None = None, rerank: str = "on_stall", max_float: int | None = None,
+                 rank_evaluate: Callable | None = None, rerank_top: int | None = 8) -> dict:
     """Greedy accuracy-bounded search: keep layers in float one at a time until the budget holds.
 
     Args:
@@ -75,6 +78,10 @@ def search_mixed(evaluate: Callable, candidates: list[str], max_drop: float, bud
         rerank: ``"never"``, ``"on_stall"`` (re-rank the remaining layers when a step does not lower the metric)
             or ``"always"``.
         max_float: give up (``met=False``) after this many float layers (``None`` = no limit).
+        rank_evaluate: like ``evaluate`` but used for (re-)ranking only, e.g. on a cheaper subset of the data
+            (default: ``evaluate``).
+        rerank_top: a re-ranking re-measures only the first ``rerank_top`` layers of the current order (the rest keep
+            their order behind them); ``None`` = all remaining layers.
 
     Returns:
         ``{"excluded": [layers in float, in the order chosen], "met": bool, "metric": final metric (pp),
@@ -98,12 +105,23 @@ def search_mixed(evaluate: Callable, candidates: list[str], max_drop: float, bud
             memo[key] = evaluate(tuple(excl))
         return memo[key]
 
-    def m(excl) -> float:
-        return budget_metric(ev(excl), budget)
+    rank_memo: dict = {}
 
-    def rank_remaining(excl, remaining) -> list[str]:
-        scores = {c: m([*excl, c]) for c in remaining}
-        return sorted(remaining, key=lambda c: (scores[c], candidates.index(c)))
+    def rank_m(excl) -> float:
+        if rank_evaluate is None:
+            return budget_metric(ev(excl), budget)
+        key = frozenset(excl)
+        if key not in rank_memo:
+            rank_memo[key] = rank_evaluate(tuple(excl))
+        return budget_metric(rank_memo[key], budget)
+
+    def rank_remaining(excl, remaining, order=None) -> list[str]:
+        head = list(order or remaining)
+        tail = []
+        if rerank_top is not None and order is not None:
+            head, tail = head[:rerank_top], head[rerank_top:]
+        scores = {c: rank_m([*excl, c]) for c in head}
+        return sorted(head, key=lambda c: (scores[c], candidates.index(c))) + tail
 
     excluded: list[str] = []
     cur = ev(())
@@ -131,14 +149,14 @@ def search_mixed(evaluate: Callable, candidates: list[str], max_drop: float, bud
         after = budget_metric(cur, budget)
         reranked = False
         if remaining and after > max_drop and (rerank == "always" or (rerank == "on_stall" and after >= before)):
-            order = rank_remaining(excluded, remaining)
+            order = rank_remaining(excluded, remaining, order)
             reranked = True
         trace.append({"step": len(excluded), "added": c, "metric": after, "worst": cur["_worst"],
                       "worst_slice": cur.get("_worst_slice"), "mean": cur["_mean"], "reranked": reranked})
         stop = "budget met"
     met = budget_metric(cur, budget) <= max_drop
     return {"excluded": excluded, "met": bool(met), "metric": budget_metric(cur, budget), "result": cur, "int8": int8,
-            "trace": trace, "n_evaluations": len(memo), "stop": stop,
+            "trace": trace, "n_evaluations": len(memo) + len(rank_memo), "stop": stop,
             "budget": budget, "max_drop": float(max_drop)}
 
 
@@ -266,7 +284,7 @@ def mixed(fp32_onnx: Path, out: Path, calibration: np.ndarray, weights=UNSET, da
           method: str = "minmax", rerank: str = "on_stall", dev_limit: int | None = None, snrs=(20, 10, 5, 0),
           reverb: bool = True, far_field: bool = True, sensitivity_modes=("exclude", "only"), nncf: bool = True,
           rknn: bool = True, threads: int = 2, max_float: int | None = None, rank_limit: int | None = 600,
-          frontend=None, labels=None, layout=None, **_):
+          frontend=None, labels=None, layout=None, rerank_top: int | None = 8, **_):
     """Build the mixed-precision variant (see the module docstring).
 
     Args:
@@ -277,7 +295,7 @@ def mixed(fp32_onnx: Path, out: Path, calibration: np.ndarray, weights=UNSET, da
         weights: the model (``None`` = bundled, ``.pt``, or any ``--model``; see :func:`voxquant.quant.qat.model_info`):
             only its front-end, labels and input layout are used. frontend, labels, layout: override those.
         max_drop: budget in pp. budget: ``"worst-slice"`` or ``"mean"``. method: static calibration method.
-        rerank, max_float: see :func:`search_mixed`. dev_limit: dev clips used (``None`` = all).
+        rerank, max_float, rerank_top: see :func:`search_mixed`. dev_limit: dev clips used (``None`` = all).
         rank_limit: the per-layer sensitivity (ranking and report) uses a stratified subset of this many dev
             clips (every slice) to save time; the search's own steps are measured on all ``dev_limit`` clips.
         sensitivity_modes: sensitivity measured for the report (``"exclude"`` is needed by the search).
@@ -324,9 +342,13 @@ def mixed(fp32_onnx: Path, out: Path, calibration: np.ndarray, weights=UNSET, da
             cache[key] = compare(ref, predict_slices(q.build(list(excl)), data, threads), data.y)
         return cache[key]
 
+    def rank_evaluate(excl):  # re-ranking on the ranking subset (cheap), steps on all dev clips
+        return compare(rank_ref, predict_slices(q.build(list(excl)), rank_data, threads), rank_data.y)
+
     rank = {l["node"]: budget_metric(l["exclude"], budget) for l in sens["layers"]}
     res = search_mixed(evaluate, [l["node"] for l in sens["layers"]], max_drop, budget, rank=rank, rerank=rerank,
-                       max_float=max_float)
+                       max_float=max_float, rank_evaluate=None if rank_data is data else rank_evaluate,
+                       rerank_top=rerank_top)
     desc["rank_clips"] = int(len(rank_data.y))
     q.build(res["excluded"], out=out)
     for l in sens["layers"]:  # keep the sidecar small: per-slice numbers only for the summary rows
@@ -476,13 +498,14 @@ def mixed_sections(ctx: dict) -> list[dict]:
                         f"<td>{d['_worst']:+.2f} ({html.escape(d['_worst_slice'])})</td><td>{d['_mean']:+.2f}</td>"
                         f"<td>{_worst(nncf_slices)}</td><td>{_mean(nncf_slices)}</td><td>{nn['size_bytes'] / 1024:.1f}</td>"
                         f"<td>{lt}</td></tr>")
-    trace = "".join(f"<tr><td>{t['step']}</td><td>{html.escape(str(t['added'] and next((f['layer'] for f in side['float_layers'] if f['node'] == t['added']), t['added'])))}</td>"
+    layer_of = {f["node"]: f["layer"] for f in side["float_layers"]}
+    trace = "".join(f"<tr><td>{t['step']}</td><td>{html.escape(layer_of.get(t['added'], t['added']) if t['added'] else '(all int8)')}</td>"
                     f"<td>{t['worst']:+.2f} ({html.escape(str(t['worst_slice']))})</td><td>{t['mean']:+.2f}</td>"
                     f"<td>{'yes' if t['reranked'] else ''}</td></tr>" for t in side["trace"])
     body = (f"<p>Search on dev ({side['dev']['clips']} clips x {len(side['dev']['slices'])} slices; noise from the "
             f"{html.escape(side['dev']['noise'])}): start from {int8_name}, keep the most sensitive layer in float, "
             f"re-quantize, re-rank when a step does not help, until the <b>{html.escape(side['budget'])}</b> drop is "
-            f"&le; {side['max_drop']} pp. Result: {'budget met' if side['met'] else 'budget NOT met'} ({html.escape(side['stop'])}) "
+            f"&le; {side['max_drop']} pp. Result: {'budget met' if side['met'] else 'budget NOT met: ' + html.escape(side['stop'])} "
             f"with {len(side['float_layers'])} of {side['n_layers']} layers in float; ops still float in the ONNX "
             f"model: {html.escape(format_ops(float_ops(path)['float']))}. {side['n_evaluations']} variants built and evaluated in "
             f"{side['seconds'] / 60:.1f} min. Dev is the training split (drops there can understate eval drops); "

@@ -16,7 +16,7 @@ softmax outputs over the slice's clips, which moves even when no top-1 decision 
 ``quantize_static`` sees after ``quant_pre_process``: BN folded into Conv) that consume a ``DequantizeLinear``
 output in the QDQ model (Conv, Gemm, MatMul, Add, ...; ``GRU``/``LSTM`` never appear: ONNX Runtime does not
 quantize them in static mode). A layer is named by its weight initializer (e.g. ``blocks.3.weight`` ->
-``blocks.3``) when it has one, else by its node name.
+``blocks.3``) when it has one, else by its node name without the exporter's ``node_`` prefix.
 
 RKNN (:mod:`voxquant.backends.rknn`): when its venv is ready, :func:`rknn_layer_cosines` adds RKNN Toolkit2's
 ``accuracy_analysis`` per-layer cosine similarity (int8 simulator vs float, "entire" = with the error of all
@@ -34,8 +34,10 @@ from pathlib import Path
 
 import numpy as np
 
-#: Ops that ONNX Runtime's QDQ fusion folds into the previous quantized node: never candidates on their own.
-_FOLDED = {"Relu", "Clip", "QuantizeLinear", "DequantizeLinear"}
+#: Never candidates: activations ONNX Runtime's QDQ fusion folds into the previous quantized node, Q/DQ themselves,
+#: and data-movement ops that ONNX Runtime runs directly on int8 (no arithmetic, nothing to gain in float).
+_FOLDED = {"Relu", "Clip", "QuantizeLinear", "DequantizeLinear", "Reshape", "Transpose", "Gather", "Squeeze",
+           "Unsqueeze", "Flatten", "Slice", "Split", "Expand", "Concat", "Shape", "Identity", "MaxPool", "Resize"}
 
 
 @dataclass
@@ -134,8 +136,8 @@ def quantized_layers(pre_onnx: Path, qdq_onnx: Path) -> list[dict]:
         if n.op_type in _FOLDED or n.name not in q_nodes:
             continue
         if any(i in dq_out for i in q_nodes[n.name].input):  # in the all-int8 model, every quantized node has one
-            w = next((i for i in n.input[1:] if i in inits), None)
-            label = w[: -len(".weight")] if w and w.endswith(".weight") else (w or n.name)
+            w = next((i for i in n.input[1:] if i in inits and i.endswith(".weight")), None)
+            label = w[: -len(".weight")] if w else (n.name[len("node_"):] if n.name.startswith("node_") else n.name)
             rows.append({"node": n.name, "op": n.op_type, "layer": label})
     return rows
 
@@ -217,9 +219,82 @@ def format_ops(counts: dict) -> str:
     return ", ".join(f"{k} x{v}" if v > 1 else k for k, v in sorted(counts.items()))
 
 
+def float_inputs(model_path: Path, nodes) -> int:
+    """Feed the nodes ``nodes`` float activations instead of dequantized ones (in place).
+
+    Every input of those nodes that is ``DequantizeLinear(QuantizeLinear(x))`` is rewired to
+    ``Clip(x, lo, hi)`` with ``[lo, hi] = scale * ([qmin, qmax] - zero_point)``, the range the Q/DQ pair could
+    represent: the rounding goes, the clamp stays. The clamp matters: ONNX Runtime's QDQ quantizer removes a ReLU
+    that follows a quantized Conv and lets the QuantizeLinear do it (zero point = qmin), so ``x`` is the
+    *pre-activation* tensor and feeding it raw would drop the ReLU. Q/DQ nodes left without consumers are removed.
+
+    Why at all: ONNX Runtime >= 1.20 re-quantizes the float weights of a Conv/Gemm/MatMul whose input comes from a
+    ``DequantizeLinear`` (graph transformer ``WeightBiasQuantization``) and fuses it into an int8 kernel, so a layer
+    that ``quantize_static(nodes_to_exclude=...)`` left with float weights still ran in int8 whenever its neighbours
+    were quantized (measured: excluding one DS-CNN block left 9 of 9 ``QLinearConv``). With float inputs the layer
+    really runs in float (:func:`float_ops` checks it). Side effect on ONNX Runtime: the producer of that input
+    loses its output QuantizeLinear and so runs float too (``QLinearConv`` needs a quantized output).
+
+    Returns:
+        The number of inputs rewired.
+    """
+    import onnx
+    from onnx import helper, numpy_helper
+
+    m = onnx.load(str(model_path))
+    g = m.graph
+    producer = {o: n for n in g.node for o in n.output}
+    consts = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+    names = set(nodes)
+    clips: dict = {}
+    new_nodes = []
+    n_rewired = 0
+    for n in g.node:
+        if n.name not in names:
+            continue
+        for k, i in enumerate(n.input):
+            dq = producer.get(i)
+            if dq is None or dq.op_type != "DequantizeLinear":
+                continue
+            q = producer.get(dq.input[0])
+            if q is None or q.op_type != "QuantizeLinear":
+                continue  # a DQ of a constant (weights) stays: the layer's own weights are float already
+            x = q.input[0]
+            if x not in clips:
+                scale = consts[q.input[1]].astype(np.float64)
+                zp = consts[q.input[2]] if len(q.input) > 2 and q.input[2] else np.zeros((), np.uint8)
+                info = np.iinfo(zp.dtype)
+                lo = (scale * (info.min - zp.astype(np.float64))).astype(np.float32)
+                hi = (scale * (info.max - zp.astype(np.float64))).astype(np.float32)
+                out = f"{x}_float_clip"
+                g.initializer.extend([numpy_helper.from_array(lo, out + "_lo"), numpy_helper.from_array(hi, out + "_hi")])
+                new_nodes.append(helper.make_node("Clip", [x, out + "_lo", out + "_hi"], [out], name=f"{x}_FloatClip"))
+                clips[x] = out
+            n.input[k] = clips[x]
+            n_rewired += 1
+    if new_nodes:  # topological order: put each Clip right after the producer of its input
+        for c in new_nodes:
+            src = producer.get(c.input[0])
+            pos = list(g.node).index(src) + 1 if src is not None else 0
+            g.node.insert(pos, c)
+    while True:  # drop Q/DQ nodes nobody reads any more
+        used = {i for n in g.node for i in n.input} | {o.name for o in g.output}
+        dead = [n for n in g.node if n.op_type in ("QuantizeLinear", "DequantizeLinear") and not any(o in used for o in n.output)]
+        if not dead:
+            break
+        for n in dead:
+            g.node.remove(n)
+    onnx.checker.check_model(m)
+    onnx.save(m, str(model_path))
+    return n_rewired
+
+
 @dataclass
 class Quantizer:
     """Builds static int8 variants of one float model with some layers kept in float (ONNX Runtime).
+
+    A layer kept in float gets float weights (``nodes_to_exclude``) *and* float inputs (:func:`float_inputs`), so
+    ONNX Runtime really runs it in float.
 
     Attributes:
         fp32_onnx: the float model.
@@ -252,6 +327,8 @@ class Quantizer:
         out = Path(out) if out else self.workdir / f"variant_{self.n_built:04d}.onnx"
         get_recipe(f"int8_static_{self.method}").fn(Path(self.fp32_onnx), out, self.calibration,
                                                     nodes_to_exclude=list(exclude), **self.options)
+        if exclude:
+            float_inputs(out, exclude)
         return out
 
     def layers(self) -> list[dict]:

@@ -257,6 +257,15 @@ def calibration_markdown(summary: dict) -> str:
         lw = ", ".join(f"{k}: {v:+.2f}" for k, v in d["worst_drop_by_level"].items())
         frows.append([f, lv, f"{d['range_mean_drop']:.2f}", lw, f"{d['range_worst_drop']:.2f}"])
     txt += md_table(["factor", "mean drop by level", "range", "worst-slice drop by level", "range"], frows)
+    others = [r for r in summary["rows"] if r["method"] != "entropy"]
+    if others and len(others) < len(summary["rows"]):
+        txt += "\nThe same without the Entropy rows (MinMax and Percentile only):\n\n"
+        frows = []
+        for f, d in factor_spread(others).items():
+            lv = ", ".join(f"{k}: {v:+.2f}" for k, v in d["mean_drop_by_level"].items())
+            lw = ", ".join(f"{k}: {v:+.2f}" for k, v in d["worst_drop_by_level"].items())
+            frows.append([f, lv, f"{d['range_mean_drop']:.2f}", lw, f"{d['range_worst_drop']:.2f}"])
+        txt += md_table(["factor", "mean drop by level", "range", "worst-slice drop by level", "range"], frows)
     return txt
 
 
