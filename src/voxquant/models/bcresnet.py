@@ -152,6 +152,15 @@ class BCResNet(nn.Module):
         self.onexone_conv = nn.Conv2d(20 * s, 32 * s, kernel_size=1)
         self.head_conv = nn.Conv2d(32 * s, n_classes, kernel_size=1)
 
+    #: ``(T, F)`` of the features (set by :func:`build_bcresnet`; ``(32, 40)`` = the torchaudio-logmel preset).
+    input_shape: tuple = (32, 40)
+
+    def example_input(self, batch: int = 1) -> torch.Tensor:
+        """A zero input ``float32 [batch, 1, T, F]`` (``[batch, 1, F, T]`` with ``freq_first``), as every voxquant
+        model provides (used for ONNX export)."""
+        t, f = self.input_shape
+        return torch.zeros(batch, 1, f, t) if self.freq_first else torch.zeros(batch, 1, t, f)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``float32 [N, 1, T, F]`` (or ``[N, 1, F, T]`` with ``freq_first``) -> ``float32 [N, n_classes]``."""
         if not self.freq_first:
@@ -183,7 +192,9 @@ def build_bcresnet(n_classes: int = 35, input_shape=(32, 40), scale: int = 1, **
         raise ConfigError(f"BC-ResNet needs a frequency size divisible by {4 * SUB_BANDS}, got input_shape {tuple(input_shape)}")
     if t < 5:
         raise ConfigError(f"BC-ResNet needs at least 5 frames, got input_shape {tuple(input_shape)}")
-    return BCResNet(n_classes=n_classes, scale=scale, **kw)
+    model = BCResNet(n_classes=n_classes, scale=scale, **kw)
+    model.input_shape = (int(t), int(f))
+    return model
 
 
 __all__ = ["BCResNet", "NormalBlock", "SubSpectralNorm", "TransitionBlock", "build_bcresnet"]

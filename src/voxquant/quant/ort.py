@@ -20,7 +20,9 @@
 
 Source: ONNX Runtime docs, "Quantize ONNX models" (onnxruntime.ai/docs/performance/model-optimizations/
 quantization.html). Options accepted by the static recipes: ``nodes_to_exclude`` (list of node names kept in
-float: used by the mixed-precision search), ``percentile`` (default 99.999).
+float: used by the mixed-precision search), ``percentile`` (default 99.999), ``calibration_cache`` (JSON file of
+calibrated tensor ranges, ``quantize_static(calibration_cache_path=...)``: written on first use, re-used after; only
+valid for the same model, calibration data and method).
 """
 
 from __future__ import annotations
@@ -160,7 +162,7 @@ def default_reduce_range() -> bool:
 
 
 def _static(fp32_onnx: Path, out: Path, calibration: np.ndarray, method: str, nodes_to_exclude=None, percentile: float = 99.999,
-            per_channel: bool = True, reduce_range: bool | None = None, **_):
+            per_channel: bool = True, reduce_range: bool | None = None, calibration_cache: Path | None = None, **_):
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     cm = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy, "percentile": CalibrationMethod.Percentile}[method]
@@ -175,6 +177,9 @@ def _static(fp32_onnx: Path, out: Path, calibration: np.ndarray, method: str, no
                 activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, calibrate_method=cm,
                 reduce_range=default_reduce_range() if reduce_range is None else bool(reduce_range),
                 nodes_to_exclude=list(nodes_to_exclude or []), extra_options=extra,
+                # JSON of the calibrated tensor ranges: written on first use, then re-used (skips calibration);
+                # the mixed-precision search re-quantizes one model many times with the same calibration
+                **({"calibration_cache_path": str(calibration_cache)} if calibration_cache else {}),
             )
     return out
 

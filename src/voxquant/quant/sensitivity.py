@@ -318,6 +318,11 @@ class Quantizer:
         self.workdir = Path(self.workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.n_built = 0
+        # calibrate once, re-use the tensor ranges for every variant (same model, data and method)
+        self.options = {"calibration_cache": self.workdir / f"calibration_cache.{self.method}.json", **self.options}
+        cache = self.options["calibration_cache"]
+        if cache and Path(cache).exists():
+            Path(cache).unlink()  # a cache left by an earlier run may come from other calibration data
 
     def build(self, exclude=(), out: Path | None = None) -> Path:
         """Quantize with the nodes ``exclude`` (names in the pre-processed graph) kept in float; returns the path."""
