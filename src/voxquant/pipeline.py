@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from voxquant.data.slices import stratified_indices  # noqa: F401  (re-exported: voxquant.pipeline.stratified_indices)
 from voxquant.errors import ConfigError, VoxquantError
 from voxquant.report.results import MIN_SPEEDUP
 
@@ -91,30 +92,13 @@ class RunConfig:
     recipe_options: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        return {k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
+        """The configuration as plain JSON types (recorded in the results)."""
+        from voxquant.report.store import to_jsonable
+
+        return to_jsonable(asdict(self))
 
 
 # ------------------------------------------------------------------------------------------------ helpers
-
-
-def stratified_indices(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """``n`` indices drawn without replacement, round-robin over classes (seeded), sorted.
-
-    Args:
-        labels: ``int64 [N]`` class ids.
-        n: how many (capped at ``N``).
-        seed: RNG seed.
-    """
-    rng = np.random.default_rng(seed)
-    n = min(n, len(labels))
-    pools = {c: list(rng.permutation(np.where(labels == c)[0])) for c in np.unique(labels)}
-    out: list[int] = []
-    while len(out) < n:
-        for c in sorted(pools):
-            if pools[c] and len(out) < n:
-                out.append(int(pools[c].pop()))
-    return np.sort(np.array(out, dtype=np.int64))
 
 
 def load_model(path: Path | None):
@@ -250,7 +234,8 @@ def run(cfg: RunConfig | None = None) -> dict:
         VoxquantError: missing data, bad model file, unknown recipe (one clear message).
     """
     from voxquant.audio.frontend import compute_features
-    from voxquant.data import load_noise_bank, load_rir_bank, load_waves, make_slice, speech_commands_test, split_dev_eval
+    from voxquant.data import load_noise_bank, load_rir_bank, load_waves
+    from voxquant.data.slices import cached_array, condition_waves, model_splits, stratified_subset
     from voxquant.eval.metrics import classification_metrics
     from voxquant.models.zoo_default import split_noise_bank
     from voxquant.quant import get_recipe
@@ -277,17 +262,8 @@ def run(cfg: RunConfig | None = None) -> dict:
     def feats(waves):
         return to_model_layout(compute_features(waves, fe), src.layout)
 
-    clips = speech_commands_test(cfg.test_set or cfg.data_root)
-    dev, ev = split_dev_eval(clips)
-    if tuple(clips.labels) != labels:
-        missing = set(labels) ^ set(clips.labels)
-        if missing:
-            raise ConfigError(f"model labels and data labels differ: {sorted(missing)}")
-        remap = np.array([labels.index(lbl) for lbl in clips.labels])
-    else:
-        remap = np.arange(len(labels))
-    if cfg.limit:
-        ev = ev.subset(stratified_indices(ev.label_ids(), cfg.limit, cfg.seed), name=f"{ev.name}[:{cfg.limit}]")
+    dev, ev, remap = model_splits(labels, cfg.data_root, cfg.test_set)
+    ev = stratified_subset(ev, cfg.limit, cfg.seed)
     y_eval = remap[ev.label_ids()]
     eval_waves = load_waves(ev, fe.sample_rate, fe.clip_samples, progress=cfg.progress)
     calib_idx = stratified_indices(dev.label_ids(), cfg.calib_n, cfg.seed)
@@ -307,20 +283,8 @@ def run(cfg: RunConfig | None = None) -> dict:
     specs = [s for s in slice_specs(cfg, list(rirs)) if (s[1] not in ("noise", "far_field") or noise_eval)]
 
     def slice_features(name, kind, param):
-        cache = out / "cache" / f"features_{name}_{len(ev)}_{cfg.seed}.npy"
-        if cache.is_file():
-            return np.load(cache)
-        if kind == "far_field":
-            far_rir = next((k for k in rirs if "church" in k), next(iter(rirs)))
-            w = make_slice(make_slice(eval_waves, "reverb", far_rir, rirs=rirs), "noise", param, noise_bank=noise_eval, seed=cfg.seed + 1)
-        else:
-            w = make_slice(eval_waves, kind, param, noise_bank=noise_eval, rirs=rirs, seed=cfg.seed)
-        f = feats(w)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp.npy")
-        np.save(tmp, f)
-        tmp.replace(cache)
-        return f
+        return cached_array(out / "cache" / f"features_{name}_{len(ev)}_{cfg.seed}.npy",
+                            lambda: feats(condition_waves(eval_waves, kind, param, noise_eval, rirs, cfg.seed)))
 
     # 2. float ONNX -----------------------------------------------------------------------------------------
     fp32_onnx = out / "models" / "model.fp32.onnx"

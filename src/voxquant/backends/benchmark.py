@@ -416,8 +416,9 @@ def benchmark_cli(cfg: BenchmarkConfig) -> BenchmarkResult:
         VoxquantError: missing data / bad model / unknown format (one clear line).
     """
     from voxquant.audio.frontend import compute_features
-    from voxquant.data import load_noise_bank, load_waves, make_slice, speech_commands_test, split_dev_eval
-    from voxquant.pipeline import load_model, stratified_indices
+    from voxquant.data import load_noise_bank, load_waves, make_slice
+    from voxquant.data.slices import model_splits, stratified_indices, stratified_subset
+    from voxquant.pipeline import load_model
 
     parse_formats(cfg.formats)  # fail fast on a typo
     say = print if cfg.progress else None
@@ -429,12 +430,8 @@ def benchmark_cli(cfg: BenchmarkConfig) -> BenchmarkResult:
         torch_model, meta = load_model(cfg.model)
         model = torch_model
     fe = meta["frontend"]
-    labels = tuple(meta["labels"])
-    clips = speech_commands_test(cfg.data_root)
-    dev, ev = split_dev_eval(clips)
-    remap = np.array([labels.index(lbl) for lbl in clips.labels])
-    if cfg.limit:
-        ev = ev.subset(stratified_indices(ev.label_ids(), cfg.limit, cfg.seed), name=f"{ev.name}[:{cfg.limit}]")
+    dev, ev, remap = model_splits(meta["labels"], cfg.data_root)
+    ev = stratified_subset(ev, cfg.limit, cfg.seed)
     y = remap[ev.label_ids()]
     waves = load_waves(ev, fe.sample_rate, fe.clip_samples, progress=cfg.progress)
     x = compute_features(waves, fe)[:, None]

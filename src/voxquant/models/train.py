@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from voxquant.audio.frontend import DEFAULT_FRONTEND, FrontendConfig, compute_features
+from voxquant.progress import step_bar
 
 
 @dataclass
@@ -128,7 +129,7 @@ def train_model(
     hist = {"epoch": [], "loss": [], "holdout_accuracy": []}
     best = (-1.0, None, -1)
     t0 = time.time()
-    bar = _progress(progress, cfg.epochs)
+    bar = step_bar("training", progress, cfg.epochs)
     for ep in range(cfg.epochs):
         model.train()
         perm = rng.permutation(tr_idx)
@@ -164,25 +165,6 @@ def train_model(
     hist.update(best_epoch=best[2], holdout_accuracy_best=best[0], seconds=time.time() - t0,
                 n_train=int(len(tr_idx)), n_holdout=int(len(ho_idx)), config=asdict(cfg))
     return model, hist
-
-
-def _progress(enabled: bool, total: int):
-    """A tiny adapter over rich's progress bar: ``bar(i, text)``; ``bar(None, '')`` closes it."""
-    if not enabled:
-        return lambda i, text: None
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    prog = Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.description}"))
-    prog.start()
-    task = prog.add_task("", total=total)
-
-    def bar(i, text):
-        if i is None:
-            prog.stop()
-            return
-        prog.update(task, completed=i + 1, description=text)
-
-    return bar
 
 
 def save_weights(model, path: Path, meta: dict) -> None:

@@ -67,34 +67,47 @@ def dev_eval_data(data_root=None, frontend: FrontendConfig = DEFAULT_FRONTEND, p
     }
 
 
-def train_default(out: Path = DEFAULT_WEIGHTS, cfg=None, data_root=None, progress: bool = True) -> dict:
-    """Train the default DS-CNN and write ``out`` (+ ``.json`` metadata + ``MODEL_CARD.md`` beside it).
+def train_on_dev(cfg, frontend: FrontendConfig = DEFAULT_FRONTEND, data_root=None, progress: bool = True, **meta_extra):
+    """Train one architecture on ``dev`` (noise augmentation from the first half of each noise recording), score it
+    once on ``eval`` and describe it.
+
+    Args:
+        cfg: :class:`~voxquant.models.train.TrainConfig` (architecture, epochs, seed, ...).
+        frontend: the model's front-end.
+        data_root: data root (default ``VOXQUANT_DATA``).
+        progress: progress bars.
+        meta_extra: extra metadata entries (e.g. a study name and description).
 
     Returns:
-        The metadata dict (recipe, held-out accuracy, eval accuracy, seconds, versions).
+        ``(model, meta, hist)``: the trained ``nn.Module`` (eval mode), the metadata written next to the weights
+        (architecture, labels, front-end, recipe, parameters, held-out and eval accuracy, seconds, versions) and
+        the training history.
+
+    Raises:
+        DataError: data missing.
     """
     import torch
 
     from voxquant.data import SC12_LABELS, Augmenter
     from voxquant.data.augment import load_noise_bank
-    from voxquant.models.train import TrainConfig, features_nchw, save_weights, train_model
+    from voxquant.models.train import features_nchw, train_model
 
-    cfg = cfg or TrainConfig()
-    d = dev_eval_data(data_root, DEFAULT_FRONTEND, progress)
+    d = dev_eval_data(data_root, frontend, progress)
     noise_train, _ = split_noise_bank(load_noise_bank(data_root))
     aug = Augmenter(noise_bank=noise_train, noise_prob=cfg.noise_prob, snr_db=tuple(cfg.snr_db))
     speakers = [c.speaker for c in d["dev"].clips]
-    model, hist = train_model(d["dev_waves"], d["dev_y"], speakers, SC12_LABELS, aug, DEFAULT_FRONTEND, cfg, progress)
+    model, hist = train_model(d["dev_waves"], d["dev_y"], speakers, SC12_LABELS, aug, frontend, cfg, progress)
     with torch.no_grad():
-        logits = model(torch.from_numpy(features_nchw(d["eval_waves"], DEFAULT_FRONTEND))).numpy()
-    eval_acc = float((logits.argmax(1) == d["eval_y"]).mean())
+        x = torch.from_numpy(features_nchw(d["eval_waves"], frontend))
+        logits = torch.cat([model(x[i : i + 512]) for i in range(0, len(x), 512)]).numpy()
     n_params = sum(p.numel() for p in model.parameters())
     n_buffers = sum(b.numel() for n, b in model.named_buffers() if "running" in n)
     meta = {
         "arch": cfg.arch,
-        "arch_kwargs": cfg.arch_kwargs,
+        "arch_kwargs": dict(cfg.arch_kwargs),
+        **meta_extra,
         "labels": list(SC12_LABELS),
-        "frontend": DEFAULT_FRONTEND.to_dict(),
+        "frontend": frontend.to_dict(),
         "input_layout": "nchw",
         "train_config": asdict(cfg),
         "n_parameters": int(n_params),
@@ -105,12 +118,24 @@ def train_default(out: Path = DEFAULT_WEIGHTS, cfg=None, data_root=None, progres
         "best_epoch": hist["best_epoch"],
         "epochs_run": len(hist["epoch"]),
         "holdout_accuracy": hist["holdout_accuracy_best"],
-        "eval_accuracy": eval_acc,
+        "eval_accuracy": float((logits.argmax(1) == d["eval_y"]).mean()),
         "train_seconds": hist["seconds"],
         "torch": torch.__version__,
         "python": platform.python_version(),
         "machine": platform.processor() or platform.machine(),
     }
+    return model, meta, hist
+
+
+def train_default(out: Path = DEFAULT_WEIGHTS, cfg=None, data_root=None, progress: bool = True) -> dict:
+    """Train the default DS-CNN and write ``out`` (+ ``.json`` metadata + ``MODEL_CARD.md`` beside it).
+
+    Returns:
+        The metadata dict (recipe, held-out accuracy, eval accuracy, seconds, versions).
+    """
+    from voxquant.models.train import TrainConfig, save_weights
+
+    model, meta, hist = train_on_dev(cfg or TrainConfig(), DEFAULT_FRONTEND, data_root, progress)
     save_weights(model, out, meta)
     write_model_card(out, meta, hist)
     return meta

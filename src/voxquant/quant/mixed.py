@@ -197,20 +197,15 @@ def dev_slices(frontend, labels, data_root=None, test_set=None, limit: int | Non
     import hashlib
 
     from voxquant.audio.frontend import compute_features
-    from voxquant.data import load_noise_bank, load_rir_bank, load_waves, make_slice, speech_commands_test, split_dev_eval
+    from voxquant.data import load_noise_bank, load_rir_bank, load_waves
+    from voxquant.data.slices import model_splits, slice_features, stratified_subset
     from voxquant.models.zoo_default import split_noise_bank
     from voxquant.paths import cache_root
-    from voxquant.pipeline import stratified_indices
     from voxquant.quant.sensitivity import SliceSet
+    from voxquant.zoo.spec import to_model_layout
 
-    labels = tuple(labels)
-    clips = speech_commands_test(test_set or data_root)
-    dev, _ = split_dev_eval(clips)
-    if set(clips.labels) != set(labels):
-        raise ConfigError(f"model labels and data labels differ: {sorted(set(labels) ^ set(clips.labels))}")
-    if limit:
-        dev = dev.subset(stratified_indices(dev.label_ids(), limit, seed), name=f"{dev.name}[:{limit}]")
-    remap = np.array([labels.index(lbl) for lbl in clips.labels])
+    dev, _, remap = model_splits(labels, data_root, test_set)
+    dev = stratified_subset(dev, limit, seed)
     y = remap[dev.label_ids()]
     bank = load_noise_bank(data_root, sample_rate=frontend.sample_rate)
     noise = split_noise_bank(bank)[0 if noise_half == "train" else 1]
@@ -219,27 +214,9 @@ def dev_slices(frontend, labels, data_root=None, test_set=None, limit: int | Non
     key = hashlib.sha256(json.dumps([frontend.to_dict(), [c.path.name for c in dev.clips], seed, noise_half, specs, layout],
                                     default=str).encode()).hexdigest()[:16]
     cdir = cache_root() / "mixed-dev" / key
-    waves = None
-    x = {}
-    for name, kind, param in specs:
-        f = cdir / f"{name}.npy"
-        if f.is_file():
-            x[name] = np.load(f)
-            continue
-        if waves is None:
-            waves = load_waves(dev, frontend.sample_rate, frontend.clip_samples, progress=progress)
-        if kind == "far_field":
-            far = next((k for k in rirs if "church" in k), next(iter(rirs)))
-            w = make_slice(make_slice(waves, "reverb", far, rirs=rirs), "noise", param, noise_bank=noise, seed=seed + 1)
-        else:
-            w = make_slice(waves, kind, param, noise_bank=noise, rirs=rirs, seed=seed)
-        from voxquant.zoo.spec import to_model_layout
-
-        x[name] = to_model_layout(compute_features(w, frontend), layout)
-        cdir.mkdir(parents=True, exist_ok=True)
-        tmp = cdir / f".{name}.tmp.npy"
-        np.save(tmp, x[name])
-        tmp.replace(f)
+    x = slice_features(specs, lambda: load_waves(dev, frontend.sample_rate, frontend.clip_samples, progress=progress),
+                       lambda w: to_model_layout(compute_features(w, frontend), layout), noise, rirs, seed,
+                       cache_path=lambda name: cdir / f"{name}.npy")
     desc = {"clips": int(len(y)), "speakers": len(dev.speakers()), "slices": [s[0] for s in specs],
             "noise": f"{noise_half} half of each real background-noise recording", "seed": seed,
             "note": "dev = the float model's training split (speaker-disjoint from eval)"}

@@ -413,19 +413,12 @@ def _torch_model(fp32_onnx: Path, weights, **hints):
 
 def _dev_training_data(meta: dict, data_root, test_set, limit: int | None, seed: int, progress: bool):
     """Dev waves ``float32 [N, S]``, labels ``int64 [N]`` (model label order) and speakers."""
-    from voxquant.data import load_waves, speech_commands_test, split_dev_eval
+    from voxquant.data import load_waves
+    from voxquant.data.slices import model_splits, stratified_subset
 
     fe = meta["frontend"]
-    labels = tuple(meta["labels"])
-    clips = speech_commands_test(test_set or data_root)
-    dev, _ = split_dev_eval(clips)
-    if set(clips.labels) != set(labels):
-        raise ConfigError(f"model labels and data labels differ: {sorted(set(labels) ^ set(clips.labels))}")
-    if limit:
-        from voxquant.pipeline import stratified_indices
-
-        dev = dev.subset(stratified_indices(dev.label_ids(), limit, seed), name=f"{dev.name}[:{limit}]")
-    remap = np.array([labels.index(lbl) for lbl in clips.labels])
+    dev, _, remap = model_splits(meta["labels"], data_root, test_set)
+    dev = stratified_subset(dev, limit, seed)
     waves = load_waves(dev, fe.sample_rate, fe.clip_samples, progress=progress)
     return waves, remap[dev.label_ids()], [c.speaker for c in dev.clips]
 

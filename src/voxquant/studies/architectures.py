@@ -67,8 +67,10 @@ class ArchStudyConfig:
     progress: bool = True
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        return {k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
+        """The configuration as plain JSON types (recorded in the results)."""
+        from voxquant.report.store import to_jsonable
+
+        return to_jsonable(asdict(self))
 
 
 def run_study(cfg: ArchStudyConfig | None = None) -> dict:

@@ -28,7 +28,6 @@ Each variant is one cell of a :class:`~voxquant.report.store.ResultStore` (resum
 from __future__ import annotations
 
 import itertools
-import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -36,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from voxquant.errors import ConfigError
+from voxquant.progress import step_bar
 
 COMPOSITIONS = ("clean", "noise", "noise_reverb", "few_speakers", "unseen_speakers")
 SIZES = (32, 128, 512)
@@ -76,8 +76,10 @@ class CalibStudyConfig:
     progress: bool = True
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        return {k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
+        """The configuration as plain JSON types (recorded in the results)."""
+        from voxquant.report.store import to_jsonable
+
+        return to_jsonable(asdict(self))
 
 
 def calibration_waves(composition: str, size: int, frontend, seed: int = 0, data_root=None, test_set=None,
@@ -186,7 +188,7 @@ def run_study(cfg: CalibStudyConfig | None = None) -> dict:
             store.put_array(f"fp32/{k}", v)
     ref = {n: store.get_array(f"fp32/{n}") for n in names}
     grid = list(itertools.product(cfg.compositions, cfg.sizes, cfg.methods))
-    bar = _bar(cfg.progress, len(grid))
+    bar = step_bar("calibration study", cfg.progress, len(grid))
     for i, (comp, size, method) in enumerate(grid):
         key = f"variant/{comp}/{size}/{method}"
         if not store.has(key):
@@ -267,25 +269,6 @@ def calibration_markdown(summary: dict) -> str:
             frows.append([f, lv, f"{d['range_mean_drop']:.2f}", lw, f"{d['range_worst_drop']:.2f}"])
         txt += md_table(["factor", "mean drop by level", "range", "worst-slice drop by level", "range"], frows)
     return txt
-
-
-def _bar(enabled: bool, total: int):
-    if not enabled:
-        return lambda i, text: None
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    prog = Progress(TextColumn("calibration study"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TextColumn("{task.description}"))
-    prog.start()
-    task = prog.add_task("", total=total)
-
-    def bar(i, text):
-        if i is None:
-            prog.stop()
-            return
-        prog.update(task, completed=i + 1, description=text)
-
-    return bar
 
 
 __all__ = ["COMPOSITIONS", "METHODS", "SIZES", "CalibStudyConfig", "calibration_markdown", "calibration_waves",

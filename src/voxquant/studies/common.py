@@ -29,45 +29,22 @@ def eval_slices(frontend, labels, data_root=None, test_set=None, seed: int = 0, 
         the ``(name, kind, param)`` list and the eval :class:`~voxquant.data.ClipSet`.
     """
     from voxquant.audio.frontend import compute_features
-    from voxquant.data import load_noise_bank, load_rir_bank, load_waves, make_slice, speech_commands_test, split_dev_eval
-    from voxquant.errors import ConfigError
+    from voxquant.data import load_noise_bank, load_rir_bank, load_waves
+    from voxquant.data.slices import model_splits, slice_features, stratified_subset
     from voxquant.models.zoo_default import split_noise_bank
-    from voxquant.pipeline import RunConfig, slice_specs, stratified_indices
+    from voxquant.pipeline import RunConfig, slice_specs
     from voxquant.quant.sensitivity import SliceSet
 
-    labels = tuple(labels)
-    clips = speech_commands_test(test_set or data_root)
-    _, ev = split_dev_eval(clips)
-    if set(clips.labels) != set(labels):
-        raise ConfigError(f"model labels and data labels differ: {sorted(set(labels) ^ set(clips.labels))}")
-    if limit:
-        ev = ev.subset(stratified_indices(ev.label_ids(), limit, seed), name=f"{ev.name}[:{limit}]")
-    remap = np.array([labels.index(lbl) for lbl in clips.labels])
+    _, ev, remap = model_splits(labels, data_root, test_set)
+    ev = stratified_subset(ev, limit, seed)
     y = remap[ev.label_ids()]
     _, noise = split_noise_bank(load_noise_bank(data_root, sample_rate=frontend.sample_rate))
     rirs = load_rir_bank(data_root, sample_rate=frontend.sample_rate) if (reverb or far_field) else {}
     cfg = RunConfig(snrs=tuple(snrs), reverb=reverb, far_field=far_field, far_field_snr=far_field_snr)
     specs = slice_specs(cfg, list(rirs))
-    waves = None
-    x = {}
-    for name, kind, param in specs:
-        f = Path(cache_dir) / f"{name}_{len(ev)}_{seed}.npy" if cache_dir else None
-        if f is not None and f.is_file():
-            x[name] = np.load(f)
-            continue
-        if waves is None:
-            waves = load_waves(ev, frontend.sample_rate, frontend.clip_samples, progress=progress)
-        if kind == "far_field":
-            far = next((k for k in rirs if "church" in k), next(iter(rirs)))
-            w = make_slice(make_slice(waves, "reverb", far, rirs=rirs), "noise", param, noise_bank=noise, seed=seed + 1)
-        else:
-            w = make_slice(waves, kind, param, noise_bank=noise, rirs=rirs, seed=seed)
-        x[name] = compute_features(w, frontend)[:, None]
-        if f is not None:
-            f.parent.mkdir(parents=True, exist_ok=True)
-            tmp = f.with_name(f".{f.name}.tmp.npy")
-            np.save(tmp, x[name])
-            tmp.replace(f)
+    x = slice_features(specs, lambda: load_waves(ev, frontend.sample_rate, frontend.clip_samples, progress=progress),
+                       lambda w: compute_features(w, frontend)[:, None], noise, rirs, seed,
+                       cache_path=lambda name: Path(cache_dir) / f"{name}_{len(ev)}_{seed}.npy" if cache_dir else None)
     return SliceSet(x, y), specs, ev
 
 

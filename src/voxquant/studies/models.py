@@ -25,8 +25,7 @@ and eval accuracy). ``voxquant study train-models`` (re)trains the missing ones.
 from __future__ import annotations
 
 import dataclasses
-import platform
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from voxquant.audio.frontend import DEFAULT_FRONTEND, FrontendConfig
@@ -117,51 +116,13 @@ def train_architecture(name: str, out: Path | None = None, cfg: TrainConfig | No
     Raises:
         ConfigError: unknown name. DataError: data missing.
     """
-    import numpy as np
-    import torch
-
-    from voxquant.data import SC12_LABELS, Augmenter
-    from voxquant.data.augment import load_noise_bank
-    from voxquant.models.train import features_nchw, save_weights, train_model
-    from voxquant.models.zoo_default import dev_eval_data, split_noise_bank
+    from voxquant.models.train import save_weights
+    from voxquant.models.zoo_default import train_on_dev
 
     spec = get_spec(name)
-    cfg = cfg or spec.train
-    fe = spec.frontend
-    d = dev_eval_data(data_root, fe, progress)
-    noise_train, _ = split_noise_bank(load_noise_bank(data_root))
-    aug = Augmenter(noise_bank=noise_train, noise_prob=cfg.noise_prob, snr_db=tuple(cfg.snr_db))
-    speakers = [c.speaker for c in d["dev"].clips]
-    model, hist = train_model(d["dev_waves"], d["dev_y"], speakers, SC12_LABELS, aug, fe, cfg, progress)
-    with torch.no_grad():
-        x = torch.from_numpy(features_nchw(d["eval_waves"], fe))
-        logits = torch.cat([model(x[i : i + 512]) for i in range(0, len(x), 512)]).numpy()
-    eval_acc = float((logits.argmax(1) == d["eval_y"]).mean())
-    n_params = sum(p.numel() for p in model.parameters())
-    meta = {
-        "arch": spec.arch,
-        "arch_kwargs": dict(cfg.arch_kwargs),
-        "study_name": spec.name,
-        "description": spec.description,
-        "labels": list(SC12_LABELS),
-        "frontend": fe.to_dict(),
-        "input_layout": "nchw",
-        "train_config": asdict(cfg),
-        "n_parameters": int(n_params),
-        "data": {"train": f"dev split of speech_commands_v0.02_test ({hist['n_train']} clips) minus a held-out "
-                          f"10% of dev speakers ({hist['n_holdout']} clips) for model selection",
-                 "eval": f"eval split ({len(d['eval'])} clips, speakers disjoint from dev)"},
-        "best_epoch": hist["best_epoch"],
-        "epochs_run": len(hist["epoch"]),
-        "holdout_accuracy": hist["holdout_accuracy_best"],
-        "eval_accuracy": eval_acc,
-        "train_seconds": hist["seconds"],
-        "history": {"loss": hist["loss"], "holdout_accuracy": hist["holdout_accuracy"]},
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "machine": platform.processor() or platform.machine(),
-    }
+    model, meta, hist = train_on_dev(cfg or spec.train, spec.frontend, data_root, progress,
+                                     study_name=spec.name, description=spec.description)
+    meta["history"] = {"loss": hist["loss"], "holdout_accuracy": hist["holdout_accuracy"]}
     out = Path(out) if out else spec.weights_path
     save_weights(model, out, meta)
-    del np
     return meta

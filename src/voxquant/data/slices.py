@@ -1,0 +1,146 @@
+"""The labelled dev/eval clips of one model and its acoustic-condition slices, built in one place.
+
+``voxquant run`` (eval slices), the mixed-precision search and QAT (dev slices / dev training data) and the studies
+(eval slices) all go through these functions, so a slice called ``noise_snr10`` or ``far_field`` means the same
+audio everywhere:
+
+* ``clean``: the clips as recorded;
+* ``noise``: real background noise at ``param`` dB SNR (:func:`voxquant.data.augment.make_slice`);
+* ``reverb``: convolved with the real RIR named ``param``;
+* ``far_field``: the church RIR (else the first RIR), then real noise at ``param`` dB SNR with seed ``seed + 1``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from voxquant.errors import ConfigError
+
+
+def stratified_indices(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """``n`` indices drawn without replacement, round-robin over classes (seeded), sorted.
+
+    Args:
+        labels: ``int64 [N]`` class ids.
+        n: how many (capped at ``N``).
+        seed: RNG seed.
+
+    Returns:
+        ``int64 [min(n, N)]``, ascending.
+    """
+    rng = np.random.default_rng(seed)
+    n = min(n, len(labels))
+    pools = {c: list(rng.permutation(np.where(labels == c)[0])) for c in np.unique(labels)}
+    out: list[int] = []
+    while len(out) < n:
+        for c in sorted(pools):
+            if pools[c] and len(out) < n:
+                out.append(int(pools[c].pop()))
+    return np.sort(np.array(out, dtype=np.int64))
+
+
+def model_splits(labels, data_root=None, test_set=None):
+    """The speaker-disjoint dev/eval split of the Speech Commands test set, with labels in the model's order.
+
+    Args:
+        labels: the model's class names (output order).
+        data_root: data root (default ``VOXQUANT_DATA``); test_set: an explicit test-set folder instead.
+
+    Returns:
+        ``(dev, eval, remap)``: two :class:`~voxquant.data.ClipSet` and ``int64 [n_data_labels]`` mapping a data
+        label id to the model's class index (``remap[clipset.label_ids()]`` = targets).
+
+    Raises:
+        DataError: data missing. ConfigError: the model's labels and the data's labels differ.
+    """
+    from voxquant.data.datasets import speech_commands_test
+    from voxquant.data.splits import split_dev_eval
+
+    labels = tuple(labels)
+    clips = speech_commands_test(test_set or data_root)
+    dev, ev = split_dev_eval(clips)
+    if set(clips.labels) != set(labels):
+        raise ConfigError(f"model labels and data labels differ: {sorted(set(labels) ^ set(clips.labels))}")
+    return dev, ev, np.array([labels.index(lbl) for lbl in clips.labels], dtype=np.int64)
+
+
+def stratified_subset(clips, limit: int | None, seed: int):
+    """``clips`` itself when ``limit`` is falsy, else a class-stratified seeded subset of ``limit`` clips."""
+    if not limit:
+        return clips
+    return clips.subset(stratified_indices(clips.label_ids(), limit, seed), name=f"{clips.name}[:{limit}]")
+
+
+def condition_waves(waves: np.ndarray, kind: str, param, noise_bank=None, rirs=None, seed: int = 0) -> np.ndarray:
+    """One acoustic condition applied to clean clips (see the module docstring for ``kind``/``param``).
+
+    Args:
+        waves: ``float32 [N, S]`` clean clips.
+        kind: ``"clean" | "noise" | "reverb" | "far_field"``.
+        param: SNR in dB (noise, far_field) or RIR name (reverb).
+        noise_bank: real noise recordings; rirs: ``{name: float32 [K]}``.
+        seed: slice seed.
+
+    Returns:
+        ``float32 [N, S]``.
+
+    Raises:
+        ValueError: unknown kind or a missing bank (from :func:`voxquant.data.augment.make_slice`).
+    """
+    from voxquant.data.augment import make_slice
+
+    if kind == "far_field":
+        if not rirs:
+            raise ValueError("a far_field slice needs RIRs")
+        far = next((k for k in rirs if "church" in k), next(iter(rirs)))
+        return make_slice(make_slice(waves, "reverb", far, rirs=rirs), "noise", param, noise_bank=noise_bank, seed=seed + 1)
+    return make_slice(waves, kind, param, noise_bank=noise_bank, rirs=rirs, seed=seed)
+
+
+def cached_array(path: Path | None, compute: Callable[[], np.ndarray]) -> np.ndarray:
+    """``np.load(path)`` when it exists, else ``compute()`` saved atomically to ``path`` (no cache when ``None``)."""
+    if path is not None and Path(path).is_file():
+        return np.load(path)
+    arr = compute()
+    if path is not None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp.npy")
+        np.save(tmp, arr)
+        tmp.replace(path)
+    return arr
+
+
+def slice_features(specs, get_waves: Callable[[], np.ndarray], featurize: Callable[[np.ndarray], np.ndarray],
+                   noise_bank=None, rirs=None, seed: int = 0,
+                   cache_path: Callable[[str], Path | None] = lambda name: None) -> dict:
+    """Features of every slice in ``specs``, computed (or read from the cache) one slice at a time.
+
+    Args:
+        specs: ``[(name, kind, param)]`` (:func:`voxquant.pipeline.slice_specs`).
+        get_waves: returns the clean ``float32 [N, S]`` clips; called at most once, and only when a slice is not
+            cached (decoding thousands of clips is the slow part).
+        featurize: ``float32 [N, S]`` -> the model's input features.
+        noise_bank, rirs, seed: see :func:`condition_waves`.
+        cache_path: slice name -> ``.npy`` cache file (or ``None``).
+
+    Returns:
+        ``{name: features}``.
+    """
+    waves = []
+
+    def clean():
+        if not waves:
+            waves.append(get_waves())
+        return waves[0]
+
+    return {name: cached_array(cache_path(name),
+                               lambda: featurize(condition_waves(clean(), kind, param, noise_bank, rirs, seed)))
+            for name, kind, param in specs}
+
+
+__all__ = ["cached_array", "condition_waves", "model_splits", "slice_features", "stratified_indices",
+           "stratified_subset"]
