@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -233,3 +234,26 @@ def test_reranking_uses_the_ranking_evaluator_and_only_the_top_layers():
     assert res["excluded"] == ["a", "b", "c"] and res["met"]
     # after "a": only the next layer ("b") is re-measured, on the ranking evaluator; after "b" the same for "c"
     assert ranked == [("a", "b"), ("a", "b", "c")]
+
+
+def test_calibration_cache_gives_the_same_model_as_calibrating_again(tmp_path):
+    """The mixed search calibrates once and re-uses the ranges (ORT ``calibration_cache_path``): the model built
+    from the cache must equal a freshly calibrated one; a stale cache from an earlier run is not trusted."""
+    import onnx
+
+    from voxquant.quant import build_variant
+    from voxquant.quant.sensitivity import Quantizer
+
+    fp = _toy_onnx(tmp_path / "toy.onnx")
+    x = np.random.default_rng(2).normal(size=(64, 8)).astype(np.float32)
+    q = Quantizer(fp, x, "minmax", workdir=tmp_path / "w")
+    first = q.build([], out=tmp_path / "a.onnx")
+    cache = Path(q.options["calibration_cache"])
+    assert cache.is_file()
+    again = q.build([], out=tmp_path / "b.onnx")  # from the cache
+    fresh = build_variant("int8_static_minmax", fp, tmp_path / "c.onnx", x)  # no cache at all
+    init = lambda p: {i.name: onnx.numpy_helper.to_array(i).tobytes() for i in onnx.load(str(p)).graph.initializer}  # noqa: E731
+    assert init(first) == init(again) == init(fresh)
+    cache.write_text("{}")
+    Quantizer(fp, x, "minmax", workdir=tmp_path / "w")  # a new search removes the old cache
+    assert not cache.exists()

@@ -98,3 +98,27 @@ def test_unconvertible_onnx_and_bad_options_raise_config_error(tmp_path):
     with pytest.raises(ConfigError):
         resolve_weight_bits(4)
     assert resolve_weight_bits(8) == 8
+
+
+def test_qat_of_a_gru_model_quantizes_the_convs_and_leaves_the_gru_float(tmp_path, tiny_crnn):
+    """CRNN (conv + GRU): XNNPACK's ``gru_io_only`` annotator indexes a hidden-state input that ``gru(x)`` does not
+    pass and used to fail; voxquant leaves it out (ONNX Runtime has no int8 GRU, so the GRU stays float anyway)."""
+    from voxquant.backends.onnxruntime import OrtSession
+    from voxquant.quant.sensitivity import float_ops
+
+    model, _ = tiny_crnn
+    x = torch.from_numpy(np.random.default_rng(0).normal(size=(4, 1, 49, 10)).astype(np.float32))
+    gm = prepare_qat(copy_of(model), x[:2], weight_bits=7)
+    with torch.no_grad():
+        gm(x)  # observers see data (training-mode forward of the QAT graph)
+    out = export_qdq_onnx(convert_qat(gm), x[:2], tmp_path / "crnn_qat.onnx")
+    ops = float_ops(out)
+    assert "GRU" in ops["float"] and "Conv" in ops["int8"]
+    logits = OrtSession(out, threads=1).run(x.numpy())
+    assert logits.shape == (4, 12) and np.isfinite(logits).all()
+
+
+def copy_of(model):
+    import copy
+
+    return copy.deepcopy(model)
