@@ -87,6 +87,17 @@ def test_static_is_qdq_per_channel_with_host_dependent_range(fp32, calib, tmp_pa
     assert max(np.abs(w.astype(np.int32)).max() for w in _int8_weights(full)) == 127
 
 
+def test_dynamic_weight_range_follows_the_same_host_rule(fp32, tmp_path):
+    """MatMulInteger/ConvInteger run u8 x s8 through the saturating AVX2 path too: 7-bit weights without VNNI."""
+    auto = max(np.abs(w.astype(np.int32)).max() for w in _int8_weights(build_variant("int8_dynamic", fp32, tmp_path / "a.onnx")))
+    full = max(np.abs(w.astype(np.int32)).max()
+               for w in _int8_weights(build_variant("int8_dynamic", fp32, tmp_path / "f.onnx", reduce_range=False)))
+    seven = max(np.abs(w.astype(np.int32)).max()
+                for w in _int8_weights(build_variant("int8_dynamic", fp32, tmp_path / "r.onnx", reduce_range=True)))
+    assert full == 127 and seven <= 64
+    assert auto == (seven if default_reduce_range() else full)
+
+
 def test_unknown_recipe_and_missing_calibration(fp32, tmp_path):
     with pytest.raises(ConfigError, match="did you mean 'int8_static_entropy'"):
         get_recipe("int8_static_entrop")
