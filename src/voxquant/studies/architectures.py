@@ -12,8 +12,10 @@ Every architecture's run is a resumable ``voxquant run`` folder (``<out>/<arch>/
 recomputes nothing finished. The table goes to ``<out>/architectures.md`` and ``architectures.json``.
 
 Budget (2 cores): defaults keep the study under 30 minutes on an idle 2-core machine by measuring latency at 1
-thread only (200 runs), a 2-epoch QAT and a mixed-precision search that ranks layers on 400 dev clips and skips
-the NNCF / RKNN comparators (those are in ``voxquant run --recipes ptq,qat,mixed``).
+thread only (200 runs), a 2-epoch QAT and a mixed-precision search that ranks layers on 200 dev clips, keeps at
+most 16 layers in float (BC-ResNet-1 has 113 quantized layers: an uncapped greedy search on it ran past 15 minutes
+alone; a capped search that stops short of the budget is reported as "budget not met") and skips the NNCF / RKNN
+comparators (those are in ``voxquant run --recipes ptq,qat,mixed``).
 """
 
 from __future__ import annotations
@@ -59,8 +61,8 @@ class ArchStudyConfig:
     limit: int | None = None
     calib_n: int = 200
     n_boot: int = 1000
-    mixed_options: dict = field(default_factory=lambda: {"nncf": False, "rknn": False, "rank_limit": 400,
-                                                         "sensitivity_modes": ("exclude",)})
+    mixed_options: dict = field(default_factory=lambda: {"nncf": False, "rknn": False, "rank_limit": 200,
+                                                         "max_float": 16, "sensitivity_modes": ("exclude",)})
     qat_options: dict = field(default_factory=dict)
     data_root: Path | None = None
     test_set: Path | None = None
@@ -125,16 +127,19 @@ def arch_rows(name: str, results: dict, run_dir: Path) -> list[dict]:
         path = run_dir / "models" / f"model.{v['name']}.onnx"
         ops = float_ops(path) if path.is_file() and v["status"] == "ok" else None
         side = path.with_suffix(".json")
-        float_layers = None
+        float_layers, mixed_met = None, None
         if v["name"] == "mixed" and side.is_file():
-            float_layers = [f["layer"] for f in json.loads(side.read_text()).get("float_layers", [])]
+            sc = json.loads(side.read_text())
+            float_layers = [f["layer"] for f in sc.get("float_layers", [])]
+            mixed_met = {"met": sc.get("met"), "stop": sc.get("stop"), "n_layers": sc.get("n_layers"),
+                         "dev_worst": (sc.get("dev_mixed") or {}).get("_worst"), "seconds": sc.get("seconds")}
         lat = v.get("latency_ms") or {}
         rows.append({"arch": name, "variant": v["name"], "status": v["status"], "error": v.get("error"),
                      "accuracy": v.get("accuracy"), "worst_slice": v.get("worst_slice"),
                      "mean_drop": (sum(s["drop"] for s in v["slices"]) / len(v["slices"])) if v.get("slices") else None,
                      "p50_ms": lat.get("p50"), "model_p50_ms": lat.get("model_p50"), "size_bytes": v.get("size_bytes"),
                      "float_ops": ops["float"] if ops else None, "int8_ops": ops["int8"] if ops else None,
-                     "mixed_float_layers": float_layers, "kernel_warning": v.get("kernel_warning")})
+                     "mixed_float_layers": float_layers, "mixed_search": mixed_met, "kernel_warning": v.get("kernel_warning")})
     return rows
 
 
@@ -156,6 +161,11 @@ def architectures_markdown(summary: dict) -> str:
         fl = format_ops(r["float_ops"]) if r["variant"] not in ("fp32", "fp16") else "all"
         if r.get("mixed_float_layers"):
             fl += f" (kept float: {', '.join(r['mixed_float_layers'])})"
+        ms = r.get("mixed_search")
+        if ms:
+            dev = "" if ms.get("dev_worst") is None else f", dev worst-slice drop {ms['dev_worst']:+.2f}"
+            fl += (f" [search: {len(r.get('mixed_float_layers') or [])} of {ms.get('n_layers')} layers float; "
+                   f"{'budget met' if ms.get('met') else 'budget NOT met: ' + str(ms.get('stop'))}{dev}]")
         if r.get("kernel_warning"):
             fl += " [kernel warning]"
         rows.append([r["arch"], r["variant"], f"{100 * r['accuracy']:.2f}", ws_txt,
