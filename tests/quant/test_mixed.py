@@ -87,6 +87,25 @@ def test_interacting_layers_trigger_a_rerank():
     assert stall["trace"][1]["reranked"] is True
 
 
+def test_rank_key_orders_layers_by_a_continuous_measure_when_drops_tie():
+    """On a small ranking subset accuracy drops come in coarse steps and tie; the KL divergence still separates the
+    layers. With ``rank_key`` the search keeps the lowest-KL layer in float first (``mixed``'s default)."""
+    kl = {"a": 0.05, "b": 0.01, "c": 0.04}  # mean output KL with that layer alone in float (lower = better)
+
+    def evaluate(excl):
+        d = 1.0 if "b" not in excl else 0.0  # b is the layer that matters; the others change nothing measurable
+        out = {"clean": {"drop": d}, "_worst": d, "_worst_slice": "clean", "_mean": d}
+        out["_kl"] = min([kl[x] for x in excl], default=0.06)
+        return out
+
+    by_budget = search_mixed(evaluate, ["a", "c", "b"], 0.5, rank={"a": 1.0, "c": 1.0, "b": 1.0}, rerank="never")
+    assert by_budget["excluded"] == ["a", "c", "b"]  # tie: candidate order decides, b comes last
+    by_kl = search_mixed(evaluate, ["a", "c", "b"], 0.5, rank=kl, rerank="never", rank_key=lambda r: r["_kl"])
+    assert by_kl["excluded"] == ["b"] and by_kl["met"]
+    # re-ranking (no ``rank`` given) reads the same key
+    assert search_mixed(evaluate, ["a", "c", "b"], 0.5, rank_key=lambda r: r["_kl"])["excluded"] == ["b"]
+
+
 def test_max_float_and_bad_arguments():
     res = search_mixed(oracle(COSTS, None), list(COSTS), max_drop=0.0, max_float=1)
     assert res["excluded"] == ["conv1"] and not res["met"] and res["stop"] == "max_float=1 reached"
