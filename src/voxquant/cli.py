@@ -62,7 +62,8 @@ def cmd_train(a) -> int:
 def cmd_quantize(a) -> int:
     from voxquant.audio.frontend import compute_features
     from voxquant.data import load_waves, speech_commands_test, split_dev_eval
-    from voxquant.pipeline import load_model, stratified_indices
+    from voxquant.data.slices import stratified_indices
+    from voxquant.pipeline import load_model
     from voxquant.quant import build_variant, get_recipe
     from voxquant.quant.export import export_onnx
 

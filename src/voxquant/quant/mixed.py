@@ -314,7 +314,7 @@ def mixed(fp32_onnx: Path, out: Path, calibration: np.ndarray, weights=UNSET, da
     q = Quantizer(Path(fp32_onnx), calibration, method, workdir=work)
     modes = tuple(dict.fromkeys(("exclude", *sensitivity_modes)))
     if rank_limit and rank_limit < len(data.y):
-        from voxquant.pipeline import stratified_indices
+        from voxquant.data.slices import stratified_indices
 
         rank_idx = stratified_indices(data.y, rank_limit, seed)
         rank_data, rank_ref = data.subset(rank_idx), {k: v[rank_idx] for k, v in ref.items()}

@@ -13,9 +13,10 @@ recomputes nothing finished. The table goes to ``<out>/architectures.md`` and ``
 
 Budget (2 cores): defaults keep the study under 30 minutes on an idle 2-core machine by measuring latency at 1
 thread only (200 runs), a 2-epoch QAT and a mixed-precision search that ranks layers by output KL divergence on
-200 dev clips (:mod:`voxquant.quant.mixed`), keeps at most 16 layers in float (BC-ResNet-1 has 113 quantized layers: an uncapped greedy search on it ran past 15 minutes
-alone; a capped search that stops short of the budget is reported as "budget not met") and skips the NNCF / RKNN
-comparators (those are in ``voxquant run --recipes ptq,qat,mixed``).
+200 dev clips (:mod:`voxquant.quant.mixed`), keeps at most 16 layers in float (BC-ResNet-1 has 113 quantized
+layers: an uncapped greedy search on it ran past 15 minutes alone; a capped search that stops short of the budget
+is reported as "budget not met") and skips the NNCF / RKNN comparators (those are in
+``voxquant run --recipes ptq,qat,mixed``).
 """
 
 from __future__ import annotations
@@ -127,11 +128,11 @@ def arch_rows(name: str, results: dict, run_dir: Path) -> list[dict]:
         path = run_dir / "models" / f"model.{v['name']}.onnx"
         ops = float_ops(path) if path.is_file() and v["status"] == "ok" else None
         side = path.with_suffix(".json")
-        float_layers, mixed_met = None, None
+        float_layers, search = None, None
         if v["name"] == "mixed" and side.is_file():
             sc = json.loads(side.read_text())
             float_layers = [f["layer"] for f in sc.get("float_layers", [])]
-            mixed_met = {"met": sc.get("met"), "stop": sc.get("stop"), "n_layers": sc.get("n_layers"),
+            search = {"met": sc.get("met"), "stop": sc.get("stop"), "n_layers": sc.get("n_layers"),
                          "dev_worst": (sc.get("dev_mixed") or {}).get("_worst"), "seconds": sc.get("seconds")}
         lat = v.get("latency_ms") or {}
         rows.append({"arch": name, "variant": v["name"], "status": v["status"], "error": v.get("error"),
@@ -139,7 +140,7 @@ def arch_rows(name: str, results: dict, run_dir: Path) -> list[dict]:
                      "mean_drop": (sum(s["drop"] for s in v["slices"]) / len(v["slices"])) if v.get("slices") else None,
                      "p50_ms": lat.get("p50"), "model_p50_ms": lat.get("model_p50"), "size_bytes": v.get("size_bytes"),
                      "float_ops": ops["float"] if ops else None, "int8_ops": ops["int8"] if ops else None,
-                     "mixed_float_layers": float_layers, "mixed_search": mixed_met, "kernel_warning": v.get("kernel_warning")})
+                     "mixed_float_layers": float_layers, "mixed_search": search, "kernel_warning": v.get("kernel_warning")})
     return rows
 
 

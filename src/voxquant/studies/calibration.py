@@ -100,9 +100,9 @@ def calibration_waves(composition: str, size: int, frontend, seed: int = 0, data
         ConfigError: unknown composition. DataError: data missing.
     """
     from voxquant.data import Augmenter, load_manifest, load_noise_bank, load_rir_bank, load_waves, speech_commands_test, split_dev_eval
+    from voxquant.data.slices import stratified_indices
     from voxquant.models.zoo_default import rir_split, split_noise_bank
     from voxquant.paths import data_root as default_root
-    from voxquant.pipeline import stratified_indices
 
     if composition not in COMPOSITIONS:
         raise ConfigError(f"unknown calibration composition '{composition}'", hint=f"known: {', '.join(COMPOSITIONS)}")
