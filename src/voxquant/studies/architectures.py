@@ -14,8 +14,8 @@ recomputes nothing finished. The table goes to ``<out>/architectures.md`` and ``
 Budget (2 cores): defaults keep the study under 30 minutes on an idle 2-core machine by measuring latency at 1
 thread only (200 runs), a 2-epoch QAT and a mixed-precision search that ranks layers by output KL divergence on
 200 dev clips (:mod:`voxquant.quant.mixed`), keeps at most 16 layers in float (BC-ResNet-1 has 113 quantized
-layers: an uncapped greedy search on it ran past 15 minutes alone; a capped search that stops short of the budget
-is reported as "budget not met") and skips the NNCF / RKNN comparators (those are in
+layers: uncapped, its greedy search was still running after 13 minutes when stopped; a capped search that stops
+short of the budget is reported as "budget not met") and skips the NNCF / RKNN comparators (those are in
 ``voxquant run --recipes ptq,qat,mixed``).
 """
 
