@@ -9,7 +9,13 @@
   (accuracy on labelled dev features) and ``max_drop``; NNCF reverts the most harmful layers to float until the
   drop is within bounds. Exposed for the mixed-precision study to compare against.
 
-Inference: ``ov.Core().compile_model(xml, "CPU", {"INFERENCE_NUM_THREADS": n, "NUM_STREAMS": 1})``.
+Inference: ``ov.Core().compile_model(xml, "CPU", {"INFERENCE_NUM_THREADS": n, "NUM_STREAMS": 1,
+"INFERENCE_PRECISION_HINT": p})``, always with an explicit ``p``. Left to itself the CPU plugin computes in **bf16**
+on CPUs with AVX512-BF16/AMX (and maps an ``f16`` hint to bf16 on CPUs without fp16 arithmetic), so an "fp32"
+row would not be fp32 (:mod:`voxquant.hardware`). ``p`` is ``f32`` for fp32 and for the float layers of int8;
+``f16`` for fp16 only where the CPU has fp16 arithmetic, else ``f32`` (fp16 weights, f32 compute: recorded). The
+chosen hint is written into the IR (``rt_info["voxquant"]["inference_precision"]``) so every later load of the
+artefact compiles it the same way, and :func:`runtime_precisions` reads back what each layer executed in.
 Sources: OpenVINO docs "Model conversion" / "Inference with OpenVINO Runtime"; NNCF docs "Post-training
 Quantization" and "Quantization with accuracy control" (docs.openvino.ai, 2026.x).
 """
@@ -37,26 +43,75 @@ def _size(xml: Path) -> int:
     return xml.stat().st_size + (xml.with_suffix(".bin").stat().st_size if xml.with_suffix(".bin").exists() else 0)
 
 
+_RT_KEY = ["voxquant", "inference_precision"]
+
+
+def inference_precision_for(precision: str) -> str:
+    """The CPU plugin's ``INFERENCE_PRECISION_HINT`` for a voxquant precision on this CPU.
+
+    ``fp32``/``int8`` -> ``"f32"``; ``fp16`` -> ``"f16"`` where the CPU has fp16 arithmetic
+    (:func:`voxquant.hardware.cpu_isa`), else ``"f32"``; ``bf16`` -> ``"bf16"``.
+    """
+    from voxquant.hardware import cpu_isa
+
+    if precision == "bf16":
+        return "bf16"
+    if precision == "fp16" and cpu_isa()["fp16_arithmetic"]:
+        return "f16"
+    return "f32"
+
+
+def _stored_hint(model) -> str | None:
+    try:
+        return str(model.get_rt_info(_RT_KEY).astype(str)) if model.has_rt_info(_RT_KEY) else None
+    except Exception:  # pragma: no cover - older OpenVINO without has_rt_info
+        return None
+
+
+def compile_cpu(path_or_model, threads: int = 1, inference_precision: str | None = None, latency: bool = True):
+    """Compile for the CPU plugin with an explicit inference precision (never the plugin's bf16 default).
+
+    Args:
+        path_or_model: ``.xml``/``.onnx`` path or an ``ov.Model``.
+        threads: ``INFERENCE_NUM_THREADS``.
+        inference_precision: ``"f32"``, ``"f16"`` or ``"bf16"``; ``None`` = the hint stored in the IR by
+            :func:`to_ir`/:func:`nncf_quantize`, else ``"f32"``.
+
+    Returns:
+        ``(compiled_model, hint_used: str)``.
+    """
+    ov = _ov()
+    core = ov.Core()
+    model = core.read_model(str(path_or_model)) if isinstance(path_or_model, (str, Path)) else path_or_model
+    hint = inference_precision or _stored_hint(model) or "f32"
+    cfg = {"INFERENCE_NUM_THREADS": int(threads), "INFERENCE_PRECISION_HINT": hint}
+    if latency:
+        cfg.update({"NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY"})
+    return core.compile_model(model, "CPU", cfg), hint
+
+
 class OvSession(Session):
-    """OpenVINO CPU session with ``threads`` inference threads and one stream.
+    """OpenVINO CPU session with ``threads`` inference threads, one stream and an explicit inference precision.
 
     Args:
         path: ``.xml`` IR (``.bin`` beside it) or ``.onnx``.
         threads: ``INFERENCE_NUM_THREADS``.
+        inference_precision: see :func:`compile_cpu` (default: the hint stored in the IR, else ``"f32"``).
+
+    Attributes:
+        inference_precision: the hint the model was compiled with.
 
     Raises:
         ModelError: OpenVINO cannot read/compile the model.
     """
 
-    def __init__(self, path: Path, threads: int = 1):
-        ov = _ov()
+    def __init__(self, path: Path, threads: int = 1, inference_precision: str | None = None):
+        _ov()
         path = Path(path)
         if not path.is_file():
             raise ModelError("model file not found", path)
-        core = ov.Core()
         try:
-            self.compiled = core.compile_model(str(path), "CPU", {"INFERENCE_NUM_THREADS": int(threads), "NUM_STREAMS": 1,
-                                                                  "PERFORMANCE_HINT": "LATENCY"})
+            self.compiled, self.inference_precision = compile_cpu(path, threads, inference_precision)
         except Exception as exc:
             raise ModelError(f"OpenVINO cannot compile it: {str(exc).splitlines()[0][:200]}", path) from None
         inp = self.compiled.input(0)
@@ -75,9 +130,11 @@ class OvSession(Session):
 
 
 def to_ir(fp32_onnx: Path, out_xml: Path, fp16: bool = False) -> Path:
-    """Convert ONNX to OpenVINO IR (``.xml`` + ``.bin``)."""
+    """Convert ONNX to OpenVINO IR (``.xml`` + ``.bin``), fp16 weights when ``fp16``; the inference precision for
+    later loads (:func:`inference_precision_for`) is stored in the IR."""
     ov = _ov()
     model = ov.convert_model(str(fp32_onnx))
+    model.set_rt_info(inference_precision_for("fp16" if fp16 else "fp32"), _RT_KEY)
     out_xml = Path(out_xml)
     out_xml.parent.mkdir(parents=True, exist_ok=True)
     ov.save_model(model, str(out_xml), compress_to_fp16=fp16)
@@ -91,6 +148,7 @@ def nncf_quantize(fp32_onnx: Path, out_xml: Path, calibration: np.ndarray, subse
     model = ov.convert_model(str(fp32_onnx))
     cal = [np.asarray(c[None], dtype=np.float32) for c in np.asarray(calibration, dtype=np.float32)]
     q = nncf.quantize(model, nncf.Dataset(cal), subset_size=min(subset_size, len(cal)), **kw)
+    q.set_rt_info("f32", _RT_KEY)  # layers NNCF left float compute in f32, not the plugin's bf16 default
     ov.save_model(q, str(out_xml), compress_to_fp16=False)
     return Path(out_xml)
 
@@ -130,16 +188,17 @@ def quantize_with_accuracy_control(fp32_onnx: Path, out_xml: Path, calibration: 
         return correct / max(n, 1)
 
     dt = nncf.DropType.ABSOLUTE if drop_type == "absolute" else nncf.DropType.RELATIVE
+    model.set_rt_info("f32", _RT_KEY)
     q = nncf.quantize_with_accuracy_control(
         model, calibration_dataset=nncf.Dataset(cal), validation_dataset=nncf.Dataset(val_items, lambda it: it[0]),
         validation_fn=validate, max_drop=max_drop, drop_type=dt, subset_size=min(subset_size, len(cal)),
     )
     out_xml = Path(out_xml)
     out_xml.parent.mkdir(parents=True, exist_ok=True)
+    q.set_rt_info("f32", _RT_KEY)
     ov.save_model(q, str(out_xml), compress_to_fp16=False)
-    core = ov.Core()
-    acc_fp = validate(core.compile_model(model, "CPU"), val_items)
-    acc_q = validate(core.compile_model(str(out_xml), "CPU"), val_items)
+    acc_fp = validate(compile_cpu(model, 1, "f32", latency=False)[0], val_items)
+    acc_q = validate(compile_cpu(out_xml, 1, "f32", latency=False)[0], val_items)
     fq = [op for op in q.get_ordered_ops() if op.get_type_name() == "FakeQuantize"]
     float_nodes = [r["node"] for r in runtime_precisions(out_xml) if r["precision"] in ("f32", "f16", "bf16")]
     return {"path": str(out_xml), "size_bytes": _size(out_xml), "accuracy_fp32": acc_fp, "accuracy_int8": acc_q,
@@ -172,13 +231,19 @@ class OpenVinoBackend(Backend):
             nncf_quantize(Path(fp32_onnx), out, calibration)
         else:
             to_ir(Path(fp32_onnx), out, fp16=(precision == "fp16"))
-        extra = {}
+        rp = runtime_precisions(out)
+        hint = compile_cpu(out, 1)[1]
+        extra = {"runtime_precisions": rp, "inference_precision": hint}
         if precision == "int8":
-            rp = runtime_precisions(out)
             flt = [f"{r['node']} ({r['op']})" for r in rp if r["precision"] in ("f32", "f16", "bf16")]
-            extra = {"runtime_precisions": rp,
-                     "check_summary": f"OpenVINO CPU: {len(rp) - len(flt)}/{len(rp)} compute layers run int8"
-                                      + (f"; float: {', '.join(flt)}" if flt else "")}
+            extra["check_summary"] = (f"OpenVINO CPU: {len(rp) - len(flt)}/{len(rp)} compute layers run int8"
+                                      + (f"; float ({hint}): {', '.join(flt)}" if flt else ""))
+        else:
+            ran = sorted({r["precision"] for r in rp})
+            extra["check_summary"] = (f"OpenVINO CPU: compute layers ran in {', '.join(ran) or '?'} "
+                                      f"(INFERENCE_PRECISION_HINT={hint}"
+                                      + ("; fp16 weights, f32 arithmetic: this CPU has no fp16 arithmetic)"
+                                         if precision == "fp16" and hint == "f32" else ")"))
         return Artifact(path=out, backend=self.info.name, precision=precision, size_bytes=_size(out), extra=extra)
 
     def load(self, artifact: Path, threads: int = 1) -> Session:
@@ -193,16 +258,22 @@ class OpenVinoBackend(Backend):
 _COMPUTE = ("Convolution", "GroupConvolution", "FullyConnected", "MatMul", "RNNSeq", "RNNCell", "Deconvolution")
 
 
-def runtime_precisions(model: Path, threads: int = 1) -> list[dict]:
+def runtime_precisions(model: Path, threads: int = 1, inference_precision: str | None = None) -> list[dict]:
     """``[{node, op, precision}]`` for the compute layers of the compiled CPU model (OpenVINO execution graph,
-    ``rt_info['layerType']`` / ``['runtimePrecision']``): ``u8``/``i8`` = int8 kernel, ``f32`` = float."""
-    ov = _ov()
-    compiled = ov.Core().compile_model(str(model), "CPU", {"INFERENCE_NUM_THREADS": threads})
+    ``rt_info['layerType']`` / ``['runtimePrecision']`` / ``['primitiveType']``): ``u8``/``i8`` = int8 kernel,
+    ``f32``/``bf16``/``f16`` = the arithmetic's float type (fp16 weights fed to an ``*_f32`` kernel count as f32,
+    with ``"weights": "f16"``). Compiled exactly as :class:`OvSession` compiles it (same inference precision)."""
+    compiled = compile_cpu(model, threads, inference_precision, latency=False)[0]
     rows = []
     for op in compiled.get_runtime_model().get_ordered_ops():
         rt = op.get_rt_info()
         layer = rt["layerType"].astype(str) if "layerType" in rt else op.get_type_name()
         if layer in _COMPUTE:
             prec = rt["runtimePrecision"].astype(str) if "runtimePrecision" in rt else "?"
-            rows.append({"node": op.get_friendly_name(), "op": layer, "precision": prec})
+            prim = rt["primitiveType"].astype(str) if "primitiveType" in rt else ""
+            row = {"node": op.get_friendly_name(), "op": layer, "precision": prec, "primitive": prim}
+            # fp16 weights decompressed into an f32 kernel report runtimePrecision f16; the arithmetic is f32
+            if prec in ("f16", "bf16") and prim.endswith("_f32"):
+                row.update(precision="f32", weights=prec)
+            rows.append(row)
     return rows

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from voxquant.hardware import cpu_has_vnni  # noqa: F401  (the rule lives in voxquant.hardware)
 from voxquant.quant import register_recipe
 
 
@@ -144,20 +145,6 @@ def _entropy_bins(num_bins: int | None, num_quantized_bins: int = 128):
         yield
     finally:
         q.create_calibrator = original
-
-
-def cpu_has_vnni() -> bool:
-    """Whether this CPU has an int8 dot-product instruction ONNX Runtime's x86 kernels use without saturation
-    (``avx512_vnni`` or ``avx_vnni`` in ``/proc/cpuinfo``). Non-x86 CPUs return ``True`` (not affected)."""
-    import platform
-
-    if platform.machine().lower() not in ("x86_64", "amd64", "i686", "x86"):
-        return True
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_vnni" in flags or "avx_vnni" in flags
 
 
 def default_reduce_range() -> bool:

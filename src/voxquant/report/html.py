@@ -716,7 +716,8 @@ def render_html(results: Mapping, max_drop: float = 1.0, title: str | None = Non
         if val:
             bits.append(f"{k}: {_describe(val)}")
     m = results.get("machine") or {}
-    bits.append(f"{m.get('cpu_model', '?')}, {m.get('cores', '?')} cores")
+    isa = (m.get("isa") or {}).get("summary")
+    bits.append(f"{m.get('cpu_model', '?')}, {m.get('cores', '?')} cores" + (f" ({isa})" if isa else ""))
     bits.append(f"created {results.get('created')}")
     if ref is not None:
         bits.append(f"reference: {ref.get('name')}")

@@ -56,6 +56,7 @@ from typing import Any
 import numpy as np
 
 from voxquant.errors import VoxquantError
+from voxquant.hardware import cpu_isa
 from voxquant.report.format import fmt_ms
 from voxquant.report.store import to_jsonable
 
@@ -190,7 +191,8 @@ def collect_machine() -> dict:
         ``{"cpu_model": str, "cores": int (CPUs this process may run on: scheduler affinity),
         "cores_logical": int, "cores_physical": int | None, "cpu_quota_cores": float | None (cgroup limit),
         "cpu_flags": [str] (SIMD features relevant to int8/fp16 speed: avx2, avx512_vnni, avx_vnni, asimddp,
-        ...), "memory_bytes": int | None, "arch": str, "os": str}``. Linux-specific fields are ``None``
+        ...), "isa": :func:`voxquant.hardware.cpu_isa` (int8 dot product, bf16, fp16 arithmetic: the features that
+        change int8/bf16 results), "memory_bytes": int | None, "arch": str, "os": str}``. Linux-specific fields are ``None``
         elsewhere.
     """
     cpuinfo = _read("/proc/cpuinfo") or ""
@@ -237,6 +239,7 @@ def collect_machine() -> dict:
         "cores_physical": len(physical) or None,
         "cpu_quota_cores": _cpu_quota_cores(),
         "cpu_flags": sorted(f for f in _INTERESTING_FLAGS if f in flags),
+        "isa": cpu_isa(),
         "memory_bytes": mem,
         "arch": platform.machine(),
         "os": platform.platform(),
