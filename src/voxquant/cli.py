@@ -37,6 +37,7 @@ def cmd_run(a) -> int:
         reverb=not a.no_reverb, far_field=not a.no_reverb, calib_n=a.calib_n, seed=a.seed, threads=_ints(a.threads),
         latency_runs=a.latency_runs, n_boot=a.n_boot, max_drop=a.max_drop, limit=a.limit, progress=not a.quiet,
         recipe_options=_recipe_options(a), test_set=Path(a.data) if a.data else None,
+        backends=tuple(_csv(a.backends)), group_by=tuple(_csv(a.group_by)) if a.group_by else (),
     )
     res = run(cfg)
     print(f"wrote {Path(a.out) / 'report.html'}, {Path(a.out) / 'results.json'} ({res['seconds']:.0f} s)")
@@ -185,6 +186,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default="runs/default", help="output folder (resumes if it exists) [%(default)s]")
     r.add_argument("--recipes", default=None, help="comma-separated recipes (default: fp32,fp16,int8_dynamic,int8_static_minmax,"
                    "int8_static_entropy,int8_static_percentile)")
+    r.add_argument("--backends", default="onnx", help="comma list of backends to build and evaluate every recipe on "
+                   "(onnx, tflite, edgetpu, rknn, openvino, tensorrt, qnn) or 'all' [%(default)s]")
+    r.add_argument("--group-by", default=None, help="comma list of manifest columns (accent, gender, device...) that "
+                   "add per-group slices with CIs")
     r.add_argument("--snrs", default="20,10,5,0", help="noise-slice SNRs in dB [%(default)s]")
     r.add_argument("--no-reverb", action="store_true", help="skip reverb and far-field slices")
     r.add_argument("--calib-n", type=int, default=200, help="calibration clips from dev [%(default)s]")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,17 +28,14 @@ from pathlib import Path
 import numpy as np
 
 from voxquant.data.slices import stratified_indices  # noqa: F401  (re-exported: voxquant.pipeline.stratified_indices)
+from voxquant.engine import KERNEL_AGREEMENT_MIN  # noqa: F401  (re-exported)
 from voxquant.errors import ConfigError, VoxquantError
-from voxquant.report.results import MIN_SPEEDUP
 
 log = logging.getLogger("voxquant")
 
 DEFAULT_RECIPES = ("fp32", "fp16", "int8_dynamic", "int8_static_minmax", "int8_static_entropy", "int8_static_percentile",
                    "int8_static_minmax_fullrange")
 
-#: Below this share of identical predictions between ORT's int8 kernels and the float-simulated QDQ graph, the
-#: variant gets a kernel warning in the report.
-KERNEL_AGREEMENT_MIN = 0.98
 
 
 @dataclass
@@ -67,6 +65,13 @@ class RunConfig:
         test_set: folder of the 12-class test set (labelled folders or manifest layout), overriding the data root.
         progress: show progress bars.
         recipe_options: per-recipe keyword options, e.g. ``{"mixed": {"max_drop": 0.5}}``.
+        backends: backend table arguments (``onnx``, ``tflite``, ``openvino``, ``rknn``, ... or ``all``); every
+            recipe is built on every backend that implements it (:func:`voxquant.engine.plan_matrix`); ``fp32`` on
+            ONNX Runtime is always the reference.
+        group_by: manifest columns (accent, gender, device...) that add per-group slices with CIs; per-speaker
+            results are added whenever speakers are known.
+        calib: calibration audio (folder or manifest CSV) instead of ``dev`` clips.
+        noise, rirs: folders of the user's own noise recordings / room impulse responses for the slices.
     """
 
     out_dir: Path = Path("runs/default")
@@ -90,6 +95,11 @@ class RunConfig:
     frontend: str | None = None
     progress: bool = True
     recipe_options: dict = field(default_factory=dict)
+    backends: tuple = ("onnx",)
+    group_by: tuple = ()
+    calib: Path | None = None
+    noise: Path | None = None
+    rirs: Path | None = None
 
     def to_dict(self) -> dict:
         """The configuration as plain JSON types (recorded in the results)."""
@@ -149,7 +159,7 @@ def resolve_model(model: Path | str | None, frontend: str | None = None) -> Mode
             name=p.name if p else "dscnn_sc12.pt (bundled)", frontend=meta["frontend"], labels=tuple(meta["labels"]),
             layout="nchw", export=lambda out: export_onnx(net, net.example_input(), out),
             meta={"arch": meta.get("arch"), "n_parameters": meta.get("n_parameters"),
-                  "eval_accuracy_card": meta.get("eval_accuracy")})
+                  "eval_accuracy_card": meta.get("eval_accuracy"), "files": _weight_files(p), "_torch_model": net})
     from voxquant.zoo import load_spec, spec_for_file, to_onnx, zoo_spec
 
     if p.suffix == ".toml":
@@ -164,9 +174,18 @@ def resolve_model(model: Path | str | None, frontend: str | None = None) -> Mode
         spec = zoo_spec(str(model))
     if spec.input.dtype != "float32":
         raise ModelError(f"model '{spec.name}' takes {spec.input.dtype} input: quantize its float version instead", spec.model_path)
+    files = [str(f) for f in (getattr(spec, "model_path", None), p if p is not None and p.suffix == ".toml" else None) if f]
     return ModelSource(name=spec.name, frontend=spec.frontend, labels=tuple(spec.labels), layout=spec.input.layout,
                        export=lambda out: to_onnx(spec, out), meta={"spec": spec.name, "format": spec.format,
-                                                                    "published": spec.published})
+                                                                    "published": spec.published, "files": files})
+
+
+def _weight_files(p: Path | None) -> list[str]:
+    """The files of voxquant weights (``.pt`` and its ``.json``), default: the bundled DS-CNN."""
+    from voxquant.models.zoo_default import DEFAULT_WEIGHTS
+
+    w = Path(p) if p else Path(DEFAULT_WEIGHTS)
+    return [str(f) for f in (w, w.with_suffix(".json")) if f.exists()]
 
 
 def slice_specs(cfg: RunConfig, rir_names: list[str]) -> list[tuple[str, str, object]]:
@@ -179,14 +198,6 @@ def slice_specs(cfg: RunConfig, rir_names: list[str]) -> list[tuple[str, str, ob
     if cfg.far_field and rir_names:
         specs.append(("far_field", "far_field", cfg.far_field_snr))
     return specs
-
-
-def _is_qdq(path: Path) -> bool:
-    """Whether an ONNX model is a static QDQ model (QuantizeLinear nodes, no DynamicQuantizeLinear)."""
-    import onnx
-
-    ops = {n.op_type for n in onnx.load(str(path), load_external_data=False).graph.node}
-    return "QuantizeLinear" in ops and "DynamicQuantizeLinear" not in ops
 
 
 def kernel_check_section(variants: list[dict]) -> dict | None:
@@ -208,62 +219,94 @@ def kernel_check_section(variants: list[dict]) -> dict | None:
     return {"title": "Int8 kernel check", "html": html}
 
 
-def _progress(enabled: bool):
-    from contextlib import nullcontext
-
-    if not enabled:
-        return nullcontext(None)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=False)
-
-
 # ------------------------------------------------------------------------------------------------ the run
 
 
+def run_fingerprint(cfg: RunConfig, src: ModelSource, data_files: list, extra: dict | None = None) -> dict:
+    """The fingerprint of a run folder: everything that changes the value of a stored cell.
+
+    Components: ``model`` (sha256 of the model file(s)), ``data`` (sha256 of the data manifest(s)), ``frontend``,
+    ``numbers`` (config values that change cells: seed, limit, calibration size and source, far-field SNR,
+    noise/RIR folders, recipe options, labels) and ``voxquant`` (version). Adding recipes, backends, slices or
+    threads to a resumed run is allowed (new cells); changing any component is not.
+    """
+    from voxquant import __version__
+    from voxquant.engine import file_digest, value_digest
+
+    model_files = [Path(f) for f in (src.meta.get("files") or []) if Path(f).exists()]
+    numbers = {"seed": cfg.seed, "limit": cfg.limit, "calib_n": cfg.calib_n, "calib": str(cfg.calib or ""),
+               "far_field_snr": cfg.far_field_snr, "noise": str(cfg.noise or ""), "rirs": str(cfg.rirs or ""),
+               "recipe_options": cfg.recipe_options, "labels": list(src.labels)}
+    return {
+        "model": file_digest(model_files) if model_files else value_digest(src.name),
+        "data": file_digest([f for f in data_files if Path(f).exists()]) if data_files else "",
+        "frontend": value_digest(src.frontend.to_dict()),
+        "numbers": value_digest({**numbers, **(extra or {})}),
+        "voxquant": __version__,
+    }
+
+
 def run(cfg: RunConfig | None = None) -> dict:
-    """Run the whole matrix and write the report.
+    """Run the whole matrix (recipes x backends x slices) through the one engine and write the report.
 
     Args:
-        cfg: :class:`RunConfig` (defaults: bundled DS-CNN, all default recipes, all slices, 1 and 2 threads).
+        cfg: :class:`RunConfig` (defaults: bundled DS-CNN, all default recipes on ONNX Runtime, all slices, 1 and 2
+            threads).
 
     Returns:
         The ``results.json`` dict (also written to ``cfg.out_dir``).
 
     Raises:
-        VoxquantError: missing data, bad model file, unknown recipe (one clear message).
+        VoxquantError: missing data, bad model file, unknown recipe/backend, resume under another fingerprint (one
+            clear message).
     """
     from voxquant.audio.frontend import compute_features
     from voxquant.data import load_noise_bank, load_rir_bank, load_waves
     from voxquant.data.slices import cached_array, condition_waves, model_splits, stratified_subset
-    from voxquant.eval.metrics import classification_metrics
+    from voxquant.engine import (MatrixInputs, MatrixSettings, check_fingerprint, plan_matrix, remove_stale_temps,
+                                 run_matrix, value_digest)
     from voxquant.models.zoo_default import split_noise_bank
-    from voxquant.quant import get_recipe
-    from voxquant.report import ResultStore, build_results, make_latency, make_slice as make_slice_entry
-    from voxquant.report import print_summary, recommend, write_csv, write_html, write_json_atomic
+    from voxquant.report import ResultStore, print_summary, write_csv, write_html, write_json_atomic
+    from voxquant.zoo.spec import to_model_layout
 
     cfg = cfg or RunConfig()
     t_start = time.time()
-    from voxquant.quant import expand_recipes
-
-    recipes = list(dict.fromkeys(["fp32", *expand_recipes(cfg.recipes)]))  # group aliases, e.g. ptq
-    for r in recipes:
-        get_recipe(r)  # fail fast on an unknown recipe, before any work
+    plan, skipped = plan_matrix(cfg.recipes, cfg.backends)  # fail fast on an unknown recipe or backend
     out = Path(cfg.out_dir)
-    (out / "models").mkdir(parents=True, exist_ok=True)
-    store = ResultStore(out)
 
-    # 1. data ---------------------------------------------------------------------------------------------
+    # 1. model and data -----------------------------------------------------------------------------------
     src = resolve_model(cfg.model, cfg.frontend)
     fe = src.frontend
     labels = src.labels
-    from voxquant.zoo.spec import to_model_layout
 
     def feats(waves):
         return to_model_layout(compute_features(waves, fe), src.layout)
 
     dev, ev, remap = model_splits(labels, cfg.data_root, cfg.test_set)
     ev = stratified_subset(ev, cfg.limit, cfg.seed)
+    groups = {}
+    if any(c.speaker for c in ev.clips):
+        groups["speaker"] = np.array([c.speaker or "?" for c in ev.clips])
+    for col in cfg.group_by:
+        if col == "speaker":
+            continue
+        missing = [c.path for c in ev.clips if col not in c.meta]
+        if missing:
+            cols = sorted(set().union(*(c.meta.keys() for c in ev.clips[:50])) | {"speaker"})
+            raise ConfigError(f"{missing[0]}: --group-by column '{col}' is not in the data manifest",
+                              hint=f"available columns: {', '.join(cols)}")
+        groups[col] = np.array([str(c.meta[col]) for c in ev.clips])
+    manifests = sorted({str(p) for p in _manifests(ev) | _manifests(dev)})
+
+    fp = run_fingerprint(cfg, src, manifests)
+    check_fingerprint(out, fp)  # stops before anything is reused from another run
+    (out / "models").mkdir(parents=True, exist_ok=True)
+    removed = remove_stale_temps(out)
+    if removed:
+        log.info("removed %d temporary files of an interrupted run", removed)
+    store = ResultStore(out)
+    cache_key = value_digest(fp)[:16]
+
     y_eval = remap[ev.label_ids()]
     eval_waves = load_waves(ev, fe.sample_rate, fe.clip_samples, progress=cfg.progress)
     calib_idx = stratified_indices(dev.label_ids(), cfg.calib_n, cfg.seed)
@@ -283,83 +326,33 @@ def run(cfg: RunConfig | None = None) -> dict:
     specs = [s for s in slice_specs(cfg, list(rirs)) if (s[1] not in ("noise", "far_field") or noise_eval)]
 
     def slice_features(name, kind, param):
-        return cached_array(out / "cache" / f"features_{name}_{len(ev)}_{cfg.seed}.npy",
+        return cached_array(out / "cache" / f"features_{name}_{cache_key}.npy",
                             lambda: feats(condition_waves(eval_waves, kind, param, noise_eval, rirs, cfg.seed)))
 
-    # 2. float ONNX -----------------------------------------------------------------------------------------
+    # 2. float ONNX (atomic: a kill during the export leaves no model behind) -------------------------------------
     fp32_onnx = out / "models" / "model.fp32.onnx"
     if not fp32_onnx.is_file():
-        src.export(fp32_onnx)
+        tmp = out / "models" / ".building" / "export"
+        tmp.mkdir(parents=True, exist_ok=True)
+        src.export(tmp / fp32_onnx.name)
+        from voxquant.engine import _move_into
 
-    # 3.-5. variants x slices ---------------------------------------------------------------------------------
-    from voxquant.backends.onnxruntime import OrtSession
+        _move_into(tmp, out / "models")
+        shutil.rmtree(out / "models" / ".building", ignore_errors=True)
 
-    variant_paths: dict[str, Path] = {}
-    with _progress(cfg.progress) as prog:
-        task = prog.add_task("variants x slices", total=len(recipes) * len(specs)) if prog else None
-        for r in recipes:
-            key = f"variant/{r}"
-            path = out / "models" / f"model.{r}.onnx"
-            if not store.has(key):
-                t0 = time.time()
-                try:
-                    from voxquant.quant import build_variant
-
-                    # every recipe gets the run context; QAT / mixed precision need the float weights and dev data
-                    ctx = {"weights": Path(cfg.model) if cfg.model else None, "data_root": cfg.data_root,
-                           "test_set": cfg.test_set, "seed": cfg.seed, "progress": cfg.progress}
-                    build_variant(r, fp32_onnx, path, calib if get_recipe(r).needs_calibration else None,
-                                  **{**ctx, **cfg.recipe_options.get(r, {})})
-                    store.put(key, {"status": "ok", "path": str(path), "size_bytes": path.stat().st_size,
-                                    "build_seconds": time.time() - t0})
-                except VoxquantError:
-                    raise
-                except Exception as exc:  # a toolchain failure is a row in the report, not a crash
-                    store.put(key, {"status": "failed", "error": f"{type(exc).__name__}: {str(exc)[:300]}"})
-            if store.get(key)["status"] == "ok":
-                variant_paths[r] = path
-            sess = None
-            for name, kind, param in specs:
-                ckey = f"acc/{r}/{name}"
-                if r in variant_paths and not store.has(ckey):
-                    if sess is None:
-                        sess = OrtSession(path, threads=cfg.eval_threads)
-                    x = slice_features(name, kind, param)
-                    pred = np.concatenate([sess.run(x[i : i + 512]).argmax(1) for i in range(0, len(x), 512)])
-                    store.put_array(ckey, (pred == y_eval))
-                    m = classification_metrics(y_eval, pred, labels)
-                    store.put(ckey, m)
-                if prog:
-                    prog.update(task, advance=1, description=f"{r} / {name}")
-            if r in variant_paths and _is_qdq(path) and not store.has(f"kernel_check/{r}"):
-                # the same QDQ graph without ORT's int8 kernel fusion: exact int8 arithmetic simulated in float
-                x = slice_features("clean", "clean", None)
-                sim = OrtSession(path, threads=cfg.eval_threads, optimization="basic")
-                sim_pred = np.concatenate([sim.run(x[i : i + 512]).argmax(1) for i in range(0, len(x), 512)])
-                kern = sess or OrtSession(path, threads=cfg.eval_threads)
-                kern_pred = np.concatenate([kern.run(x[i : i + 512]).argmax(1) for i in range(0, len(x), 512)])
-                store.put(f"kernel_check/{r}", {"qdq_simulated_accuracy": float((sim_pred == y_eval).mean()),
-                                                "kernel_accuracy": float((kern_pred == y_eval).mean()),
-                                                "agreement": float((sim_pred == kern_pred).mean())})
-
-    # 6. latency ---------------------------------------------------------------------------------------------
-    from voxquant.eval.latency import measure_latency
-
+    # 3.-6. the matrix: variants x slices, latency -------------------------------------------------------------
     lat_files = [c.path for c in ev.clips[: max(1, cfg.latency_runs)]]
-    with _progress(cfg.progress) as prog:
-        task = prog.add_task("latency", total=len(variant_paths) * len(cfg.threads)) if prog else None
-        for r, path in variant_paths.items():
-            for t in cfg.threads:
-                lkey = f"latency/{r}/t{t}"
-                if not store.has(lkey):
-                    try:
-                        res = measure_latency(path, lat_files, fe, "onnxruntime", threads=t, runs=cfg.latency_runs,
-                                              warmup=cfg.latency_warmup, layout=src.layout)
-                    except RuntimeError as exc:
-                        res = {"error": str(exc)}
-                    store.put(lkey, res)
-                if prog:
-                    prog.update(task, advance=1, description=f"latency {r} @ {t} thread(s)")
+    ctx = {"weights": Path(cfg.model) if cfg.model else None, "data_root": cfg.data_root, "test_set": cfg.test_set,
+           "seed": cfg.seed, "progress": cfg.progress}
+    inputs = MatrixInputs(
+        fp32_onnx=fp32_onnx, y=y_eval, labels=labels, calibration=calib, torch_model=src.meta.get("_torch_model"),
+        frontend=fe, layout=src.layout, latency_files=lat_files, recipe_context=ctx,
+        slices=[(name, (lambda n=name, k=kind, p=param: slice_features(n, k, p))) for name, kind, param in specs])
+    settings = MatrixSettings(eval_threads=cfg.eval_threads, threads=tuple(cfg.threads), latency_runs=cfg.latency_runs,
+                              latency_warmup=cfg.latency_warmup, recipe_options=cfg.recipe_options, progress=cfg.progress)
+    built = run_matrix(store, out, plan, inputs, settings)
+    variant_paths = {s.name: built[s.name] for s in plan if s.backend == "onnx" and s.name in built
+                     and store.get(f"variant/{s.name}")["status"] == "ok"}
 
     # 6b. report sections contributed by recipes (QAT details, sensitivity, mixed precision vs NNCF) ---------
     from voxquant.quant import run_report_hooks
@@ -367,10 +360,11 @@ def run(cfg: RunConfig | None = None) -> dict:
     hook_ctx = {"out_dir": out, "store": store, "variant_paths": variant_paths, "specs": specs,
                 "slice_features": slice_features, "y_eval": y_eval, "labels": labels, "frontend": fe, "cfg": cfg,
                 "eval_files": lat_files}
-    extra_sections = run_report_hooks(recipes, hook_ctx)
+    extra_sections = run_report_hooks([s.recipe for s in plan if s.backend == "onnx"], hook_ctx)
 
     # 7. assemble ---------------------------------------------------------------------------------------------
-    results = assemble(cfg, store, recipes, specs, labels, src, len(ev), time.time() - t_start, extra_sections)
+    results = assemble(cfg, store, plan, specs, labels, src, len(ev), time.time() - t_start, extra_sections,
+                       groups=groups, skipped=skipped)
     write_json_atomic(out / "results.json", results)
     write_csv(results, out / "results.csv", max_drop=cfg.max_drop)
     write_html(results, out / "report.html", max_drop=cfg.max_drop)
@@ -379,73 +373,40 @@ def run(cfg: RunConfig | None = None) -> dict:
     return results
 
 
-def assemble(cfg: RunConfig, store, recipes, specs, labels, src: ModelSource, n_eval: int, seconds: float,
-             extra_sections: list | None = None) -> dict:
-    """Build the ``results.json`` dict from the stored cells (no model is run here); ``extra_sections`` (from the
-    recipes' report hooks) are appended to ``results["sections"]``."""
-    from voxquant.quant import get_recipe
-    from voxquant.report import build_results, make_latency, make_slice as make_slice_entry, recommend
+def _manifests(clips) -> set:
+    """The manifest files (or, for labelled folders, the clip files) a clip set was read from."""
+    found = set()
+    for c in clips.clips:
+        for parent in list(Path(c.path).parents)[:4]:
+            m = parent / "manifest.csv"
+            if m.is_file():
+                found.add(m)
+                break
+    return found
 
-    variants = []
-    ref_correct = {name: store.get_array(f"acc/fp32/{name}") for name, _, _ in specs if store.has_array(f"acc/fp32/{name}")}
-    ref_model_p50 = None
-    for r in recipes:
-        rec = get_recipe(r)
-        built = store.get(f"variant/{r}")
-        v = {"name": r, "recipe": r, "precision": rec.precision, "backend": "onnxruntime", "description": rec.description}
-        if built["status"] != "ok":
-            v.update(status="failed", error=built.get("error"), size_bytes=None, accuracy=None, latency_ms=None,
-                     peak_rss_bytes=None, slices=[], per_class=None, confusion=None)
-            variants.append(v)
-            continue
-        v.update(status="ok", size_bytes=built["size_bytes"], build_seconds=built.get("build_seconds"))
-        slices = []
-        for name, _, _ in specs:
-            corr = store.get_array(f"acc/{r}/{name}")
-            if name in ref_correct:
-                slices.append(make_slice_entry(name, ref_correct[name], corr, n_boot=cfg.n_boot, seed=cfg.seed))
-        v["slices"] = slices
-        if store.has(f"kernel_check/{r}"):
-            kc = store.get(f"kernel_check/{r}")
-            v["kernel_check"] = kc
-            if kc["agreement"] < KERNEL_AGREEMENT_MIN:
-                v["kernel_warning"] = (
-                    f"ONNX Runtime's fused int8 kernels agree with the QDQ graph simulated in float on only "
-                    f"{100 * kc['agreement']:.1f}% of clean clips (simulated accuracy {100 * kc['qdq_simulated_accuracy']:.2f}%, "
-                    f"kernel {100 * kc['kernel_accuracy']:.2f}%): on x86 without VNNI the U8S8 kernels saturate "
-                    f"(VPMADDUBSW); use reduce_range (the default static recipes do) or run on the target.")
-        clean = store.get(f"acc/{r}/clean")
-        v["accuracy"] = clean["accuracy"]
-        v["per_class"] = clean["per_class"]
-        v["confusion"] = clean["confusion"]
-        lats = {t: store.get(f"latency/{r}/t{t}") for t in cfg.threads if store.has(f"latency/{r}/t{t}")}
-        good = {t: l for t, l in lats.items() if "error" not in l}
-        if good and cfg.threads[0] in good:
-            v["latency_ms"] = make_latency({t: l["e2e_samples_ms"] for t, l in good.items()},
-                                           {t: l["model_samples_ms"] for t, l in good.items()}, headline_threads=cfg.threads[0])
-            v["latency_ms"]["io_frontend_p50"] = good[cfg.threads[0]]["io_frontend_ms"]["p50"]
-            v["peak_rss_bytes"] = max(l["peak_rss_bytes"] for l in good.values())
-            mp50 = v["latency_ms"]["model_p50"]
-            if r == "fp32":
-                ref_model_p50 = mp50
-            elif ref_model_p50 is not None:
-                v["model_speedup_vs_fp32"] = ref_model_p50 / mp50
-                # flagged on the model-only p50 at the headline thread count (the part quantization changes), when
-                # slower by more than the run-to-run noise margin the recommendation also uses
-                v["slower_than_fp32"] = bool(mp50 > ref_model_p50 * MIN_SPEEDUP)
-        else:
-            v["latency_ms"] = None
-            v["peak_rss_bytes"] = None
-            v["latency_error"] = "; ".join(l.get("error", "") for l in lats.values()) or "not measured"
-        variants.append(v)
+
+def assemble(cfg: RunConfig, store, plan, specs, labels, src: ModelSource, n_eval: int, seconds: float,
+             extra_sections: list | None = None, groups: dict | None = None, skipped: list | None = None) -> dict:
+    """Build the ``results.json`` dict from the stored cells (no model is run here; see
+    :func:`voxquant.engine.assemble_variants`); ``extra_sections`` (from the recipes' report hooks) are appended to
+    ``results["sections"]``."""
+    from voxquant.engine import assemble_variants
+    from voxquant.report import build_results, recommend
+
+    variants = assemble_variants(store, plan, [n for n, _, _ in specs], threads=tuple(cfg.threads), n_boot=cfg.n_boot,
+                                 seed=cfg.seed, groups=groups)
     res_meta = {
         "config": cfg.to_dict(),
         "seed": cfg.seed,
         "labels": list(labels),
-        "model": {"name": src.name, "frontend": src.frontend.to_dict(), "input_layout": src.layout, **src.meta},
+        "model": {"name": src.name, "frontend": src.frontend.to_dict(), "input_layout": src.layout,
+                  **{k: v for k, v in src.meta.items() if not k.startswith("_")}},
         "dataset": {"name": "speech_commands_v0.02_test (official 12-class test set)", "split": "eval",
-                    "n_clips": n_eval, "calibration": f"{cfg.calib_n} clips of dev"},
+                    "n_clips": n_eval, "calibration": f"{cfg.calib_n} clips of dev",
+                    "groups": sorted(groups or {})},
         "slices": [{"name": n, "kind": k, "param": p} for n, k, p in specs],
+        "backends": list(dict.fromkeys(v["backend"] for v in variants)),
+        "matrix_skipped": list(skipped or []),
         "seconds": seconds,
         # latency is only comparable on an otherwise idle machine: record how busy this one was
         "load_average_1_5_15min": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,

@@ -31,4 +31,13 @@ def step_bar(label: str, enabled: bool, total: int) -> Callable[[int | None, str
     return bar
 
 
-__all__ = ["step_bar"]
+def step_progress():
+    """A rich ``Progress`` for loops with several tasks (``add_task`` / ``update``): bar, done/total, elapsed and
+    ETA. Use as a context manager."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TextColumn("ETA"), TimeRemainingColumn(), transient=False)
+
+
+__all__ = ["step_bar", "step_progress"]

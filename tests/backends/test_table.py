@@ -34,7 +34,7 @@ def test_canonical_names_resolve():
 
 
 def test_parse_formats():
-    from voxquant.backends.benchmark import parse_formats
+    from voxquant.engine import parse_backends as parse_formats
 
     assert parse_formats("all") == ["onnx", "tflite", "edgetpu", "rknn", "openvino", "tensorrt", "qnn"]
     assert parse_formats("onnx, openvino,onnx") == ["onnx", "openvino"]

@@ -1,6 +1,7 @@
 """CLI sub-commands of the backends/targets packages, registered by ``voxquant.cli`` (``add_commands``):
 
-* ``voxquant benchmark [--formats all] [--model M] [--out DIR] ...``: :func:`voxquant.backends.benchmark.benchmark_cli`;
+* ``voxquant benchmark [--formats all] [--model M] [--out DIR] ...``: :func:`voxquant.benchmark.benchmark_cli`
+  (``voxquant run --backends ...`` through the one engine);
 * ``voxquant check MODEL --target T [--all] [--json] [--no-evidence]``: :func:`voxquant.targets.check.check_cli`;
 * ``voxquant backends list``: the backend table with availability here;
 * ``voxquant backends targets``: the target profiles and their sources;
@@ -13,16 +14,17 @@ from pathlib import Path
 
 
 def cmd_benchmark(a) -> int:
-    from voxquant.backends.benchmark import BenchmarkConfig, benchmark_cli
+    from voxquant.benchmark import BenchmarkConfig, benchmark_cli
 
     cfg = BenchmarkConfig(
         out_dir=Path(a.out), model=Path(a.model) if a.model else None, formats=a.formats, limit=a.limit,
         calib_n=a.calib_n, snrs=tuple(float(s) for s in a.snrs.split(",") if s.strip()), runs=a.runs, warmup=a.warmup,
         threads=a.threads, max_drop=a.max_drop, data_root=Path(a.data_root) if a.data_root else None, seed=a.seed,
-        progress=not a.quiet,
+        progress=not a.quiet, frontend=a.frontend,
     )
     res = benchmark_cli(cfg)
-    print(f"wrote {Path(a.out) / 'benchmark.json'}, benchmark.md, benchmark.html ({len(res.rows)} rows)")
+    out = Path(a.out)
+    print(f"wrote {out / 'results.json'}, {out / 'report.html'}, {out / 'benchmark.md'} ({len(res['variants'])} rows)")
     return 0
 
 
@@ -85,13 +87,16 @@ def cmd_backends_setup(a) -> int:
 
 def add_commands(sub) -> None:
     """Add ``benchmark``, ``check`` and ``backends`` to the ``voxquant`` sub-parsers."""
-    b = sub.add_parser("benchmark", help="one table over every backend x precision (build, run, validate, time)")
+    b = sub.add_parser("benchmark", help="voxquant run --backends FORMATS with the recipes every backend builds: one "
+                       "table over every backend x precision")
     b.add_argument("--formats", default="all", help="'all' or a comma list of: onnx, tflite, edgetpu, rknn, openvino, tensorrt, qnn [%(default)s]")
-    b.add_argument("--model", help="voxquant weights (.pt) or a float .onnx; default: the bundled DS-CNN")
+    b.add_argument("--model", help="as voxquant run --model (weights .pt, spec .toml, zoo name, or a float "
+                   ".onnx/.tflite with --frontend); default: the bundled DS-CNN")
+    b.add_argument("--frontend", help="front-end preset for a bare .onnx/.tflite model")
     b.add_argument("--out", default="runs/benchmark", help="output folder [%(default)s]")
     b.add_argument("--limit", type=int, default=None, help="eval clips (stratified); default: the whole eval split")
     b.add_argument("--calib-n", type=int, default=200, help="calibration clips from dev [%(default)s]")
-    b.add_argument("--snrs", default="10,0", help="noise-slice SNRs in dB [%(default)s]")
+    b.add_argument("--snrs", default="20,10,5,0", help="noise-slice SNRs in dB (as voxquant run) [%(default)s]")
     b.add_argument("--runs", type=int, default=200, help="timed latency runs [%(default)s]")
     b.add_argument("--warmup", type=int, default=20)
     b.add_argument("--threads", type=int, default=1, help="intra-op threads for latency [%(default)s]")

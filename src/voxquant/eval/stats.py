@@ -243,25 +243,4 @@ def describe_drop(drop: float, lo: float, hi: float, unit: str = "pp") -> str:
     return f"significantly {word}: {drop:+.2f} {unit} (95% CI {lo:+.2f} to {hi:+.2f})"
 
 
-def budget_verdict(lo: float, hi: float, max_drop: float = 1.0) -> str:
-    """Classify a drop CI against an accuracy-drop budget (used for green/amber/red colouring).
-
-    Args:
-        lo: lower CI bound of the drop (pp).
-        hi: upper CI bound of the drop (pp).
-        max_drop: the budget, in pp (a drop up to this is acceptable).
-
-    Returns:
-        ``"within"`` when the whole CI is at or below the budget (``hi <= max_drop``: green);
-        ``"exceeds"`` when the whole CI is above it (``lo > max_drop``: red);
-        ``"uncertain"`` otherwise (the CI straddles the budget: amber - more clips would be needed).
-
-    Raises:
-        ValueError: invalid interval (see :func:`is_significant`).
-    """
-    is_significant(lo, hi)  # validates
-    if hi <= max_drop:
-        return "within"
-    if lo > max_drop:
-        return "exceeds"
-    return "uncertain"
+from voxquant.eval.rules import budget_verdict  # noqa: E402,F401  (re-exported; defined with the other verdicts)

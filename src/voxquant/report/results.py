@@ -56,6 +56,7 @@ from typing import Any
 import numpy as np
 
 from voxquant.errors import VoxquantError
+from voxquant.eval.rules import NOISE_MARGIN, faster_than_reference, slower_than_reference, within_budget
 from voxquant.hardware import cpu_isa
 from voxquant.report.format import fmt_ms
 from voxquant.report.store import to_jsonable
@@ -376,7 +377,7 @@ def _worst_slice(slices: Sequence[Mapping]) -> dict | None:
     return {"name": s.get("name"), "drop": best[0], "ci95": list(s.get("ci95") or [None, None])}
 
 
-def build_results(meta: Mapping, variants: Sequence[Mapping], *, slower_tolerance: float = 0.0) -> dict:
+def build_results(meta: Mapping, variants: Sequence[Mapping], *, slower_margin: float = NOISE_MARGIN) -> dict:
     """Assemble and validate the ``results.json`` dict.
 
     Args:
@@ -389,7 +390,8 @@ def build_results(meta: Mapping, variants: Sequence[Mapping], *, slower_toleranc
             ``error`` to ``None``; ``slower_than_fp32`` and ``speedup_vs_fp32`` are computed from the
             headline p50 (``latency_ms.p50``) vs the reference unless given; ``worst_slice`` (the slice
             with the largest drop) is computed. Inputs are not modified.
-        slower_tolerance: a variant counts as slower than fp32 when ``p50 > ref_p50 * (1 + tol)``.
+        slower_margin: a variant counts as slower than fp32 when ``p50 > ref_p50 * margin``
+            (:func:`voxquant.eval.rules.slower_than_reference`).
 
     Returns:
         A new dict following the schema (validated), made of plain JSON types (numpy scalars and arrays are
@@ -437,10 +439,8 @@ def build_results(meta: Mapping, variants: Sequence[Mapping], *, slower_toleranc
         if v.get("slower_than_fp32") is None:
             if is_ref:
                 v["slower_than_fp32"] = False
-            elif ref_p50 is not None and p50 is not None:
-                v["slower_than_fp32"] = bool(p50 > ref_p50 * (1.0 + slower_tolerance))
             else:
-                v["slower_than_fp32"] = None
+                v["slower_than_fp32"] = slower_than_reference(p50, ref_p50, margin=slower_margin)
         v["worst_slice"] = _worst_slice(v.get("slices") or [])
     out["variants"] = vs
     out.update(meta)  # pass-through extras (sections, dataset, timings, ...)
@@ -652,8 +652,8 @@ def _speed_ms(v: Mapping) -> float | None:
 
 
 #: A quantized variant must be at least this much faster (model-only p50 ratio) than the reference to be preferred:
-#: smaller p50 differences are within run-to-run noise on a shared CPU.
-MIN_SPEEDUP = 1.10
+#: smaller p50 differences are within run-to-run noise on a shared CPU (the one rule: voxquant.eval.rules).
+MIN_SPEEDUP = NOISE_MARGIN
 
 
 def recommend(results: Mapping, max_drop: float = 1.0, min_speedup: float = MIN_SPEEDUP) -> dict:
@@ -686,7 +686,7 @@ def recommend(results: Mapping, max_drop: float = 1.0, min_speedup: float = MIN_
             continue
         p50 = _speed_ms(v)
         hi = variant_worst_hi(v, is_reference=v.get("name") == ref_name)
-        if p50 is None or hi is None or hi > max_drop:
+        if p50 is None or not within_budget(hi, max_drop):
             continue
         cands.append((p50, v.get("name"), v, hi))
     cands.sort(key=lambda c: (c[0], c[1]))
@@ -701,7 +701,7 @@ def recommend(results: Mapping, max_drop: float = 1.0, min_speedup: float = MIN_
     smallest = min(sized, key=lambda c: (c[2]["size_bytes"], c[0]))[2] if sized else None
     pick = cands[0]
     ref_cand = next((c for c in cands if c[1] == ref_name), None)
-    if ref_cand is not None and pick[1] != ref_name and ref_speed and pick[0] * min_speedup > ref_speed:
+    if ref_cand is not None and pick[1] != ref_name and not faster_than_reference(pick[0], ref_speed, min_speedup):
         pick = ref_cand  # faster only within noise: keep the reference
     p50, name, v, hi = pick
     speed = (ref_speed / p50) if (ref_speed and p50) else None
