@@ -72,3 +72,44 @@ def test_rerun_resumes_without_recomputing(small_run, monkeypatch):
     monkeypatch.setattr(ortb.OrtSession, "run", boom)
     again = run(cfg)
     assert [v["accuracy"] for v in again["variants"]] == [v["accuracy"] for v in first["variants"]]
+
+
+def test_resume_under_another_model_or_config_stops(small_run, tmp_path):
+    """A run folder remembers what computed it: another model (or a number-changing option) is refused, naming
+    what changed, before any cell is reused."""
+    import shutil
+    from dataclasses import replace
+
+    from voxquant.errors import ConfigError
+    from voxquant.models.zoo_default import DEFAULT_WEIGHTS
+
+    cfg, _ = small_run
+    other = tmp_path / "other.pt"
+    shutil.copy(DEFAULT_WEIGHTS, other)
+    shutil.copy(DEFAULT_WEIGHTS.with_suffix(".json"), other.with_suffix(".json"))
+    with open(other, "ab") as fh:  # same architecture, different bytes: another model as far as results go
+        fh.write(b"\0")
+    with pytest.raises(ConfigError, match="different run .*model"):
+        run(replace(cfg, model=other))
+    with pytest.raises(ConfigError, match="different run .*numbers"):
+        run(replace(cfg, seed=1))
+    fp = json.loads((cfg.out_dir / "fingerprint.json").read_text())
+    assert set(fp) == {"model", "data", "frontend", "numbers", "voxquant"} and len(fp["data"]) == 64
+
+
+def test_benchmark_reports_the_same_accuracies_as_run(small_run, tmp_path):
+    """`voxquant benchmark` is `voxquant run --backends ...`: the ONNX Runtime rows it reports are the run's."""
+    from voxquant.benchmark import BenchmarkConfig, benchmark_cli, benchmark_markdown
+
+    cfg, first = small_run
+    res = benchmark_cli(BenchmarkConfig(out_dir=tmp_path / "bench", formats="onnx", limit=cfg.limit,
+                                        calib_n=cfg.calib_n, snrs=cfg.snrs, runs=10, warmup=2,
+                                        data_root=cfg.data_root, progress=False))
+    by_name = {v["name"]: v for v in res["variants"]}
+    for v in first["variants"]:
+        if v["name"] in by_name:
+            assert [s["accuracy"] for s in by_name[v["name"]]["slices"]] == [s["accuracy"] for s in v["slices"]]
+    assert {"fp32", "fp16", "int8_static_minmax", "int8_dynamic"} <= set(by_name)
+    md = benchmark_markdown(res)
+    assert md.count("\n") == len(res["variants"]) + 1 and "✅" in md
+    assert (tmp_path / "bench" / "benchmark.md").is_file() and (tmp_path / "bench" / "report.html").is_file()
