@@ -304,16 +304,26 @@ def _walk_onnx(graph, sc: _Scope, prefix: str, mult: int | None, rows: list[dict
 
 def _load_onnx(model_path: Path):
     import onnx
+    from onnx.external_data_helper import ExternalDataInfo, load_external_data_for_model, uses_external_data
 
     model_path = Path(model_path)
     if not model_path.is_file():
         raise ModelError("model file not found", model_path)
     try:
-        return onnx.load(str(model_path))  # loads external data (.onnx.data) from the model's folder
-    except FileNotFoundError as exc:
-        raise ModelError(f"external data file missing ({Path(exc.filename or '?').name})", model_path) from None
+        m = onnx.load(str(model_path), load_external_data=False)
     except Exception as exc:
         raise ModelError(f"not a loadable ONNX model ({type(exc).__name__}: {str(exc)[:120]})", model_path) from None
+    ext = [t for t in m.graph.initializer if uses_external_data(t)]
+    if ext:  # weights saved beside the model (.onnx.data): check, then load them (shape data propagation needs values)
+        missing = sorted({ExternalDataInfo(t).location for t in ext
+                          if not (model_path.parent / ExternalDataInfo(t).location).is_file()})
+        if missing:
+            raise ModelError(f"external data file(s) missing: {', '.join(missing)} (expected beside the model)", model_path)
+        try:
+            load_external_data_for_model(m, str(model_path.parent))
+        except Exception as exc:
+            raise ModelError(f"cannot read its external data ({type(exc).__name__}: {str(exc)[:120]})", model_path) from None
+    return m
 
 
 def _topo_sort(graph) -> None:
@@ -612,8 +622,7 @@ def tflite_macs(tflite: Path) -> list[dict]:
         if name not in _TFL_COMPUTE:
             continue
         ins = [int(i) for i in o["inputs"]]
-        widx = 1 if name != "TRANSPOSE_CONV" else 1
-        didx = 0 if name != "TRANSPOSE_CONV" else 2
+        widx, didx = 1, (2 if name == "TRANSPOSE_CONV" else 0)  # TRANSPOSE_CONV: (output_shape, filter, input)
         dt = np.dtype(by[ins[didx]]["dtype"]).name if len(ins) > didx and ins[didx] in by else "?"
         wt = np.dtype(by[ins[widx]]["dtype"]).name if len(ins) > widx and ins[widx] in by else "?"
         eight = ("int8", "uint8")
