@@ -547,7 +547,9 @@ _TFL_SEQ = {"UNIDIRECTIONAL_SEQUENCE_LSTM", "BIDIRECTIONAL_SEQUENCE_LSTM", "UNID
             "BIDIRECTIONAL_SEQUENCE_RNN", "LSTM", "RNN", "SVDF"}
 _TFL_COMPUTE = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "BATCH_MATMUL", "TRANSPOSE_CONV", "CONV_3D",
                 *_TFL_SEQ}
-_TFL_CONTROL = {"WHILE", "CALL_ONCE", "IF", "CALL", "STABLEHLO_WHILE", "STABLEHLO_COMPOSITE"}
+#: ops that run subgraphs the interpreter does not list (CALL_ONCE is not here: it runs once, at initialisation,
+#: e.g. the variable set-up of streaming models, and adds no MACs to an inference)
+_TFL_CONTROL = {"WHILE", "IF", "CALL", "STABLEHLO_WHILE", "STABLEHLO_COMPOSITE"}
 
 
 def _tfl_macs(op: dict, by: dict) -> int | None:
@@ -594,7 +596,7 @@ def _tfl_macs(op: dict, by: dict) -> int | None:
 def tflite_macs(tflite: Path) -> list[dict]:
     """MACs and int8-ness of every compute op of a ``.tflite`` (primary subgraph; see the module docstring).
 
-    Control-flow ops (``WHILE``, ``IF``, ``CALL_ONCE``...) run subgraphs the interpreter does not list: they are
+    Control-flow ops (``WHILE``, ``IF``...) run subgraphs the interpreter does not list: they are
     reported as rows with ``macs=None`` so the share becomes ``None`` rather than silently wrong.
 
     Returns:
