@@ -115,3 +115,28 @@ class Backend(abc.ABC):
     def op_report(self, artifact: Path) -> list[dict]:
         """Per-node report ``[{node, op, placement, reason}]``; default: nothing known."""
         return []
+
+    def int8_coverage(self, artifact: Path, fp32_onnx: Path) -> dict:
+        """The share of the model's multiply-accumulates that executes in int8 on this backend.
+
+        Default: an ``.onnx`` artefact is read with :func:`voxquant.backends.coverage.onnx_coverage` (integer ops
+        and QDQ int8 operands); any other artefact gives ``{"int8_mac_share": None, "note": "not exposed by this
+        backend"}``. Backends with their own artefact format override this.
+
+        Args:
+            artifact: the built artefact (``Artifact.path``).
+            fp32_onnx: the float ONNX model it was built from (for readers that need the graph's MACs).
+
+        Returns:
+            :func:`voxquant.backends.coverage.coverage_summary` dict: ``int8_mac_share`` (float in [0, 1]: 0.0 for
+            fp32/fp16 artefacts; ``None`` when unknown, with ``note``), ``macs_total``, ``macs_int8``,
+            ``float_compute`` ({op: node count}), ``source``, ...
+
+        Raises:
+            voxquant.errors.ModelError: the artefact is missing or unreadable.
+        """
+        if Path(artifact).suffix != ".onnx":
+            return {"int8_mac_share": None, "note": "not exposed by this backend"}
+        from voxquant.backends.coverage import onnx_coverage
+
+        return onnx_coverage(Path(artifact))

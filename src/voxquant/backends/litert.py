@@ -292,6 +292,10 @@ class LiteRtBackend(Backend):
     def load(self, artifact: Path, threads: int = 1) -> Session:
         return LiteRtSession(Path(artifact), threads=threads)
 
+    def int8_coverage(self, artifact: Path, fp32_onnx: Path) -> dict:
+        """Share of MACs in int8 ops of the ``.tflite`` (:func:`tflite_coverage`); ``fp32_onnx`` is not needed."""
+        return tflite_coverage(Path(artifact))
+
     def op_report(self, artifact: Path) -> list[dict]:
         """Every op of the ``.tflite`` with the dtype of its first input (CPU/XNNPACK placement)."""
         ops, tens = tflite_ops(Path(artifact))
@@ -337,6 +341,16 @@ def xnnpack_partition(tflite: Path, threads: int = 1) -> dict:
         counts[o["op_name"]] = counts.get(o["op_name"], 0) + 1
     return {"n_ops": len(orig), "delegate_partitions": len(dele), "delegated_ops": len(orig) - len(kept),
             "not_delegated": counts}
+
+
+def tflite_coverage(tflite: Path) -> dict:
+    """:func:`voxquant.backends.coverage.coverage_summary` of the ``.tflite``'s compute ops (int8 = int8 data input
+    and int8 weights, or a dynamic-range hybrid op; see :func:`voxquant.backends.coverage.tflite_macs`)."""
+    from voxquant.backends.coverage import coverage_summary, tflite_macs
+
+    return coverage_summary(tflite_macs(Path(tflite)), source=(
+        f"LiteRT interpreter: ops and tensor dtypes of {Path(tflite).name} (int8 = int8 input and weights; "
+        "float input + int8 weights = dynamic-range int8 kernel)"))
 
 
 def float_ops(tflite: Path) -> list[dict]:
@@ -445,6 +459,11 @@ class EdgeTpuBackend(Backend):
     def load(self, artifact: Path, threads: int = 1) -> Session:
         """Runs the same int8 ``.tflite`` on the CPU with LiteRT (what the CPU part would compute): accuracy only."""
         return LiteRtSession(Path(artifact), threads=threads)
+
+    def int8_coverage(self, artifact: Path, fp32_onnx: Path) -> dict:
+        """Same ``.tflite`` as the LiteRT int8 row: :func:`tflite_coverage` (ops the Edge TPU leaves to the CPU
+        still run the int8 kernels there)."""
+        return tflite_coverage(Path(artifact))
 
     def op_report(self, artifact: Path) -> list[dict]:
         chk = edgetpu_check(Path(artifact))

@@ -249,6 +249,16 @@ class OpenVinoBackend(Backend):
     def load(self, artifact: Path, threads: int = 1) -> Session:
         return OvSession(Path(artifact), threads=threads)
 
+    def int8_coverage(self, artifact: Path, fp32_onnx: Path) -> dict:
+        """Share of MACs run by int8 kernels: MACs from the IR's compute ops (batch 1), executed precision from
+        the CPU plugin's execution graph compiled as :class:`OvSession` compiles it
+        (:func:`voxquant.backends.coverage.openvino_macs`). ``fp32_onnx`` is not needed."""
+        from voxquant.backends.coverage import coverage_summary, openvino_macs
+
+        return coverage_summary(openvino_macs(Path(artifact)), source=(
+            f"OpenVINO CPU plugin: MACs from the IR {Path(artifact).name} (batch 1), precision = runtimePrecision "
+            "of the execution-graph layer (u8/i8 = int8)"))
+
     def op_report(self, artifact: Path) -> list[dict]:
         """Per compute node of the compiled model: the CPU plugin's runtime precision (u8/i8 = int8 kernel)."""
         return [{"node": r["node"], "op": r["op"], "placement": "cpu", "precision": r["precision"],

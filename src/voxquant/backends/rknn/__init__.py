@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from voxquant.backends.base import Artifact, Backend, BackendInfo, Session
+from voxquant.backends.coverage import parse_rknn_layer_table
 from voxquant.errors import ConfigError, ModelError
 
 MAX_OPSET = 19
@@ -191,8 +192,9 @@ class RknnBackend(Backend):
                 float_layers: list[str] | None = None, quantized_algorithm: str = "normal",
                 analysis: bool = True, target_platform: str = "rk3588") -> Artifact:
         """Build a ``.rknn`` (see the module docstring). ``artifact.extra`` holds ``prepare_changes``,
-        ``accuracy_analysis`` (per-layer cosine rows, int8 only, when ``analysis``), ``hybrid`` and ``build_log``
-        (path). Raises ConfigError (precision/calibration), MissingExtraError (no venv), RknnWorkerError."""
+        ``accuracy_analysis`` (per-layer cosine rows, int8 only, when ``analysis``), ``hybrid``, ``build_log``
+        (path) and ``rknn_layers`` (RKNN's layer table of the build: data type and target per layer, also kept in
+        the sidecar ``<artifact>.json`` for :meth:`int8_coverage`). Raises ConfigError (precision/calibration), MissingExtraError (no venv), RknnWorkerError."""
         from voxquant.backends.rknn.client import RknnWorker
 
         if precision not in self.info.precisions:
@@ -232,7 +234,14 @@ class RknnBackend(Backend):
                 build_args["float_candidates"] = [[r["layer"], r["op"]] for r in ranked]
                 extra["hybrid_choice"] = ("layer with the worst single-layer cosine in the int8 accuracy analysis (with "
                                           "the conv output feeding it when RKNN reports a fused Conv+activation)")
+            wlog = work / "worker.log"
+            start = wlog.stat().st_size if wlog.exists() else 0
             res = w.call("build", out=str(out), workdir=str(work), verbose_file=str(log), **build_args)
+            # RKNN's per-layer table (data type and target of every layer) of THIS build, from the worker's log
+            with open(wlog, "rb") as fh:
+                fh.seek(start)
+                layers = parse_rknn_layer_table(fh.read().decode("utf-8", errors="replace"))
+            extra["rknn_layers"] = layers
             if res.get("hybrid", {}).get("float_layers"):
                 build_args["float_layers"] = res["hybrid"]["float_layers"]
                 build_args.pop("float_candidates", None)
@@ -242,13 +251,39 @@ class RknnBackend(Backend):
                 aa = w.call("accuracy_analysis", inputs=[first], output_dir=str(work / "snapshot"))
                 extra["accuracy_analysis"] = parse_accuracy_analysis(aa.get("text", ""))
         Path(str(out) + ".json").write_text(json.dumps({"input_name": name, "input_shape": shape, "build_args": build_args,
-                                                        "prepare_changes": changes}, indent=1))
+                                                        "prepare_changes": changes, "layers": layers}, indent=1))
         text = log.read_text(errors="replace") if log.exists() else ""
         return Artifact(path=out, backend=self.info.name, precision=precision, size_bytes=out.stat().st_size,
                         log="\n".join(text.splitlines()[-60:]), extra=extra)
 
     def load(self, artifact: Path, threads: int = 1) -> Session:
         return RknnSimSession(Path(artifact))
+
+    def int8_coverage(self, artifact: Path, fp32_onnx: Path) -> dict:
+        """Share of MACs that RKNN compiled to int8 layers (see :mod:`voxquant.backends.coverage`).
+
+        Measured: each layer's ``DataType`` in the toolkit's "Network Layer Information Table" of the build
+        (recorded in the sidecar ``<artifact>.json``). Computed: the MACs of the ONNX graph the toolkit loaded
+        (the prepared batch-1 copy; ``fp32_onnx`` when that copy is gone), matched to RKNN layers by node name.
+        Needs no RKNN venv. Artefacts built before the table was recorded give ``int8_mac_share: None``.
+        """
+        from voxquant.backends.coverage import coverage_summary, rknn_macs
+
+        artifact = Path(artifact)
+        side = artifact.with_suffix(artifact.suffix + ".json")
+        if not side.exists():
+            return {"int8_mac_share": None, "note": f"no sidecar {side.name}: built outside voxquant, layer data types unknown"}
+        meta = json.loads(side.read_text())
+        layers = meta.get("layers") or []
+        if not layers:
+            return {"int8_mac_share": None, "note": "RKNN layer table not recorded for this build (rebuild the artefact)"}
+        prepared = Path(meta.get("build_args", {}).get("onnx") or "")
+        src = prepared if prepared.is_file() else Path(fp32_onnx)
+        res = coverage_summary(rknn_macs(src, layers), source=(
+            f"MACs: ONNX graph {src.name} (batch 1); data type per layer: RKNN Toolkit2 layer table of the build"))
+        res["float_layers_requested"] = list(meta.get("build_args", {}).get("float_layers") or [])
+        res["npu_dtypes"] = sorted({r["dtype"] for r in layers if r["target"] == "NPU"})
+        return res
 
     def op_report(self, artifact: Path) -> list[dict]:
         """Per-op placement from the RKNN build log (rows of RKNN's layer table that name a target: NPU/CPU)."""
