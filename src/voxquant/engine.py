@@ -411,10 +411,10 @@ def run_matrix(store, out_dir: Path, plan: list[VariantSpec], inputs: MatrixInpu
                     try:
                         sess = sess or get_backend(spec.backend).load(Path(cell["path"]), threads=settings.eval_threads)
                         pred = predict(sess, slice_x(name, fn))
-                    except VoxquantError:
+                    except VoxquantError as exc:
                         if spec.name == REFERENCE:
                             raise
-                        store.put(key, {**cell, "status": "failed", "error": "built, but running it failed"})
+                        store.put(key, {**cell, "status": "failed", "error": f"built, but running it failed: {exc}"})
                         break
                     except Exception as exc:
                         if spec.name == REFERENCE:

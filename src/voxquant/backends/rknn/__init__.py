@@ -130,6 +130,27 @@ def _input_info(onnx_path: Path) -> tuple[str, list[int]]:
     return i.name, [d.dim_value if d.dim_value > 0 else 1 for d in i.type.tensor_type.shape.dim]
 
 
+def _relocated(args: dict, built_in: str | None, now_in: Path, workdir: Path) -> dict:
+    """Build arguments of a sidecar whose artefact folder was moved (voxquant builds in a temporary folder and
+    moves the artefacts when complete): paths under ``built_in`` are mapped to ``now_in``, and the calibration
+    dataset list (which holds absolute paths) is rewritten into ``workdir``."""
+    if not built_in or Path(built_in) == now_in:
+        return args
+    old = str(built_in)
+
+    def move(p):
+        return str(now_in / Path(p).relative_to(old)) if isinstance(p, str) and p.startswith(old) else p
+
+    args = {k: move(v) for k, v in args.items()}
+    ds = args.get("dataset")
+    if ds and Path(ds).is_file():
+        lines = [" ".join(move(tok) for tok in line.split()) for line in Path(ds).read_text().splitlines()]
+        new = workdir / "dataset.txt"
+        new.write_text("\n".join(lines) + "\n")
+        args["dataset"] = str(new)
+    return args
+
+
 class RknnSimSession(Session):
     """RKNN x86-simulator session. The simulator cannot run a ``.rknn`` loaded from disk, so the session
     rebuilds the model from the sidecar ``<artifact>.json`` (same ONNX, dataset and settings) in a worker.
@@ -151,7 +172,7 @@ class RknnSimSession(Session):
         self.workdir = artifact.parent / f".{artifact.stem}.sim"
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.worker = RknnWorker(self.workdir / "worker.log")
-        args = dict(self.meta["build_args"])
+        args = _relocated(dict(self.meta["build_args"]), self.meta.get("built_in"), artifact.parent.resolve(), self.workdir)
         args["out"] = str(self.workdir / artifact.name)
         args["workdir"] = str(self.workdir)
         args["verbose_file"] = str(self.workdir / "build.log")
@@ -251,6 +272,7 @@ class RknnBackend(Backend):
                 aa = w.call("accuracy_analysis", inputs=[first], output_dir=str(work / "snapshot"))
                 extra["accuracy_analysis"] = parse_accuracy_analysis(aa.get("text", ""))
         Path(str(out) + ".json").write_text(json.dumps({"input_name": name, "input_shape": shape, "build_args": build_args,
+                                                        "built_in": str(out_dir),
                                                         "prepare_changes": changes, "layers": layers}, indent=1))
         text = log.read_text(errors="replace") if log.exists() else ""
         return Artifact(path=out, backend=self.info.name, precision=precision, size_bytes=out.stat().st_size,
