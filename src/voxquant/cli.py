@@ -63,7 +63,7 @@ def cmd_quantize(a) -> int:
     from voxquant.audio.frontend import compute_features
     from voxquant.data import load_waves, speech_commands_test, split_dev_eval
     from voxquant.data.slices import stratified_indices
-    from voxquant.pipeline import load_model
+    from voxquant.models.source import load_model
     from voxquant.quant import build_variant, get_recipe
     from voxquant.quant.export import export_onnx
 
@@ -108,7 +108,7 @@ def cmd_bench(a) -> int:
     from voxquant.audio.frontend import FrontendConfig
     from voxquant.data import speech_commands_test, split_dev_eval
     from voxquant.eval.latency import measure_latency
-    from voxquant.pipeline import load_model
+    from voxquant.models.source import load_model
 
     _, meta = load_model(Path(a.weights) if a.weights else None)
     fe: FrontendConfig = meta["frontend"]
@@ -130,7 +130,7 @@ def cmd_predict(a) -> int:
     from voxquant.audio.io import load_audio
     from voxquant.backends.onnxruntime import OrtSession
     from voxquant.eval.metrics import softmax
-    from voxquant.pipeline import load_model
+    from voxquant.models.source import load_model
 
     model, meta = load_model(Path(a.weights) if a.weights else None)
     fe = meta["frontend"]

@@ -101,72 +101,7 @@ class RunConfig:
 # ------------------------------------------------------------------------------------------------ helpers
 
 
-def load_model(path: Path | None):
-    """Load voxquant weights (default: the bundled DS-CNN). Returns ``(torch_model, meta)``."""
-    from voxquant.models.train import load_weights
-    from voxquant.models.zoo_default import DEFAULT_WEIGHTS
-
-    return load_weights(Path(path) if path else DEFAULT_WEIGHTS)
-
-
-@dataclass
-class ModelSource:
-    """What the pipeline needs of a float model, whatever it came as.
-
-    Attributes:
-        name: for the report.
-        frontend: its :class:`~voxquant.audio.FrontendConfig`.
-        labels: class names in output order.
-        layout: input layout of features (``voxquant.zoo.spec.LAYOUTS``: ``nchw`` = ``[N,1,T,F]``, ``nhwc``, ``flat``...).
-        export: ``export(out: Path) -> Path`` writes the float32 ONNX model.
-        meta: extra facts for the report (architecture, parameters, model-card accuracy...).
-    """
-
-    name: str
-    frontend: object
-    labels: tuple
-    layout: str
-    export: object
-    meta: dict = field(default_factory=dict)
-
-
-def resolve_model(model: Path | str | None, frontend: str | None = None) -> ModelSource:
-    """Resolve ``--model``: voxquant weights (``.pt`` + ``.json``; default: the bundled DS-CNN), a model spec
-    (``.toml``) or zoo name, or a bare float ``.onnx`` / ``.tflite`` with a front-end preset (``frontend``).
-
-    Raises:
-        ModelError / ConfigError: missing file, unknown zoo name, a model with integer inputs (quantize the float
-            model instead), a bare model without ``frontend``.
-    """
-    from voxquant.errors import ModelError
-
-    p = Path(model) if model else None
-    if p is None or p.suffix == ".pt":
-        net, meta = load_model(p)
-        from voxquant.quant.export import export_onnx
-
-        return ModelSource(
-            name=p.name if p else "dscnn_sc12.pt (bundled)", frontend=meta["frontend"], labels=tuple(meta["labels"]),
-            layout="nchw", export=lambda out: export_onnx(net, net.example_input(), out),
-            meta={"arch": meta.get("arch"), "n_parameters": meta.get("n_parameters"),
-                  "eval_accuracy_card": meta.get("eval_accuracy")})
-    from voxquant.zoo import load_spec, spec_for_file, to_onnx, zoo_spec
-
-    if p.suffix == ".toml":
-        spec = load_spec(p)
-    elif p.suffix in (".onnx", ".tflite"):
-        if not frontend:
-            raise ConfigError(f"{p}: a bare model needs --frontend (a preset name, e.g. mlperf-tiny-mfcc)")
-        spec = spec_for_file(p, frontend=frontend)
-    elif p.exists():
-        raise ModelError("unsupported model file (use voxquant weights .pt, a spec .toml, .onnx or .tflite)", p)
-    else:
-        spec = zoo_spec(str(model))
-    if spec.input.dtype != "float32":
-        raise ModelError(f"model '{spec.name}' takes {spec.input.dtype} input: quantize its float version instead", spec.model_path)
-    return ModelSource(name=spec.name, frontend=spec.frontend, labels=tuple(spec.labels), layout=spec.input.layout,
-                       export=lambda out: to_onnx(spec, out), meta={"spec": spec.name, "format": spec.format,
-                                                                    "published": spec.published})
+from voxquant.models.source import ModelSource, load_model, resolve_model  # noqa: E402,F401  (re-exported)
 
 
 def slice_specs(cfg: RunConfig, rir_names: list[str]) -> list[tuple[str, str, object]]:
