@@ -36,11 +36,25 @@ def cmd_run(a) -> int:
         out_dir=Path(a.out), model=a.model, frontend=a.frontend, recipes=recipes, snrs=_floats(a.snrs),
         reverb=not a.no_reverb, far_field=not a.no_reverb, calib_n=a.calib_n, seed=a.seed, threads=_ints(a.threads),
         latency_runs=a.latency_runs, n_boot=a.n_boot, max_drop=a.max_drop, limit=a.limit, progress=not a.quiet,
-        recipe_options=_recipe_options(a), test_set=Path(a.data) if a.data else None,
+        recipe_options=_recipe_options(a), test_set=Path(a.data) if a.data else None, **_labels_option(RunConfig, a),
     )
     res = run(cfg)
     print(f"wrote {Path(a.out) / 'report.html'}, {Path(a.out) / 'results.json'} ({res['seconds']:.0f} s)")
     return 0
+
+
+def _labels_option(config_cls, a) -> dict:
+    """``{"labels": ...}`` for a bare model's ``--labels`` when the run configuration has that field."""
+    import dataclasses
+
+    labels = getattr(a, "labels", None)
+    if labels is None:
+        return {}
+    if "labels" not in {f.name for f in dataclasses.fields(config_cls)}:
+        from voxquant.errors import ConfigError
+
+        raise ConfigError("--labels is not supported by this version of the run pipeline (RunConfig has no labels)")
+    return {"labels": labels}
 
 
 def _recipe_options(a) -> dict:
@@ -99,7 +113,8 @@ def cmd_eval(a) -> int:
     from voxquant.pipeline import DEFAULT_RECIPES, RunConfig, run
 
     cfg = RunConfig(out_dir=Path(a.out), model=a.model, frontend=a.frontend, recipes=("fp32",),
-                    threads=(1,), latency_runs=a.latency_runs, limit=a.limit, progress=not a.quiet)
+                    threads=(1,), latency_runs=a.latency_runs, limit=a.limit, progress=not a.quiet,
+                    **_labels_option(RunConfig, a))
     run(cfg)
     return 0
 
@@ -180,6 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--model", help="voxquant weights (.pt + .json), a model spec (.toml), a zoo name, or a float "
                    ".onnx/.tflite with --frontend; default: the bundled DS-CNN")
     r.add_argument("--frontend", help="front-end preset for a bare .onnx/.tflite model (e.g. mlperf-tiny-mfcc)")
+    r.add_argument("--labels", help="class names of a bare .onnx/.tflite model in output order: comma-separated, a "
+                   "text file (one per line), or 'sc12' for voxquant's 12-class order")
     r.add_argument("--data", help="test-set folder (labelled folders <label>/*.wav, or the manifest layout); default: "
                    "VOXQUANT_DATA/speech_commands_v0.02_test")
     r.add_argument("--out", default="runs/default", help="output folder (resumes if it exists) [%(default)s]")
@@ -221,6 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--model", help="voxquant weights (.pt), a model spec (.toml), a zoo name, or a float .onnx/.tflite "
                    "with --frontend; default: bundled DS-CNN")
     e.add_argument("--frontend", help="front-end preset for a bare .onnx/.tflite model (see voxquant.audio.presets)")
+    e.add_argument("--labels", help="class names of a bare .onnx/.tflite model in output order (comma-separated, a "
+                   "file, or 'sc12')")
     e.add_argument("--out", default="runs/eval")
     e.add_argument("--limit", type=int, default=None)
     e.add_argument("--latency-runs", type=int, default=200)

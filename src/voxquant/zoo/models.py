@@ -272,10 +272,6 @@ def spec_for_file(path: str | Path, frontend: str = "mlperf-tiny-mfcc", labels=N
     path = Path(path).resolve()
     if not path.is_file():
         raise ModelError("model file not found", path)
-    if labels is None:
-        raise ConfigError("a bare model needs its label order (--labels a,b,c or a file; 'sc12' for voxquant's "
-                          "12-class order) or a model spec .toml", path)
-    labels = parse_labels(labels, path)
     suffix = path.suffix.lower()
     if suffix == ".onnx":
         from voxquant.backends.onnxruntime import OrtSession
@@ -292,6 +288,10 @@ def spec_for_file(path: str | Path, frontend: str = "mlperf-tiny-mfcc", labels=N
         quant = InputQuantization(*sess.input_quant) if sess.is_int8_input else None
     else:
         raise ModelError(f"cannot open '{suffix}' files without a spec (bare files: .onnx, .tflite)", path)
+    if labels is None:
+        raise ConfigError("a bare model needs its label order (--labels a,b,c or a file; 'sc12' for voxquant's "
+                          "12-class order) or a model spec .toml", path)
+    labels = parse_labels(labels, path)
     shape = tuple(1 if d is None else int(d) for d in shape)
     from voxquant.zoo.spec import InputSpec, feature_shape
 
