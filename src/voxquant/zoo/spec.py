@@ -401,11 +401,15 @@ def parse_spec(data: dict, root: Path, source: Path | None = None) -> ModelSpec:
             clip=_get(qd, "clip", bool, where, default=True, section="input.quantization"),
         )
     input_name = inp.get("name", data.get("input_name"))
+    if fmt == "tf_frozen_graph" and input_name and ":" not in input_name:
+        input_name += ":0"  # a TF tensor name (and the ONNX input name tf2onnx gives it)
     input_spec = InputSpec(shape=shape, layout=layout, name=input_name, dtype=dtype, quantization=quant)
 
     out = _get(data, "output", dict, where, default={})
     kind = _get(out, "kind", str, where, default="logits", section="output")
     output_name = out.get("name", data.get("output_name"))
+    if fmt == "tf_frozen_graph" and output_name and ":" not in output_name:
+        output_name += ":0"
     if fmt == "tf_frozen_graph" and not (input_name and output_name):
         raise ConfigError("format 'tf_frozen_graph' needs the tensor names input.name and output.name "
                           "(e.g. 'fingerprint_input:0', 'labels_softmax:0')", where)
