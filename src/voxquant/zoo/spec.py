@@ -6,7 +6,7 @@ the front-end (a preset of :mod:`voxquant.audio.presets` plus overrides) and the
 source and test set. Example (``src/voxquant/zoo/specs/*.toml`` hold the zoo's)::
 
     name = "mlperf-tiny-kws-dscnn-int8"
-    format = "tflite"                       # onnx | tflite | savedmodel | keras_h5 | pytorch_state_dict
+    format = "tflite"                       # onnx | tflite | savedmodel | keras_h5 | pytorch_state_dict | tf_frozen_graph
     model = "kws_ref_model.tflite"          # relative to the spec's folder (zoo: to the models root)
     precision = "int8"
 
