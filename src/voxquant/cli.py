@@ -36,7 +36,7 @@ def cmd_run(a) -> int:
         out_dir=Path(a.out), model=a.model, frontend=a.frontend, recipes=recipes, snrs=_floats(a.snrs),
         reverb=not a.no_reverb, far_field=not a.no_reverb, calib_n=a.calib_n, seed=a.seed, threads=_ints(a.threads),
         latency_runs=a.latency_runs, n_boot=a.n_boot, max_drop=a.max_drop, limit=a.limit, progress=not a.quiet,
-        recipe_options=_recipe_options(a), test_set=Path(a.data) if a.data else None,
+        recipe_options=_recipe_options(a), test_set=Path(a.data) if a.data else None, labels=a.labels,
         backends=tuple(_csv(a.backends)), group_by=tuple(_csv(a.group_by)) if a.group_by else (),
     )
     res = run(cfg)
@@ -64,7 +64,7 @@ def cmd_quantize(a) -> int:
     from voxquant.audio.frontend import compute_features
     from voxquant.data import load_waves, speech_commands_test, split_dev_eval
     from voxquant.data.slices import stratified_indices
-    from voxquant.pipeline import load_model
+    from voxquant.models.source import load_model
     from voxquant.quant import build_variant, get_recipe
     from voxquant.quant.export import export_onnx
 
@@ -100,7 +100,8 @@ def cmd_eval(a) -> int:
     from voxquant.pipeline import DEFAULT_RECIPES, RunConfig, run
 
     cfg = RunConfig(out_dir=Path(a.out), model=a.model, frontend=a.frontend, recipes=("fp32",),
-                    threads=(1,), latency_runs=a.latency_runs, limit=a.limit, progress=not a.quiet)
+                    threads=(1,), latency_runs=a.latency_runs, limit=a.limit, progress=not a.quiet,
+                    labels=a.labels)
     run(cfg)
     return 0
 
@@ -109,7 +110,7 @@ def cmd_bench(a) -> int:
     from voxquant.audio.frontend import FrontendConfig
     from voxquant.data import speech_commands_test, split_dev_eval
     from voxquant.eval.latency import measure_latency
-    from voxquant.pipeline import load_model
+    from voxquant.models.source import load_model
 
     _, meta = load_model(Path(a.weights) if a.weights else None)
     fe: FrontendConfig = meta["frontend"]
@@ -131,7 +132,7 @@ def cmd_predict(a) -> int:
     from voxquant.audio.io import load_audio
     from voxquant.backends.onnxruntime import OrtSession
     from voxquant.eval.metrics import softmax
-    from voxquant.pipeline import load_model
+    from voxquant.models.source import load_model
 
     model, meta = load_model(Path(a.weights) if a.weights else None)
     fe = meta["frontend"]
@@ -181,6 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--model", help="voxquant weights (.pt + .json), a model spec (.toml), a zoo name, or a float "
                    ".onnx/.tflite with --frontend; default: the bundled DS-CNN")
     r.add_argument("--frontend", help="front-end preset for a bare .onnx/.tflite model (e.g. mlperf-tiny-mfcc)")
+    r.add_argument("--labels", help="class names of a bare .onnx/.tflite model in output order: comma-separated, a "
+                   "text file (one per line), or 'sc12' for voxquant's 12-class order")
     r.add_argument("--data", help="test-set folder (labelled folders <label>/*.wav, or the manifest layout); default: "
                    "VOXQUANT_DATA/speech_commands_v0.02_test")
     r.add_argument("--out", default="runs/default", help="output folder (resumes if it exists) [%(default)s]")
@@ -226,6 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--model", help="voxquant weights (.pt), a model spec (.toml), a zoo name, or a float .onnx/.tflite "
                    "with --frontend; default: bundled DS-CNN")
     e.add_argument("--frontend", help="front-end preset for a bare .onnx/.tflite model (see voxquant.audio.presets)")
+    e.add_argument("--labels", help="class names of a bare .onnx/.tflite model in output order (comma-separated, a "
+                   "file, or 'sc12')")
     e.add_argument("--out", default="runs/eval")
     e.add_argument("--limit", type=int, default=None)
     e.add_argument("--latency-runs", type=int, default=200)

@@ -72,6 +72,7 @@ class RunConfig:
             results are added whenever speakers are known.
         calib: calibration audio (folder or manifest CSV) instead of ``dev`` clips.
         noise, rirs: folders of the user's own noise recordings / room impulse responses for the slices.
+        labels: class names of a bare ``.onnx``/``.tflite`` in output order (comma list, file, or ``sc12``).
     """
 
     out_dir: Path = Path("runs/default")
@@ -100,6 +101,7 @@ class RunConfig:
     calib: Path | None = None
     noise: Path | None = None
     rirs: Path | None = None
+    labels: object = None
 
     def to_dict(self) -> dict:
         """The configuration as plain JSON types (recorded in the results)."""
@@ -111,81 +113,7 @@ class RunConfig:
 # ------------------------------------------------------------------------------------------------ helpers
 
 
-def load_model(path: Path | None):
-    """Load voxquant weights (default: the bundled DS-CNN). Returns ``(torch_model, meta)``."""
-    from voxquant.models.train import load_weights
-    from voxquant.models.zoo_default import DEFAULT_WEIGHTS
-
-    return load_weights(Path(path) if path else DEFAULT_WEIGHTS)
-
-
-@dataclass
-class ModelSource:
-    """What the pipeline needs of a float model, whatever it came as.
-
-    Attributes:
-        name: for the report.
-        frontend: its :class:`~voxquant.audio.FrontendConfig`.
-        labels: class names in output order.
-        layout: input layout of features (``voxquant.zoo.spec.LAYOUTS``: ``nchw`` = ``[N,1,T,F]``, ``nhwc``, ``flat``...).
-        export: ``export(out: Path) -> Path`` writes the float32 ONNX model.
-        meta: extra facts for the report (architecture, parameters, model-card accuracy...).
-    """
-
-    name: str
-    frontend: object
-    labels: tuple
-    layout: str
-    export: object
-    meta: dict = field(default_factory=dict)
-
-
-def resolve_model(model: Path | str | None, frontend: str | None = None) -> ModelSource:
-    """Resolve ``--model``: voxquant weights (``.pt`` + ``.json``; default: the bundled DS-CNN), a model spec
-    (``.toml``) or zoo name, or a bare float ``.onnx`` / ``.tflite`` with a front-end preset (``frontend``).
-
-    Raises:
-        ModelError / ConfigError: missing file, unknown zoo name, a model with integer inputs (quantize the float
-            model instead), a bare model without ``frontend``.
-    """
-    from voxquant.errors import ModelError
-
-    p = Path(model) if model else None
-    if p is None or p.suffix == ".pt":
-        net, meta = load_model(p)
-        from voxquant.quant.export import export_onnx
-
-        return ModelSource(
-            name=p.name if p else "dscnn_sc12.pt (bundled)", frontend=meta["frontend"], labels=tuple(meta["labels"]),
-            layout="nchw", export=lambda out: export_onnx(net, net.example_input(), out),
-            meta={"arch": meta.get("arch"), "n_parameters": meta.get("n_parameters"),
-                  "eval_accuracy_card": meta.get("eval_accuracy"), "files": _weight_files(p), "_torch_model": net})
-    from voxquant.zoo import load_spec, spec_for_file, to_onnx, zoo_spec
-
-    if p.suffix == ".toml":
-        spec = load_spec(p)
-    elif p.suffix in (".onnx", ".tflite"):
-        if not frontend:
-            raise ConfigError(f"{p}: a bare model needs --frontend (a preset name, e.g. mlperf-tiny-mfcc)")
-        spec = spec_for_file(p, frontend=frontend)
-    elif p.exists():
-        raise ModelError("unsupported model file (use voxquant weights .pt, a spec .toml, .onnx or .tflite)", p)
-    else:
-        spec = zoo_spec(str(model))
-    if spec.input.dtype != "float32":
-        raise ModelError(f"model '{spec.name}' takes {spec.input.dtype} input: quantize its float version instead", spec.model_path)
-    files = [str(f) for f in (getattr(spec, "model_path", None), p if p is not None and p.suffix == ".toml" else None) if f]
-    return ModelSource(name=spec.name, frontend=spec.frontend, labels=tuple(spec.labels), layout=spec.input.layout,
-                       export=lambda out: to_onnx(spec, out), meta={"spec": spec.name, "format": spec.format,
-                                                                    "published": spec.published, "files": files})
-
-
-def _weight_files(p: Path | None) -> list[str]:
-    """The files of voxquant weights (``.pt`` and its ``.json``), default: the bundled DS-CNN."""
-    from voxquant.models.zoo_default import DEFAULT_WEIGHTS
-
-    w = Path(p) if p else Path(DEFAULT_WEIGHTS)
-    return [str(f) for f in (w, w.with_suffix(".json")) if f.exists()]
+from voxquant.models.source import ModelSource, load_model, resolve_model  # noqa: E402,F401  (re-exported)
 
 
 def slice_specs(cfg: RunConfig, rir_names: list[str]) -> list[tuple[str, str, object]]:
@@ -275,7 +203,7 @@ def run(cfg: RunConfig | None = None) -> dict:
     out = Path(cfg.out_dir)
 
     # 1. model and data -----------------------------------------------------------------------------------
-    src = resolve_model(cfg.model, cfg.frontend)
+    src = resolve_model(cfg.model, cfg.frontend, cfg.labels)
     fe = src.frontend
     labels = src.labels
 
@@ -334,7 +262,7 @@ def run(cfg: RunConfig | None = None) -> dict:
     if not fp32_onnx.is_file():
         tmp = out / "models" / ".building" / "export"
         tmp.mkdir(parents=True, exist_ok=True)
-        src.export(tmp / fp32_onnx.name)
+        src.export(tmp / fp32_onnx.name, inputs=calib)  # output parity of the conversion, on calibration clips
         from voxquant.engine import _move_into
 
         _move_into(tmp, out / "models")
@@ -345,11 +273,25 @@ def run(cfg: RunConfig | None = None) -> dict:
     ctx = {"weights": Path(cfg.model) if cfg.model else None, "data_root": cfg.data_root, "test_set": cfg.test_set,
            "seed": cfg.seed, "progress": cfg.progress}
     inputs = MatrixInputs(
-        fp32_onnx=fp32_onnx, y=y_eval, labels=labels, calibration=calib, torch_model=src.meta.get("_torch_model"),
+        fp32_onnx=fp32_onnx, y=y_eval, labels=labels, calibration=calib, torch_model=src.torch_model,
         frontend=fe, layout=src.layout, latency_files=lat_files, recipe_context=ctx,
         slices=[(name, (lambda n=name, k=kind, p=param: slice_features(n, k, p))) for name, kind, param in specs])
     settings = MatrixSettings(eval_threads=cfg.eval_threads, threads=tuple(cfg.threads), latency_runs=cfg.latency_runs,
                               latency_warmup=cfg.latency_warmup, recipe_options=cfg.recipe_options, progress=cfg.progress)
+    # the float baseline first: a model at chance level (label order? front-end?) stops before any variant is built
+    run_matrix(store, out, plan[:1], inputs, settings)
+    from voxquant.models.parity import check_baseline, read_parity_record
+
+    base = store.get(f"acc/{plan[0].name}/{specs[0][0]}")
+    pub = src.meta.get("published") if isinstance(src.meta.get("published"), dict) else {}
+    # a published accuracy on another test set (other classes, other clips) is no yardstick for this one
+    published = pub.get("accuracy") if pub.get("same_test_set", True) and cfg.test_set is None else None
+    baseline_note = check_baseline(base["accuracy"], len(labels), published, src.name, len(ev))
+    parity = read_parity_record(fp32_onnx)
+    if parity is not None:
+        src.meta["conversion_parity"] = parity
+    if baseline_note:
+        src.meta["baseline_note"] = baseline_note
     built = run_matrix(store, out, plan, inputs, settings)
     variant_paths = {s.name: built[s.name] for s in plan if s.backend == "onnx" and s.name in built
                      and store.get(f"variant/{s.name}")["status"] == "ok"}

@@ -187,7 +187,8 @@ def test_mixed_recipe_end_to_end_on_tiny_dev(tmp_path, shared_data):
     within the budget, and every float layer it reports is really float in the ONNX graph."""
     from voxquant.audio.frontend import compute_features
     from voxquant.data import load_waves, speech_commands_test, split_dev_eval
-    from voxquant.pipeline import load_model, stratified_indices
+    from voxquant.data.slices import stratified_indices
+    from voxquant.models.source import load_model
     from voxquant.quant import build_variant
     from voxquant.quant.export import export_onnx
     from voxquant.quant.sensitivity import float_ops

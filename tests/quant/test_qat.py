@@ -24,7 +24,8 @@ def tiny_dev(shared_data):
     """96 stratified dev clips as features ``[96, 1, 49, 10]`` + labels."""
     from voxquant.audio.frontend import compute_features
     from voxquant.data import load_waves, speech_commands_test, split_dev_eval
-    from voxquant.pipeline import load_model, stratified_indices
+    from voxquant.data.slices import stratified_indices
+    from voxquant.models.source import load_model
 
     _, meta = load_model(None)
     dev, _ = split_dev_eval(speech_commands_test(shared_data))
@@ -35,7 +36,7 @@ def tiny_dev(shared_data):
 
 def test_qat_export_runs_in_ort_and_matches_the_pytorch_qat_model(tmp_path, shared_data, tiny_dev):
     from voxquant.backends.onnxruntime import OrtSession
-    from voxquant.pipeline import load_model
+    from voxquant.models.source import load_model
 
     model, meta = load_model(None)
     meta = dict(meta, source="bundled")
@@ -67,7 +68,7 @@ def test_qat_export_runs_in_ort_and_matches_the_pytorch_qat_model(tmp_path, shar
 
 def test_onnx_only_model_is_converted_with_onnx2torch(tmp_path):
     from voxquant.backends.onnxruntime import OrtSession
-    from voxquant.pipeline import load_model
+    from voxquant.models.source import load_model
     from voxquant.quant.export import export_onnx
 
     model, _ = load_model(None)

@@ -28,6 +28,12 @@ Pipeline, in order (each step controlled by a config field):
    ``"ortho"`` (librosa / scipy orthonormal), first ``n_mfcc`` coefficients;
 9. affine output scaling ``y = (x + feature_offset) * feature_scale``, optionally clipped to ``clip``.
 
+``kind="raw"`` is the front-end of models that compute their features inside the graph (an STFT / log-mel in
+``forward``, kws_streaming-style models): :func:`compute_features` then returns the waveform itself,
+``float32 [N, S]`` with ``S = clip_samples`` at ``sample_rate`` (only ``audio_norm`` applies; every other field is
+ignored), and the model input layout is ``raw`` (``voxquant.zoo.spec.LAYOUTS``). For shape bookkeeping a raw clip is
+``S`` "frames" of one "feature": ``n_frames() = S``, ``n_features = 1``.
+
 The default configuration is the MLPerf Tiny KWS front-end (mlcommons/tiny
 ``benchmark/training/keyword_spotting/get_dataset.py``): 30 ms Hann window, 20 ms hop, FFT 512, magnitude,
 40 mel bins 20-4000 Hz, ``log(x + 1e-6)``, 10 MFCC: 49 x 10 for a 1 s clip at 16 kHz; with ``audio_norm="none"``
@@ -49,6 +55,8 @@ from voxquant.errors import ConfigError
 _WINDOWS = ("hann", "hamming")
 _MEL_SCALES = ("tf", "htk", "slaney", "tf_audio_ops")
 _LOGS = ("ln", "log2", "log10", "db", "none")
+KINDS = ("features", "raw")
+"""Front-end kinds: host-side features, or the raw waveform for models with the front-end in the graph."""
 
 
 @dataclass(frozen=True)
@@ -91,16 +99,24 @@ class FrontendConfig:
     name: str = field(default="custom", compare=False)
     # --- added for third-party front-ends (voxquant.audio.presets); defaults keep the behaviour above ---
     mel_floor: float = 0.0
+    # --- models with the front-end inside the graph: "raw" = the waveform is the model input ---
+    kind: str = "features"
 
     def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ConfigError(f"unknown front-end kind '{self.kind}' (choose from {', '.join(KINDS)})")
+        if self.sample_rate <= 0 or self.clip_samples <= 0:
+            raise ConfigError(f"need sample_rate > 0 and clip_samples > 0, got {self.sample_rate}, {self.clip_samples}")
+        if self.audio_norm not in ("none", "max", "peak"):
+            raise ConfigError(f"unknown audio_norm '{self.audio_norm}' (choose from none, max, peak)")
+        if self.kind == "raw":
+            return  # the feature fields are not used
         if self.window not in _WINDOWS:
             raise ConfigError(f"unknown window '{self.window}' (choose from {', '.join(_WINDOWS)})")
         if self.mel_scale not in _MEL_SCALES:
             raise ConfigError(f"unknown mel_scale '{self.mel_scale}' (choose from {', '.join(_MEL_SCALES)})")
         if self.log not in _LOGS:
             raise ConfigError(f"unknown log '{self.log}' (choose from {', '.join(_LOGS)})")
-        if self.audio_norm not in ("none", "max", "peak"):
-            raise ConfigError(f"unknown audio_norm '{self.audio_norm}' (choose from none, max, peak)")
         if self.dct_norm not in ("tf", "ortho"):
             raise ConfigError(f"unknown dct_norm '{self.dct_norm}' (choose from tf, ortho)")
         if self.win_length > self.n_fft:
@@ -126,12 +142,16 @@ class FrontendConfig:
 
     @property
     def n_features(self) -> int:
-        """Features per frame: ``n_mfcc`` if MFCC, else ``n_mels``."""
+        """Features per frame: ``n_mfcc`` if MFCC, else ``n_mels`` (1 for ``kind="raw"``)."""
+        if self.kind == "raw":
+            return 1
         return self.n_mfcc if self.n_mfcc > 0 else self.n_mels
 
     def n_frames(self, num_samples: int | None = None) -> int:
-        """Frames produced for ``num_samples`` samples (default ``clip_samples``)."""
+        """Frames produced for ``num_samples`` samples (default ``clip_samples``; ``kind="raw"``: the samples)."""
         s = self.clip_samples if num_samples is None else num_samples
+        if self.kind == "raw":
+            return s
         if self.center:
             return 1 + s // self.hop_length
         return 1 + (s - self.win_length) // self.hop_length
@@ -329,7 +349,8 @@ def compute_features(waves: np.ndarray, cfg: FrontendConfig) -> np.ndarray:
         cfg: the front-end configuration.
 
     Returns:
-        ``float32 [T, F]`` or ``[N, T, F]`` (``T = cfg.n_frames(S)``, ``F = cfg.n_features``).
+        ``float32 [T, F]`` or ``[N, T, F]`` (``T = cfg.n_frames(S)``, ``F = cfg.n_features``); for
+        ``cfg.kind == "raw"`` the waveform itself, ``float32 [S]`` or ``[N, S]`` (after ``audio_norm``).
 
     Raises:
         ValueError: if ``waves`` has more than 2 dimensions or fewer samples than one window.
@@ -346,6 +367,8 @@ def compute_features(waves: np.ndarray, cfg: FrontendConfig) -> np.ndarray:
     elif cfg.audio_norm == "peak":
         m = np.abs(x).max(axis=1, keepdims=True)
         x = x / np.where(m == 0, 1.0, m)
+    if cfg.kind == "raw":
+        return x[0] if single else x  # may share memory with ``waves`` (no copy of a large batch)
     if cfg.preemphasis:
         x = np.concatenate([x[:, :1], x[:, 1:] - cfg.preemphasis * x[:, :-1]], axis=1)
     if cfg.center:
@@ -388,7 +411,8 @@ def TorchFrontend(cfg: FrontendConfig):  # noqa: N802 - factory that returns an 
     """Build the torch front-end module for ``cfg`` (torch is imported lazily).
 
     The module maps ``float32 [N, S]`` audio to ``float32 [N, T, F]`` features, identically to
-    :func:`compute_features` (same window, filterbank and DCT constants). Framing uses ``Tensor.unfold`` and
+    :func:`compute_features` (same window, filterbank and DCT constants); ``kind="raw"``: ``[N, S]`` unchanged
+    (after ``audio_norm``). Framing uses ``Tensor.unfold`` and
     ``torch.fft.rfft`` rather than ``torch.stft`` so that ``center=False`` matches ``tf.signal.stft`` exactly.
     """
     import torch
@@ -397,6 +421,8 @@ def TorchFrontend(cfg: FrontendConfig):  # noqa: N802 - factory that returns an 
         def __init__(self, cfg: FrontendConfig):
             super().__init__()
             self.cfg = cfg
+            if cfg.kind == "raw":
+                return
             flen = cfg.n_fft if cfg.center else cfg.win_length
             self.flen = flen
             self.register_buffer("window", torch.from_numpy(window_frame(cfg)[:flen].copy()))
@@ -414,6 +440,8 @@ def TorchFrontend(cfg: FrontendConfig):  # noqa: N802 - factory that returns an 
             elif cfg.audio_norm == "peak":
                 m = x.abs().amax(dim=1, keepdim=True)
                 x = x / torch.where(m == 0, torch.ones_like(m), m)
+            if cfg.kind == "raw":
+                return x
             if cfg.preemphasis:
                 x = torch.cat([x[:, :1], x[:, 1:] - cfg.preemphasis * x[:, :-1]], dim=1)
             if cfg.center:

@@ -27,6 +27,8 @@ Presets (parameters and sources; see also ``shared/models/README.md``):
     pre-emphasis ``1 - 2**-5`` (first sample kept), ``tf.signal.stft(1024, 512, hamming_window(periodic=False))``,
     ``|X|^2 / 1024`` clipped to ``>= 1e-30``, ``linear_to_mel_weight_matrix(40, 513, 16000, 0, 8000)``,
     ``10 * log10(mel)``, ``(x + 52 - 32 + 32) / 64`` clipped to [0, 1]: ``[30, 40]``.
+``raw`` -- no host front-end: the model takes the 16 kHz waveform ``float32 [N, 16000]`` and computes its features
+    in the graph (``kind="raw"``; override ``sample_rate`` / ``clip_samples`` for other rates and lengths).
 """
 
 from __future__ import annotations
@@ -66,6 +68,8 @@ PRESETS: dict[str, FrontendConfig] = {
         log="db", log_offset=0.0, n_mfcc=0, feature_offset=52.0, feature_scale=1.0 / 64.0, clip=(0.0, 1.0),
         name="mlperf-sww-lfbe",
     ),
+    # models with the front-end inside the graph (STFT / log-mel in forward, kws_streaming-style): 1 s at 16 kHz
+    "raw": FrontendConfig(sample_rate=16000, clip_samples=16000, kind="raw", name="raw"),
 }
 """Preset name -> front-end configuration (see the module docstring for sources)."""
 

@@ -33,7 +33,7 @@ def cmd_check(a) -> int:
 
     torch_model = None
     if a.weights:
-        from voxquant.pipeline import load_model
+        from voxquant.models.source import load_model
 
         torch_model, _ = load_model(Path(a.weights) if a.weights != "default" else None)
     text, _ = check_cli(Path(a.model), a.target, evidence=not a.no_evidence, all_nodes=a.all, as_json=a.json,

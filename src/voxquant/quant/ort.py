@@ -196,3 +196,87 @@ def int8_static_percentile(fp32_onnx, out, calibration, **kw):
 def int8_static_minmax_fullrange(fp32_onnx, out, calibration, **kw):
     kw["reduce_range"] = False
     return _static(fp32_onnx, out, calibration, "minmax", **kw)
+
+
+# ------------------------------------------------------------------------------------------------ in-graph front-ends
+
+#: Op types of in-graph audio front-ends (STFT / mel / log / power) that NPUs rarely run, and ONNX Runtime's QDQ
+#: quantizer never quantizes: reported wherever they appear in a quantized graph.
+#: Generic arithmetic (Add, Mul, ReduceMean...) is not in the list: classifiers use it too (residual adds, global
+#: average pooling); it is reported only upstream of the first quantized Conv/MatMul/Gemm.
+FRONTEND_OP_TYPES = ("STFT", "DFT", "MelWeightMatrix", "HannWindow", "HammingWindow", "BlackmanWindow", "Log", "Pow",
+                     "Sqrt", "Abs", "Exp", "ReduceSum", "ReduceSumSquare", "ReduceL2", "ReduceLogSumExp", "Reciprocal")
+#: Ops that only move or describe data (never counted).
+_PASSIVE_OPS = {"QuantizeLinear", "DequantizeLinear", "Constant", "ConstantOfShape", "Shape", "Identity", "Cast", "Size",
+                "Range", "Reshape", "Unsqueeze", "Squeeze", "Transpose", "Slice", "Pad", "Concat", "Flatten", "Gather",
+                "Expand", "Split"}
+_QUANT_OPS = {"QLinearConv", "QLinearMatMul", "QGemm", "ConvInteger", "MatMulInteger", "QLinearAdd", "QLinearMul",
+              "QLinearSoftmax", "QLinearAveragePool", "QLinearGlobalAveragePool", "QLinearConcat", "QLinearSigmoid",
+              "QLinearLeakyRelu"}
+
+
+def frontend_float_ops(quantized_onnx: str | Path) -> list[str]:
+    """Ops of an in-graph front-end (a ``raw``-input model) that the quantized model still computes in float.
+
+    Read statically from the QDQ (or QOperator) graph: a node is *quantized* when it is an integer op
+    (``QLinearConv``, ``ConvInteger``...) or an op ONNX Runtime's QDQ quantizer handles
+    (``onnxruntime.quantization.registry.QDQRegistry``: Conv, MatMul, Gemm...) whose activation input comes from a
+    ``DequantizeLinear``. Listed are the compute nodes that are not quantized and either (a) lie upstream of the
+    first quantized ``Conv``/``MatMul``/``Gemm`` (the front-end before the network proper: e.g. ``STFT``, ``DFT``,
+    ``Pow``, ``ReduceSum``, ``Log``), or (b) have a front-end op type anywhere (:data:`FRONTEND_OP_TYPES`: a DFT
+    computed as a quantized ``Conv`` with a DFT-basis weight is followed by ``Pow``/``Add``/``Sqrt``/``Log`` that
+    stay float). Data-movement ops (Reshape, Transpose, Slice, Q/DQ...) are not counted.
+
+    Args:
+        quantized_onnx: the quantized ``.onnx`` file.
+
+    Returns:
+        Op types in graph order, each once (e.g. ``["Pow", "ReduceSum", "Log"]``); ``[]`` when everything
+        computational is quantized. These ops stay float on the int8 model, and most NPUs do not run STFT/DFT/Log
+        at all (they fall back to the CPU).
+
+    Raises:
+        ModelError: the file is not a loadable ONNX model.
+    """
+    import onnx
+    from onnxruntime.quantization.registry import QDQRegistry
+
+    from voxquant.errors import ModelError
+
+    try:
+        model = onnx.load(str(quantized_onnx), load_external_data=False)
+    except Exception as exc:
+        raise ModelError(f"not a loadable ONNX model ({str(exc).splitlines()[0][:160]})", quantized_onnx) from None
+    nodes = list(model.graph.node)
+    producer = {o: n for n in nodes for o in n.output}
+    inits = {i.name for i in model.graph.initializer}
+
+    def quantized(n) -> bool:
+        if n.op_type in _QUANT_OPS:
+            return True
+        if n.op_type not in QDQRegistry:
+            return False
+        acts = [i for i in n.input if i and i not in inits]
+        return bool(acts) and producer.get(acts[0]) is not None and producer[acts[0]].op_type == "DequantizeLinear"
+
+    first = next((n for n in nodes if quantized(n) and n.op_type in ("Conv", "MatMul", "Gemm", "QLinearConv",
+                                                                    "ConvInteger", "QLinearMatMul", "MatMulInteger",
+                                                                    "QGemm")), None)
+    upstream: set[int] = set()
+    if first is not None:
+        stack = [i for i in first.input if i]
+        while stack:
+            t = stack.pop()
+            p = producer.get(t)
+            if p is None or id(p) in upstream:
+                continue
+            upstream.add(id(p))
+            stack.extend(i for i in p.input if i)
+    out: list[str] = []
+    for n in nodes:
+        if n.op_type in _PASSIVE_OPS or quantized(n):
+            continue
+        if id(n) in upstream or n.op_type in FRONTEND_OP_TYPES:
+            if n.op_type not in out:
+                out.append(n.op_type)
+    return out

@@ -349,7 +349,7 @@ def model_info(weights=UNSET, frontend=None, labels=None, layout=None) -> dict:
     Args:
         weights: ``None`` = the bundled DS-CNN; a ``.pt`` path = voxquant weights; anything else ``voxquant run``
             accepts as ``--model`` (spec ``.toml``, zoo name, bare ``.onnx``/``.tflite``) is resolved with
-            :func:`voxquant.pipeline.resolve_model`; :data:`UNSET` (a bare ``build_variant`` call) = the default
+            :func:`voxquant.models.source.resolve_model`; :data:`UNSET` (a bare ``build_variant`` call) = the default
             front-end and the 12 Speech Commands labels.
         frontend, labels, layout: given by the caller (they win over what ``weights`` says); ``frontend`` may be a
             :class:`~voxquant.audio.frontend.FrontendConfig` or a preset name.
@@ -363,12 +363,12 @@ def model_info(weights=UNSET, frontend=None, labels=None, layout=None) -> dict:
 
     info = {"frontend": DEFAULT_FRONTEND, "labels": list(SC12_LABELS), "layout": "nchw", "arch": None, "kind": "onnx"}
     if weights is not UNSET and (weights is None or Path(str(weights)).suffix == ".pt"):
-        from voxquant.pipeline import load_model
+        from voxquant.models.source import load_model
 
         _, meta = load_model(Path(weights) if weights else None)
         info.update(frontend=meta["frontend"], labels=list(meta["labels"]), arch=meta.get("arch"), kind="weights")
     elif weights is not UNSET and frontend is None:
-        from voxquant.pipeline import resolve_model
+        from voxquant.models.source import resolve_model
 
         src = resolve_model(weights, None)
         info.update(frontend=src.frontend, labels=list(src.labels), layout=src.layout, arch=src.meta.get("arch"))
@@ -394,7 +394,7 @@ def _torch_model(fp32_onnx: Path, weights, **hints):
     or its input layout is not ``nchw`` (QAT fine-tunes on ``[N, 1, T, F]`` features)."""
     info = model_info(weights, **hints)
     if info["kind"] == "weights":
-        from voxquant.pipeline import load_model
+        from voxquant.models.source import load_model
 
         model, _ = load_model(Path(weights) if weights else None)
         return model, dict(info, source=str(weights) if weights else "bundled dscnn_sc12.pt")

@@ -155,7 +155,7 @@ def run_study(cfg: CalibStudyConfig | None = None) -> dict:
     """
     from voxquant.audio.frontend import compute_features
     from voxquant.backends.onnxruntime import OrtSession
-    from voxquant.pipeline import load_model
+    from voxquant.models.source import load_model
     from voxquant.quant import get_recipe
     from voxquant.quant.export import export_onnx
     from voxquant.report import ResultStore, make_slice

@@ -7,7 +7,15 @@
   ``tf.function`` with a fixed input signature and converted with ``tf2onnx.convert.from_function``.
 * TFLite -> ONNX with ``tf2onnx.convert.from_tflite`` where tf2onnx supports the graph (int8 graphs come out as
   QDQ ONNX).
+* TF1 frozen graphs (``.pb`` + input/output tensor names) -> ONNX with ``tf2onnx.convert.from_graph_def``.
 * PyTorch ``nn.Module`` -> ONNX with :func:`voxquant.quant.export.export_onnx`.
+
+Every conversion is checked for output parity against the original with
+:func:`voxquant.models.parity.check_conversion_parity` (thresholds there: float conversions need >= 99.5 % top-1
+agreement and max |diff| <= 1e-3 x output range) on the ``inputs`` the caller gives -- features of real clips, see
+:func:`voxquant.zoo.models.to_onnx` -- or, without them, on 64 seeded standard-normal inputs; a failing conversion is
+deleted and refused with one :class:`~voxquant.errors.ModelError`. The result is stored next to the ONNX file
+(``<model>.onnx.parity.json``, :func:`voxquant.models.parity.read_parity_record`).
 
 Converted files are cached under ``<cache_root()>/zoo/onnx/`` keyed by the sha256 of the source file(s) and the
 converter settings, so a model is converted once.
@@ -24,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from voxquant.errors import ModelError, require
+from voxquant.models.parity import check_conversion_parity, read_parity_record, write_parity_record
 from voxquant.paths import cache_root
 
 #: ONNX opset of converted TF models (tf2onnx's well-tested range; ORT quantization handles it).
@@ -60,6 +69,19 @@ def _atomic_write_model(model_proto, out: Path) -> None:
             os.unlink(tmp)
 
 
+def _parity_inputs(inputs, shape: tuple, source: str = "given") -> tuple[np.ndarray, str]:
+    if inputs is not None:
+        return np.asarray(inputs, dtype=np.float32), source
+    return np.random.default_rng(0).standard_normal((64, *tuple(shape)[1:])).astype(np.float32), "random normal"
+
+
+def _checked(out: Path, predict, inputs, shape: tuple, name: str, inputs_source: str = "given", **kw) -> Path:
+    """Run the parity check on a fresh conversion and store its record next to ``out``."""
+    x, source = _parity_inputs(inputs, shape, inputs_source)
+    write_parity_record(out, check_conversion_parity(predict, out, x, name=name, inputs_source=source, **kw))
+    return out
+
+
 def load_keras(path: str | Path):
     """Load a Keras SavedModel folder or ``.h5`` file with ``tf_keras`` (Keras 2), without compiling.
 
@@ -81,7 +103,8 @@ def load_keras(path: str | Path):
 
 
 def keras_to_onnx(path: str | Path, input_shape: tuple, out: str | Path | None = None, opset: int = TF_OPSET,
-                  input_name: str = "input") -> Path:
+                  input_name: str = "input", inputs: np.ndarray | None = None, name: str | None = None,
+                  inputs_source: str = "given") -> Path:
     """Convert a Keras SavedModel/``.h5`` to ONNX with a dynamic batch.
 
     Args:
@@ -90,17 +113,18 @@ def keras_to_onnx(path: str | Path, input_shape: tuple, out: str | Path | None =
         out: output ``.onnx`` (default: the conversion cache).
         opset: ONNX opset.
         input_name: name of the ONNX input.
+        inputs: ``float32 [N, *input_shape[1:]]`` inputs for the parity check (default: random normal).
+        name: model name for messages.
 
     Returns:
-        The ONNX path. The converted graph is checked against the Keras model on random input
-        (``max |diff| < 1e-4``), else :class:`ModelError`.
+        The ONNX path, parity-checked against the Keras model (module docstring).
 
     Raises:
-        MissingExtraError: ``[tf]`` extra missing. ModelError: load or conversion failure.
+        MissingExtraError: ``[tf]`` extra missing. ModelError: load or conversion failure, parity refused.
     """
     path = Path(path)
     out = Path(out) if out is not None else _cached(path, f"keras|{opset}|{tuple(input_shape)}|{input_name}")
-    if out.is_file():
+    if out.is_file() and read_parity_record(out) is not None:
         return out
     tf = require("tensorflow", "tf", "Keras -> ONNX conversion")
     tf2onnx = require("tf2onnx", "tf", "Keras -> ONNX conversion")
@@ -118,20 +142,24 @@ def keras_to_onnx(path: str | Path, input_shape: tuple, out: str | Path | None =
     except Exception as exc:
         raise ModelError(f"tf2onnx could not convert it: {str(exc).splitlines()[0][:200]}", path) from None
     _atomic_write_model(proto, out)
-    x = np.random.default_rng(0).standard_normal((2, *tuple(input_shape)[1:])).astype(np.float32)
-    _check_against(out, np.asarray(model(x, training=False)), x, path)
-    return out
+    return _checked(out, lambda b: np.asarray(model(b, training=False)), inputs, input_shape, name or path.name,
+                    inputs_source=inputs_source)
 
 
-def tflite_to_onnx(path: str | Path, out: str | Path | None = None, opset: int = TF_OPSET) -> Path:
-    """Convert a ``.tflite`` model to ONNX with tf2onnx (int8 graphs become QDQ graphs).
+def tflite_to_onnx(path: str | Path, out: str | Path | None = None, opset: int = TF_OPSET,
+                   inputs: np.ndarray | None = None, name: str | None = None, inputs_source: str = "given") -> Path:
+    """Convert a ``.tflite`` model to ONNX with tf2onnx (int8 graphs become QDQ graphs), parity-checked against
+    LiteRT on ``inputs`` (float model input ``[N, ...]``; default random normal). Quantized graphs (QDQ nodes in
+    the result) are held to the looser int8 thresholds of :func:`~voxquant.models.parity.check_conversion_parity`;
+    integer model I/O is quantized / dequantized like :class:`~voxquant.zoo.tflite.TFLiteSession` does.
 
     Raises:
-        MissingExtraError: ``[tf]`` extra missing. ModelError: tf2onnx does not support the graph.
+        MissingExtraError: ``[tf]`` or ``[litert]`` extra missing. ModelError: tf2onnx does not support the graph,
+            parity refused.
     """
     path = Path(path)
     out = Path(out) if out is not None else _cached(path, f"tflite|{opset}")
-    if out.is_file():
+    if out.is_file() and read_parity_record(out) is not None:
         return out
     tf2onnx = require("tf2onnx", "tf", "TFLite -> ONNX conversion")
     if not path.is_file():
@@ -143,17 +171,111 @@ def tflite_to_onnx(path: str | Path, out: str | Path | None = None, opset: int =
     except Exception as exc:
         raise ModelError(f"tf2onnx could not convert it: {str(exc).splitlines()[0][:200]}", path) from None
     _atomic_write_model(proto, out)
-    return out
+    from voxquant.zoo.tflite import TFLiteSession
+
+    sess = TFLiteSession(path)
+    quantized = any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in proto.graph.node)
+    in_fn = sess._quantize if sess.is_int8_input else None
+    out_fn = None
+    if sess.output_dtype.kind in "iu":
+        scale, zp = sess.output_quant
+        out_fn = lambda o: (np.asarray(o, np.float32) - zp) * scale  # noqa: E731
+    shape = tuple(1 if d is None else d for d in sess.input_shape)
+    return _checked(out, sess.run, inputs, shape, name or path.name, inputs_source=inputs_source, quantized=quantized, onnx_input_fn=in_fn,
+                    onnx_output_fn=out_fn)
 
 
-def _check_against(onnx_path: Path, ref: np.ndarray, x: np.ndarray, src: Path, atol: float = 1e-4) -> None:
-    from voxquant.backends.onnxruntime import OrtSession
+def load_frozen_graph(path: str | Path):
+    """Read a TF1 frozen graph (``.pb`` ``GraphDef``) -- ``[tf]`` extra.
 
-    got = OrtSession(onnx_path).run(x)
-    diff = float(np.abs(got - ref.reshape(got.shape)).max())
-    if diff > atol:
-        onnx_path.unlink(missing_ok=True)
-        raise ModelError(f"converted ONNX disagrees with the original (max |diff| {diff:.3g} > {atol})", src)
+    Raises:
+        MissingExtraError: TensorFlow missing. ModelError: the file is missing or not a ``GraphDef``.
+    """
+    path = Path(path)
+    tf = require("tensorflow", "tf", "Loading TF1 frozen graphs")
+    if not path.is_file():
+        raise ModelError("model file not found", path)
+    gd = tf.compat.v1.GraphDef()
+    try:
+        gd.ParseFromString(path.read_bytes())
+    except Exception as exc:
+        raise ModelError(f"not a TensorFlow GraphDef ({str(exc).splitlines()[0][:160]})", path) from None
+    if not gd.node:
+        raise ModelError("the GraphDef has no nodes", path)
+    return gd
 
 
-__all__ = ["TF_OPSET", "keras_to_onnx", "load_keras", "tflite_to_onnx"]
+def frozen_graph_predict(path: str | Path, input_name: str, output_name: str):
+    """``predict(x float32 [N, ...]) -> float32 [N, C]`` running a frozen graph in a TF1 session (clip by clip when
+    the input placeholder has a fixed batch).
+
+    Raises:
+        ModelError: a tensor name is not in the graph (message lists a few placeholders).
+    """
+    tf = require("tensorflow", "tf", "Running TF1 frozen graphs")
+    path = Path(path)
+    gd = load_frozen_graph(path)
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.import_graph_def(gd, name="")
+    try:
+        t_in = graph.get_tensor_by_name(_tensor(input_name))
+        t_out = graph.get_tensor_by_name(_tensor(output_name))
+    except (KeyError, ValueError) as exc:
+        ph = [n.name for n in gd.node if n.op == "Placeholder"][:5]
+        raise ModelError(f"tensor not in the graph ({str(exc).splitlines()[0][:120]}); placeholders: {ph}", path) from None
+    sess = tf.compat.v1.Session(graph=graph)
+    fixed = t_in.shape.rank and t_in.shape[0] is not None
+
+    def predict(x):
+        x = np.asarray(x, np.float32)
+        if fixed:
+            return np.concatenate([sess.run(t_out, {t_in: x[i : i + 1]}) for i in range(x.shape[0])], axis=0)
+        return sess.run(t_out, {t_in: x})
+
+    return predict
+
+
+def _tensor(name: str) -> str:
+    return name if ":" in name else f"{name}:0"
+
+
+def frozen_graph_to_onnx(path: str | Path, input_name: str, output_name: str, input_shape: tuple,
+                         out: str | Path | None = None, opset: int = TF_OPSET, inputs: np.ndarray | None = None,
+                         name: str | None = None, inputs_source: str = "given") -> Path:
+    """Convert a TF1 frozen graph (``.pb``) to ONNX with ``tf2onnx.convert.from_graph_def``, parity-checked against
+    the graph run in TensorFlow on ``inputs`` (default random normal).
+
+    Args:
+        path: the ``.pb`` file.
+        input_name, output_name: tensor names (``"fingerprint_input:0"``; ``":0"`` is added when missing).
+        input_shape: model input shape incl. batch (for the default parity inputs).
+        out: output ``.onnx`` (default: the conversion cache).
+        opset: ONNX opset.
+        inputs, name, inputs_source: parity inputs, model name for messages, what the inputs are.
+
+    Raises:
+        MissingExtraError: ``[tf]`` extra missing. ModelError: unreadable graph, unknown tensor, conversion failure,
+            parity refused.
+    """
+    path = Path(path)
+    i_name, o_name = _tensor(input_name), _tensor(output_name)
+    out = Path(out) if out is not None else _cached(path, f"pb|{opset}|{i_name}|{o_name}")
+    if out.is_file() and read_parity_record(out) is not None:
+        return out
+    tf2onnx = require("tf2onnx", "tf", "TF1 frozen graph -> ONNX conversion")
+    predict = frozen_graph_predict(path, i_name, o_name)  # also checks the tensor names
+    gd = load_frozen_graph(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            proto, _ = tf2onnx.convert.from_graph_def(gd, input_names=[i_name], output_names=[o_name], opset=opset)
+    except Exception as exc:
+        raise ModelError(f"tf2onnx could not convert it: {str(exc).splitlines()[0][:200]}", path) from None
+    _atomic_write_model(proto, out)
+    return _checked(out, predict, inputs, input_shape, name or path.name,
+                    inputs_source=inputs_source)
+
+
+__all__ = ["TF_OPSET", "frozen_graph_predict", "frozen_graph_to_onnx", "keras_to_onnx", "load_frozen_graph", "load_keras",
+           "tflite_to_onnx"]

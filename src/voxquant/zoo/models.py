@@ -5,7 +5,7 @@
 * ``onnx`` -> :class:`voxquant.backends.onnxruntime.OrtSession`;
 * ``tflite`` -> :class:`voxquant.zoo.tflite.TFLiteSession` (``[litert]`` extra), int8 inputs quantized with the
   spec's rounding rule;
-* ``savedmodel`` / ``keras_h5`` -> converted to ONNX once (``[tf]`` extra, :mod:`voxquant.zoo.convert`) and run
+* ``savedmodel`` / ``keras_h5`` / ``tf_frozen_graph`` -> converted to ONNX once (``[tf]`` extra, :mod:`voxquant.zoo.convert`) and run
   with ONNX Runtime;
 * ``pytorch_state_dict`` -> the registered architecture (``spec.architecture``) built with
   ``n_classes=len(labels)``, weights loaded with ``torch.load(..., weights_only=True)`` and strict key matching,
@@ -201,7 +201,7 @@ def open_model(spec: ModelSpec, threads: int = 1, prefer_onnx: bool = False, ver
         q = spec.input.quantization
         sess = TFLiteSession(path, threads=threads, rounding=q.rounding if q else "nearest", clip=q.clip if q else True)
         artifact = path
-    elif fmt in ("savedmodel", "keras_h5"):
+    elif fmt in ("savedmodel", "keras_h5", "tf_frozen_graph"):
         from voxquant.backends.onnxruntime import OrtSession
 
         artifact = to_onnx(spec)
@@ -254,17 +254,20 @@ def spec_for_file(path: str | Path, frontend: str = "mlperf-tiny-mfcc", labels=N
     Args:
         path: the model file (format from the suffix).
         frontend: a preset name (:data:`voxquant.audio.presets.PRESETS`).
-        labels: label order (default: the 12 Speech Commands classes of :data:`voxquant.data.SC12_LABELS`).
+        labels: label order, required: a bare file says nothing about it and voxquant's 12-class order is never
+            assumed (:func:`voxquant.models.source.parse_labels`: a list, ``"a,b,c"``, a file, or ``"sc12"`` to ask
+            for :data:`voxquant.data.SC12_LABELS` explicitly).
         layout: input layout; default guessed from the input shape (``[N,1,T,F]`` -> nchw, ``[N,T,F,1]`` -> nhwc,
-            ``[N,T,1,F]`` -> nt1f, ``[N,K]`` -> flat).
+            ``[N,T,1,F]`` -> nt1f, ``[N,K]`` -> flat; ``raw`` for the ``raw`` front-end, whose ``clip_samples``
+            is taken from the model's input unless overridden).
         **frontend_overrides: FrontendConfig fields to change.
 
     Raises:
         ModelError: missing/unreadable file or an input shape whose layout cannot be guessed.
-        ConfigError: unknown preset, or the preset's feature shape does not fit the model input.
+        ConfigError: unknown preset, no ``labels``, or the preset's feature shape does not fit the model input.
     """
     from voxquant.audio.presets import get_preset
-    from voxquant.data import SC12_LABELS
+    from voxquant.models.source import parse_labels
 
     path = Path(path).resolve()
     if not path.is_file():
@@ -285,35 +288,68 @@ def spec_for_file(path: str | Path, frontend: str = "mlperf-tiny-mfcc", labels=N
         quant = InputQuantization(*sess.input_quant) if sess.is_int8_input else None
     else:
         raise ModelError(f"cannot open '{suffix}' files without a spec (bare files: .onnx, .tflite)", path)
+    if labels is None:
+        raise ConfigError("a bare model needs its label order (--labels a,b,c or a file; 'sc12' for voxquant's "
+                          "12-class order) or a model spec .toml", path)
+    labels = parse_labels(labels, path)
     shape = tuple(1 if d is None else int(d) for d in shape)
-    lay = layout or _guess_layout(shape)
     from voxquant.zoo.spec import InputSpec, feature_shape
 
-    feature_shape(shape, lay)
     fe = get_preset(frontend, **frontend_overrides)
+    if fe.kind == "raw":
+        lay = layout or "raw"
+        if len(shape) != 2 or lay != "raw":
+            raise ConfigError(f"the raw front-end feeds waveforms [N, S]; the model input is {list(shape)}", path)
+        if "clip_samples" not in frontend_overrides and shape[1] > 1:
+            fe = get_preset(frontend, clip_samples=shape[1], **frontend_overrides)
+        if shape[1] > 1 and shape[1] != fe.clip_samples:
+            raise ConfigError(f"the raw front-end gives {fe.clip_samples} samples, the model input is {list(shape)}",
+                              path)
+        return ModelSpec(name=path.stem, format=fmt, model=str(path), root=path.parent,
+                         input=InputSpec(shape=shape, layout="raw", name=name, dtype=dtype, quantization=quant),
+                         labels=labels, frontend=fe, frontend_preset=frontend)
+    lay = layout or _guess_layout(shape)
+    feature_shape(shape, lay)
     t, f = feature_shape(shape, lay)
     if (lay == "flat" and fe.n_frames() * fe.n_features != f) or (lay != "flat" and (t, f) != fe.shape):
         raise ConfigError(f"front-end '{frontend}' gives {fe.shape[0]}x{fe.shape[1]} features, the model input is "
                           f"{list(shape)} ({lay})", path)
     return ModelSpec(name=path.stem, format=fmt, model=str(path), root=path.parent,
                      input=InputSpec(shape=shape, layout=lay, name=name, dtype=dtype, quantization=quant),
-                     labels=tuple(labels or SC12_LABELS), frontend=fe, frontend_preset=frontend)
+                     labels=labels, frontend=fe, frontend_preset=frontend)
 
 
-def to_onnx(spec: ModelSpec, out: str | Path | None = None) -> Path:
+def to_onnx(spec: ModelSpec, out: str | Path | None = None, inputs: np.ndarray | None = None) -> Path:
     """A float ONNX file of the spec's model (for the ONNX-based quantization recipes).
 
     ``onnx``: the file itself (or a copy at ``out``). ``savedmodel``/``keras_h5``: tf_keras + tf2onnx.
-    ``tflite``: tf2onnx's TFLite front-end (int8 models become QDQ graphs). ``pytorch_state_dict``:
+    ``tflite``: tf2onnx's TFLite front-end (int8 models become QDQ graphs). ``tf_frozen_graph``: tf2onnx's
+    GraphDef front-end with the spec's input/output tensor names. ``pytorch_state_dict``:
     :func:`voxquant.quant.export.export_onnx` of the loaded module with a dynamic batch.
 
+    Every conversion is parity-checked against the original
+    (:func:`voxquant.models.parity.check_conversion_parity`) on ``inputs`` (model-layout ``float32 [N, ...]``) or,
+    when ``None``, on :func:`voxquant.models.source.parity_inputs` (200 real dev clips through the spec's front-end
+    when the data is present, else synthetic waveforms); the record is kept next to the ONNX file
+    (:func:`voxquant.models.parity.read_parity_record`).
+
     Raises:
-        MissingExtraError: ``[tf]`` needed and missing. ModelError: conversion failure (names the file).
+        MissingExtraError: ``[tf]`` needed and missing. ModelError: conversion failure or parity refused (names the
+            model and both numbers).
     """
     from voxquant.zoo import convert
 
     check_files_exist(spec)
     path = spec.model_path
+
+    def parity_x() -> dict:
+        if inputs is not None:
+            return {"inputs": np.asarray(inputs, np.float32), "inputs_source": "given"}
+        from voxquant.models.source import parity_inputs
+
+        x, source = parity_inputs(spec.frontend, spec.input.layout)
+        return {"inputs": x, "inputs_source": source}
+
     if spec.format == "onnx":
         if out is None:
             return path
@@ -322,22 +358,43 @@ def to_onnx(spec: ModelSpec, out: str | Path | None = None) -> Path:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, out)
         return Path(out)
+    from voxquant.models.parity import check_conversion_parity, read_parity_record, write_parity_record
+
+    cached = None
     if spec.format in ("savedmodel", "keras_h5"):
-        return convert.keras_to_onnx(path, spec.input.shape, out=out, input_name=spec.input.name or "input")
+        cached = convert._cached(path, f"keras|{convert.TF_OPSET}|{tuple(spec.input.shape)}|{spec.input.name or 'input'}")
+    elif spec.format == "tflite":
+        cached = convert._cached(path, f"tflite|{convert.TF_OPSET}")
+    elif spec.format == "tf_frozen_graph":
+        cached = convert._cached(path, f"pb|{convert.TF_OPSET}|{convert._tensor(spec.input.name)}|"
+                                       f"{convert._tensor(spec.output_name)}")
+    if out is None and cached is not None and cached.is_file() and read_parity_record(cached) is not None:
+        return cached  # converted and checked before: skip loading the parity inputs
+    if spec.format in ("savedmodel", "keras_h5"):
+        return convert.keras_to_onnx(path, spec.input.shape, out=out, input_name=spec.input.name or "input",
+                                     **parity_x(), name=spec.name)
     if spec.format == "tflite":
-        return convert.tflite_to_onnx(path, out=out)
+        return convert.tflite_to_onnx(path, out=out, **parity_x(), name=spec.name)
+    if spec.format == "tf_frozen_graph":
+        return convert.frozen_graph_to_onnx(path, spec.input.name, spec.output_name, spec.input.shape, out=out,
+                                            **parity_x(), name=spec.name)
     if spec.format == "pytorch_state_dict":
         import torch
 
         from voxquant.quant.export import export_onnx
 
-        module = build_torch_module(spec)
         if out is None:
             out = convert._cached(path, f"torch|{spec.architecture}|{sorted(spec.architecture_kwargs.items())}|{spec.input.shape}")
-            if Path(out).is_file():
+            if Path(out).is_file() and read_parity_record(out) is not None:
                 return Path(out)
+        module = build_torch_module(spec)
         example = torch.zeros((1, *spec.input.shape[1:]), dtype=torch.float32)
-        return export_onnx(module, example, Path(out))
+        out = export_onnx(module, example, Path(out))
+        px = parity_x()
+        rec = check_conversion_parity(TorchSession(module, spec.input.shape).run, out, px["inputs"], name=spec.name,
+                                      inputs_source=px["inputs_source"])
+        write_parity_record(out, rec)
+        return out
     raise ConfigError(f"cannot convert format '{spec.format}' to ONNX", spec.where())  # pragma: no cover
 
 

@@ -6,7 +6,7 @@ the front-end (a preset of :mod:`voxquant.audio.presets` plus overrides) and the
 source and test set. Example (``src/voxquant/zoo/specs/*.toml`` hold the zoo's)::
 
     name = "mlperf-tiny-kws-dscnn-int8"
-    format = "tflite"                       # onnx | tflite | savedmodel | keras_h5 | pytorch_state_dict
+    format = "tflite"                       # onnx | tflite | savedmodel | keras_h5 | pytorch_state_dict | tf_frozen_graph
     model = "kws_ref_model.tflite"          # relative to the spec's folder (zoo: to the models root)
     precision = "int8"
 
@@ -46,6 +46,18 @@ source and test set. Example (``src/voxquant/zoo/specs/*.toml`` hold the zoo's):
     source = "mlcommons/tiny .../trained_models/README.md"
     test_set = "Speech Commands v0.02 official 12-class test set (4,890 clips)"
     same_test_set = true
+
+Models with the front-end inside the graph (an STFT / log-mel in the model, input = the waveform ``[1, 16000]``)
+say ``frontend = "raw"`` (16 kHz, clip length from the input shape) or, to set them::
+
+    [frontend]
+    kind = "raw"
+    sample_rate = 16000
+    clip_ms = 1000                          # or clip_samples = 16000
+
+and get input layout ``raw`` (the default for them). TF1 frozen graphs: ``format = "tf_frozen_graph"``,
+``model = "graph.pb"`` and the tensor names ``input.name`` / ``output.name`` (or top-level ``input_name`` /
+``output_name``), e.g. ``"fingerprint_input:0"`` / ``"labels_softmax:0"``.
 """
 
 from __future__ import annotations
@@ -61,7 +73,7 @@ from voxquant.audio.frontend import FrontendConfig
 from voxquant.audio.presets import get_preset
 from voxquant.errors import ConfigError, ModelError
 
-FORMATS = ("onnx", "tflite", "savedmodel", "keras_h5", "pytorch_state_dict")
+FORMATS = ("onnx", "tflite", "savedmodel", "keras_h5", "pytorch_state_dict", "tf_frozen_graph")
 """Model formats a spec may name."""
 
 LAYOUTS = {
@@ -71,6 +83,7 @@ LAYOUTS = {
     "nchw_ft": "[N, 1, F, T] (frequency first, e.g. torchaudio-style models)",
     "nt1f": "[N, T, 1, F] (e.g. MLPerf Tiny streaming wake word [1,30,1,40])",
     "ntf": "[N, T, F] (sequence models)",
+    "raw": "[N, S] waveform (front-end inside the model: frontend kind 'raw', e.g. kws_streaming [1,16000])",
 }
 """How ``float32 [N, T, F]`` features map onto the model input."""
 
@@ -136,6 +149,7 @@ class ModelSpec:
         root: folder the paths are relative to (the spec's folder, or the zoo's resolved models root).
         input: :class:`InputSpec`.
         output_kind: one of :data:`OUTPUT_KINDS`.
+        output_name: output tensor name (``tf_frozen_graph``: required, e.g. ``"labels_softmax:0"``), or ``None``.
         labels: class names in output order.
         target: how a dataset clip maps to a label (:func:`target_label`).
         label_map: for ``target="map"``: clip word/label -> model label; key ``"*"`` is the default.
@@ -163,6 +177,7 @@ class ModelSpec:
     labels: tuple[str, ...]
     frontend: FrontendConfig
     output_kind: str = "logits"
+    output_name: str | None = None
     target: str = "label"
     label_map: dict = field(default_factory=dict)
     frontend_preset: str | None = None
@@ -213,7 +228,7 @@ def feature_shape(shape, layout: str) -> tuple[int, int]:
             knowable from the shape: ``(-1, size)`` is returned and the front-end decides.
     """
     s = tuple(int(d) for d in shape)
-    want = {"nchw": 4, "nhwc": 4, "flat": 2, "nchw_ft": 4, "nt1f": 4, "ntf": 3}
+    want = {"nchw": 4, "nhwc": 4, "flat": 2, "nchw_ft": 4, "nt1f": 4, "ntf": 3, "raw": 2}
     if layout not in want:
         raise ConfigError(f"unknown input layout '{layout}' (choose from {', '.join(LAYOUTS)})")
     if len(s) != want[layout]:
@@ -228,16 +243,27 @@ def feature_shape(shape, layout: str) -> tuple[int, int]:
         return s[1], s[3]
     if layout == "ntf":
         return s[1], s[2]
+    if layout == "raw":
+        return s[1], 1
     return -1, s[1]
 
 
 def to_model_layout(features: np.ndarray, layout: str) -> np.ndarray:
     """Reshape ``float32 [N, T, F]`` features into the model input layout (:data:`LAYOUTS`).
 
+    Layout ``raw`` takes the waveform of a ``kind="raw"`` front-end, ``float32 [N, S]`` (or ``[N, S, 1]``), and
+    passes it through as ``[N, S]``.
+
     Raises:
-        ConfigError: unknown layout; ValueError: ``features`` not 3-D.
+        ConfigError: unknown layout; ValueError: ``features`` not 3-D (not ``[N, S]`` for ``raw``).
     """
     x = np.asarray(features, dtype=np.float32)
+    if layout == "raw":
+        if x.ndim == 3 and x.shape[2] == 1:
+            x = x[..., 0]
+        if x.ndim != 2:
+            raise ValueError(f"layout 'raw' takes waveforms [N, S], got shape {x.shape}")
+        return x
     if x.ndim != 3:
         raise ValueError(f"features must be [N, T, F], got shape {x.shape}")
     n, t, f = x.shape
@@ -334,7 +360,7 @@ def parse_spec(data: dict, root: Path, source: Path | None = None) -> ModelSpec:
     """
     where = source if source is not None else Path(root)
     known_top = {"name", "format", "model", "precision", "description", "family", "licence", "files", "input",
-                 "output", "labels", "frontend", "architecture", "published", "source"}
+                 "output", "labels", "frontend", "architecture", "published", "source", "input_name", "output_name"}
     unknown = sorted(set(data) - known_top)
     if unknown:
         raise ConfigError(f"unknown model spec field(s): {', '.join(unknown)}", where)
@@ -352,7 +378,9 @@ def parse_spec(data: dict, root: Path, source: Path | None = None) -> ModelSpec:
 
     inp = _get(data, "input", dict, where)
     shape = tuple(int(d) for d in _get(inp, "shape", list, where, section="input"))
-    layout = _get(inp, "layout", str, where, default="nchw", section="input")
+    fe_raw = data.get("frontend")
+    is_raw = fe_raw == "raw" or (isinstance(fe_raw, dict) and (fe_raw.get("kind") == "raw" or fe_raw.get("preset") == "raw"))
+    layout = _get(inp, "layout", str, where, default="raw" if is_raw else "nchw", section="input")
     try:
         feature_shape(shape, layout)
     except ConfigError as exc:
@@ -372,10 +400,19 @@ def parse_spec(data: dict, root: Path, source: Path | None = None) -> ModelSpec:
             rounding=rounding,
             clip=_get(qd, "clip", bool, where, default=True, section="input.quantization"),
         )
-    input_spec = InputSpec(shape=shape, layout=layout, name=inp.get("name"), dtype=dtype, quantization=quant)
+    input_name = inp.get("name", data.get("input_name"))
+    if fmt == "tf_frozen_graph" and input_name and ":" not in input_name:
+        input_name += ":0"  # a TF tensor name (and the ONNX input name tf2onnx gives it)
+    input_spec = InputSpec(shape=shape, layout=layout, name=input_name, dtype=dtype, quantization=quant)
 
     out = _get(data, "output", dict, where, default={})
     kind = _get(out, "kind", str, where, default="logits", section="output")
+    output_name = out.get("name", data.get("output_name"))
+    if fmt == "tf_frozen_graph" and output_name and ":" not in output_name:
+        output_name += ":0"
+    if fmt == "tf_frozen_graph" and not (input_name and output_name):
+        raise ConfigError("format 'tf_frozen_graph' needs the tensor names input.name and output.name "
+                          "(e.g. 'fingerprint_input:0', 'labels_softmax:0')", where)
     if kind not in OUTPUT_KINDS:
         raise ConfigError(f"unknown output.kind '{kind}' (choose from {', '.join(OUTPUT_KINDS)})", where)
 
@@ -393,20 +430,34 @@ def parse_spec(data: dict, root: Path, source: Path | None = None) -> ModelSpec:
     if target == "map" and not label_map:
         raise ConfigError("labels.target = 'map' needs a [labels.map] table", where)
 
+    if data.get("frontend") == "raw":
+        data = dict(data, frontend={"kind": "raw"})
     fe = _get(data, "frontend", dict, where)
-    preset = _get(fe, "preset", str, where, default=None, section="frontend")
-    overrides = dict(_get(fe, "overrides", dict, where, default={}, section="frontend"))
-    try:
-        frontend = get_preset(preset, **overrides) if preset else FrontendConfig.from_dict(overrides)
-    except ConfigError as exc:
-        raise ConfigError(exc.problem, where, hint=exc.hint) from None
+    if is_raw:
+        frontend = _raw_frontend(fe, shape, layout, where)
+        preset = "raw"
+    else:
+        preset = _get(fe, "preset", str, where, default=None, section="frontend")
+        overrides = dict(_get(fe, "overrides", dict, where, default={}, section="frontend"))
+        try:
+            frontend = get_preset(preset, **overrides) if preset else FrontendConfig.from_dict(overrides)
+        except ConfigError as exc:
+            raise ConfigError(exc.problem, where, hint=exc.hint) from None
+        if layout == "raw":
+            raise ConfigError("input.layout 'raw' (waveform input) needs frontend = \"raw\"", where)
     pad = _get(fe, "pad", str, where, default="audio", section="frontend")
     if pad not in PADS:
         raise ConfigError(f"unknown frontend.pad '{pad}' (choose from {', '.join(PADS)})", where)
     pad_value = _get(fe, "pad_value", float, where, default=0.0, section="frontend")
+    if is_raw and pad != "audio":
+        raise ConfigError("a raw-audio front-end pads the waveform: frontend.pad must be 'audio'", where)
 
     t, f = feature_shape(shape, layout)
-    if layout == "flat":
+    if layout == "raw":
+        if t > 0 and t != frontend.clip_samples:
+            raise ConfigError(f"raw-audio front-end gives {frontend.clip_samples} samples, input shape {list(shape)} "
+                              f"wants {t}", where)
+    elif layout == "flat":
         if frontend.n_frames() * frontend.n_features != f:
             raise ConfigError(
                 f"front-end gives {frontend.n_frames()}x{frontend.n_features} = "
@@ -423,11 +474,39 @@ def parse_spec(data: dict, root: Path, source: Path | None = None) -> ModelSpec:
     published = dict(_get(data, "published", dict, where, default={}))
     return ModelSpec(
         name=name, format=fmt, model=model, root=Path(root), input=input_spec, labels=tuple(order),
-        frontend=frontend, output_kind=kind, target=target, label_map=label_map, frontend_preset=preset, pad=pad,
+        frontend=frontend, output_kind=kind, output_name=output_name, target=target, label_map=label_map, frontend_preset=preset, pad=pad,
         pad_value=pad_value, architecture=arch.get("name"), architecture_kwargs=dict(arch.get("kwargs", {})),
         files=tuple(files), published=published, precision=str(data.get("precision", "fp32")),
         description=str(data.get("description", "")), family=data.get("family"), source=source,
     )
+
+
+def _raw_frontend(fe: dict, shape: tuple, layout: str, where: Path) -> FrontendConfig:
+    """The ``kind="raw"`` front-end of a spec: ``sample_rate`` (default 16000) and ``clip_samples`` / ``clip_ms``
+    (default: the input's sample count)."""
+    known = {"kind", "preset", "sample_rate", "clip_samples", "clip_ms", "audio_norm", "pad", "pad_value"}
+    unknown = sorted(set(fe) - known)
+    if unknown:
+        raise ConfigError(f"unknown field(s) {unknown} for a raw-audio front-end (allowed: {', '.join(sorted(known))})",
+                          where)
+    if layout != "raw":
+        raise ConfigError(f"a raw-audio front-end feeds input layout 'raw' ([N, S]), not '{layout}'", where)
+    sr = _get(fe, "sample_rate", int, where, default=16000, section="frontend")
+    if "clip_samples" in fe and "clip_ms" in fe:
+        raise ConfigError("give frontend.clip_samples or frontend.clip_ms, not both", where)
+    if "clip_ms" in fe:
+        clip = int(round(_get(fe, "clip_ms", float, where, section="frontend") * sr / 1000.0))
+    elif "clip_samples" in fe:
+        clip = _get(fe, "clip_samples", int, where, section="frontend")
+    elif shape[-1] > 0:
+        clip = int(shape[-1])
+    else:
+        raise ConfigError("input.shape has a dynamic sample count: give frontend.clip_samples or clip_ms", where)
+    try:
+        return FrontendConfig(kind="raw", sample_rate=sr, clip_samples=clip, name="raw",
+                              audio_norm=_get(fe, "audio_norm", str, where, default="none", section="frontend"))
+    except ConfigError as exc:
+        raise ConfigError(exc.problem, where) from None
 
 
 def load_spec(path: str | Path, root: str | Path | None = None) -> ModelSpec:
