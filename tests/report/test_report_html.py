@@ -26,7 +26,8 @@ def page(results, tmp_path_factory):
 @pytest.fixture
 def no_figures(monkeypatch):
     """Replace PNG rendering by a placeholder (figures are checked once, in ``page``)."""
-    monkeypatch.setattr(html_mod, "_fig_to_img", lambda fig, alt, caption=None, width=None: f"<figure>{alt}</figure>")
+    monkeypatch.setattr(html_mod, "_fig_to_img",
+                        lambda fig, alt, caption=None, width=None: {"src": "data:,", "alt": alt, "caption": caption})
     for name in ("figure_pareto", "figure_slice_drops", "figure_confusions"):
         monkeypatch.setattr(html_mod, name, lambda *a, **k: object())
 
