@@ -524,6 +524,8 @@ def qat_section(ctx: dict) -> list[dict]:
         ``[section]`` in the schema of :mod:`voxquant.report.sections` (plain data, no markup), or ``[]`` when
         the QAT side-car JSON is missing.
     """
+    from voxquant.quant import plain_text
+
     p = Path(ctx["variant_paths"]["qat"]).with_suffix(".json")
     if not p.is_file():
         return []
@@ -532,7 +534,7 @@ def qat_section(ctx: dict) -> list[dict]:
     hist = info.get("history", {})
     acc = ", ".join(f"{100 * a:.1f}" for a in hist.get("holdout_accuracy", []))
     seen = [f"reverb_{r}" for r in info.get("train_rirs", [])]
-    how = (f"PT2E quantization-aware training (torchao) from {info.get('source')}: "
+    how = (f"PT2E quantization-aware training (torchao) from {plain_text(info.get('source'))}: "
            f"{c['epochs']} epoch(s) planned, lr {c['lr']}, batch {c['batch_size']}, {c['weight_bits']}-bit per-channel "
            f"weights, int8 activations; {info['n_train']} dev clips (held-out speakers: {info['n_holdout']} clips) "
            f"with time shift, real noise (p={c['noise_prob']}, SNR {c['snr_db'][0]}-{c['snr_db'][1]} dB, first half of "
