@@ -52,3 +52,17 @@ def test_exception_propagates_and_restores(tmp_path, capfd):
     os.write(2, b"after\n")
     assert "after" in capfd.readouterr().err
     assert logging.getLogger("litert_torch").propagate is True
+
+
+def test_toolchain_rich_console_redirected(tmp_path, capfd):
+    from rich.console import Console
+
+    from voxquant.toolchain_log import redirect_console
+
+    con = Console()  # like litert_torch.progress.console: stdout, resolved at print time
+    with toolchain_output(tmp_path) as path:
+        redirect_console(con)
+        con.print("[ DONE] pass D")
+    con.print("after D")
+    out = capfd.readouterr().out
+    assert "pass D" in path.read_text() and "pass D" not in out and "after D" in out

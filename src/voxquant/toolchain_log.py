@@ -2,7 +2,8 @@
 to a log file in the run folder instead of the terminal.
 
 * :func:`toolchain_output` redirects, for the duration of a conversion: the Python loggers of the toolchains
-  (:data:`TOOLCHAIN_LOGGERS`) and the root logger (litert-torch and absl log through it), ``sys.stderr``, and
+  (:data:`TOOLCHAIN_LOGGERS`) and the root logger (litert-torch and absl log through it), the rich consoles of
+  toolchains that print progress on stdout (:data:`TOOLCHAIN_CONSOLES`, if imported), ``sys.stderr``, and
   file descriptor 2 (C++ code in TensorFlow, MLIR and the TFLite interpreter writes there directly). Output is
   appended to ``<folder>/toolchain.log`` with a header line per redirected block.
 * :func:`run_log_folder` names the run folder for every :func:`toolchain_output` inside it, so the backends'
@@ -24,10 +25,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["TOOLCHAIN_LOG", "TOOLCHAIN_LOGGERS", "run_log_folder", "toolchain_output"]
+__all__ = ["TOOLCHAIN_CONSOLES", "TOOLCHAIN_LOG", "TOOLCHAIN_LOGGERS", "redirect_console", "run_log_folder",
+           "toolchain_output"]
 
 #: File name of the toolchain log inside the run folder.
 TOOLCHAIN_LOG = "toolchain.log"
+#: Modules whose module-level rich ``console`` prints toolchain progress on stdout (litert-torch's per-pass
+#: "[START] / [ DONE]" lines); while redirected, their console writes to the log file instead.
+TOOLCHAIN_CONSOLES = ("litert_torch.progress",)
 #: Python loggers of the toolchains whose records go to the log file while a conversion runs.
 TOOLCHAIN_LOGGERS = ("litert_torch", "ai_edge_litert", "ai_edge_quantizer", "tensorflow", "absl", "tf2onnx",
                      "onnx2torch", "torch._dynamo", "torch._export", "torch.export", "torchao", "jax")  # fmt: skip
@@ -35,6 +40,15 @@ TOOLCHAIN_LOGGERS = ("litert_torch", "ai_edge_litert", "ai_edge_quantizer", "ten
 _RUN_DIR: contextvars.ContextVar[Path | None] = contextvars.ContextVar("voxquant_run_log_dir", default=None)
 _LOCK = threading.RLock()
 _ACTIVE: list[Path] = []  # the file currently receiving output (process-wide: fd 2 is process-wide)
+_STATE: dict = {}  # while active: "fh" (the open log) and "consoles" ([(console, previous _file)])
+
+
+def redirect_console(console) -> None:
+    """While a :func:`toolchain_output` block is active, send a rich ``Console`` (a toolchain's own, imported
+    inside the block) to the log file too; restored when the block ends. Does nothing outside a block."""
+    if _ACTIVE and console is not None and hasattr(console, "file"):
+        _STATE["consoles"].append((console, console.__dict__.get("_file")))
+        console.file = _STATE["fh"]
 
 
 @contextlib.contextmanager
@@ -89,6 +103,9 @@ def toolchain_output(fallback_dir: str | Path, what: str = "toolchain") -> Itera
         except (OSError, ValueError, AttributeError):  # no real fd 2 (embedded interpreter): Python-level only
             fd_saved = None
         _ACTIVE.append(path)
+        _STATE.update(fh=fh, consoles=[])
+        for mod in TOOLCHAIN_CONSOLES:
+            redirect_console(getattr(sys.modules.get(mod), "console", None))
         try:
             with contextlib.redirect_stderr(fh):
                 yield path
@@ -100,6 +117,9 @@ def toolchain_output(fallback_dir: str | Path, what: str = "toolchain") -> Itera
             if fd_saved is not None:
                 os.dup2(fd_saved, 2)
                 os.close(fd_saved)
+            for con, old in reversed(_STATE.pop("consoles", [])):
+                con.file = old
+            _STATE.pop("fh", None)
             for lg, handlers, propagate in saved:
                 lg.handlers = handlers
                 lg.propagate = propagate

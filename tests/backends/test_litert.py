@@ -27,7 +27,7 @@ def test_toolchain_chatter_goes_to_the_log(built):
     text = log.read_text()
     for p in ("fp32", "int8", "int8-dynamic"):
         assert f"litert {p} " in text  # one header per conversion
-    assert len(text.splitlines()) > 3  # the toolchains did write something there
+    assert "[ DONE]" in text  # litert-torch's per-pass lines (its own rich console on stdout) landed here
 
 
 def test_fp32_matches_torch(built, tiny_dscnn, feats):

@@ -238,9 +238,15 @@ class LiteRtBackend(Backend):
         Raises:
             ConfigError: unknown precision / missing calibration for int8. MissingExtraError: toolchain missing.
         """
-        from voxquant.toolchain_log import toolchain_output
+        import importlib.util
+
+        from voxquant.toolchain_log import redirect_console, toolchain_output
 
         with toolchain_output(out_dir, what=f"litert {precision} {Path(fp32_onnx).name}"):
+            if importlib.util.find_spec("litert_torch") is not None:  # its import logs too: inside the block
+                import litert_torch.progress  # per-pass "[START] / [ DONE]" lines: a rich console on stdout
+
+                redirect_console(litert_torch.progress.console)
             return self._convert(fp32_onnx, precision, out_dir, calibration, torch_model)
 
     def _convert(self, fp32_onnx: Path, precision: str, out_dir: Path, calibration: np.ndarray | None = None,
