@@ -33,6 +33,9 @@ def test_run_writes_report_and_valid_results(small_run):
         assert (out / f).is_file() and (out / f).stat().st_size > 0
     on_disk = json.loads((out / "results.json").read_text())
     validate_results(on_disk)
+    from voxquant.report import find_markup
+
+    assert find_markup(on_disk) == []  # results are data: no markup anywhere in results.json
     names = [v["name"] for v in on_disk["variants"]]
     assert names == ["fp32", "fp16", "int8_static_minmax"]
     slices = [s["name"] for s in on_disk["variants"][0]["slices"]]

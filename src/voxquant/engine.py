@@ -335,13 +335,9 @@ def _is_qdq(path: Path) -> bool:
 
 
 def _progress(enabled: bool):
-    from contextlib import nullcontext
+    from voxquant.progress import progress
 
-    if not enabled:
-        return nullcontext(None)
-    from voxquant.progress import step_progress
-
-    return step_progress()
+    return progress(enabled)
 
 
 def run_matrix(store, out_dir: Path, plan: list[VariantSpec], inputs: MatrixInputs,

@@ -129,22 +129,26 @@ def slice_specs(cfg: RunConfig, rir_names: list[str]) -> list[tuple[str, str, ob
 
 
 def kernel_check_section(variants: list[dict]) -> dict | None:
-    """Report section: int8 kernel check (ORT fused kernels vs the QDQ graph simulated in float)."""
+    """Report section (data, :mod:`voxquant.report.sections`): int8 kernel check (ORT fused kernels vs the QDQ
+    graph simulated in float)."""
+    from voxquant.report.sections import section, table, text
+
     rows = [v for v in variants if v.get("kernel_check")]
     if not rows:
         return None
-    body = "".join(
-        f"<tr><td>{v['name']}</td><td>{100 * v['kernel_check']['qdq_simulated_accuracy']:.2f}</td>"
-        f"<td>{100 * v['kernel_check']['kernel_accuracy']:.2f}</td><td>{100 * v['kernel_check']['agreement']:.1f}</td>"
-        f"<td>{'&#9888; ' + v['kernel_warning'] if v.get('kernel_warning') else 'ok'}</td></tr>" for v in rows)
-    html = ("<p>Each static int8 (QDQ) variant is run twice on the clean slice: through ONNX Runtime's fused int8 "
-            "kernels (what the latency numbers measure) and with QDQ fusion disabled, i.e. the exact int8 arithmetic "
-            "simulated in float (what an integer-exact target computes). On x86 CPUs without VNNI, ONNX Runtime's "
-            "U8S8 kernels use VPMADDUBSW, whose int16 sums saturate with full-range weights (ONNX Runtime docs, "
-            "'Quantize ONNX models': 'When and why do I need to try U8U8?').</p>"
-            "<table><tr><th>variant</th><th>QDQ simulated acc %</th><th>ORT kernel acc %</th>"
-            f"<th>agreement %</th><th>verdict</th></tr>{body}</table>")
-    return {"title": "Int8 kernel check", "html": html}
+    cells = [[v["name"], round(100 * v["kernel_check"]["qdq_simulated_accuracy"], 2),
+              round(100 * v["kernel_check"]["kernel_accuracy"], 2), round(100 * v["kernel_check"]["agreement"], 1),
+              ("WARNING: " + v["kernel_warning"]) if v.get("kernel_warning") else "ok"] for v in rows]
+    return section("Int8 kernel check", [
+        text("Each static int8 (QDQ) variant is run twice on the clean slice: through ONNX Runtime's fused int8 "
+             "kernels (what the latency numbers measure) and with QDQ fusion disabled, i.e. the exact int8 arithmetic "
+             "simulated in float (what an integer-exact target computes). On x86 CPUs without VNNI, ONNX Runtime's "
+             "U8S8 kernels use VPMADDUBSW, whose int16 sums saturate with full-range weights (ONNX Runtime docs, "
+             "'Quantize ONNX models': 'When and why do I need to try U8U8?')."),
+        table(["variant", "QDQ simulated acc %", "ORT kernel acc %", "agreement %", "verdict"], cells,
+              highlight=[[i, -1] for i, v in enumerate(rows) if v.get("kernel_warning")],
+              caption="Highlighted: the fused kernels disagree with the exact int8 arithmetic."),
+    ])
 
 
 # ------------------------------------------------------------------------------------------------ the run
@@ -279,7 +283,10 @@ def run(cfg: RunConfig | None = None) -> dict:
     settings = MatrixSettings(eval_threads=cfg.eval_threads, threads=tuple(cfg.threads), latency_runs=cfg.latency_runs,
                               latency_warmup=cfg.latency_warmup, recipe_options=cfg.recipe_options, progress=cfg.progress)
     # the float baseline first: a model at chance level (label order? front-end?) stops before any variant is built
-    run_matrix(store, out, plan[:1], inputs, settings)
+    from voxquant.toolchain_log import run_log_folder
+
+    with run_log_folder(out):  # toolchain chatter (litert-torch passes, TF) goes to <out>/toolchain.log
+        run_matrix(store, out, plan[:1], inputs, settings)
     from voxquant.models.parity import check_baseline, read_parity_record
 
     base = store.get(f"acc/{plan[0].name}/{specs[0][0]}")
@@ -292,7 +299,8 @@ def run(cfg: RunConfig | None = None) -> dict:
         src.meta["conversion_parity"] = parity
     if baseline_note:
         src.meta["baseline_note"] = baseline_note
-    built = run_matrix(store, out, plan, inputs, settings)
+    with run_log_folder(out):
+        built = run_matrix(store, out, plan, inputs, settings)
     variant_paths = {s.name: built[s.name] for s in plan if s.backend == "onnx" and s.name in built
                      and store.get(f"variant/{s.name}")["status"] == "ok"}
 

@@ -1,13 +1,39 @@
-"""Progress bars for long loops (rich), in one place."""
+"""Progress bars for long loops (rich), in one place: every bar shows elapsed time and an ETA.
+
+The ETA is rich's ``TimeRemainingColumn`` (remaining steps x the average step time over rich's default speed
+estimate window); it shows ``-:--:--`` until the first step has finished.
+"""
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
+
+
+def _columns(label: str | None = None) -> list:
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    return [TextColumn(label if label is not None else "{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]  # fmt: skip
+
+
+def progress(enabled: bool = True, transient: bool = False) -> Any:
+    """A rich :class:`~rich.progress.Progress` (context manager) with description, bar, ``done/total``, elapsed time
+    and ETA; with ``enabled=False`` a ``nullcontext(None)``.
+
+    Use: ``with progress(show) as p: task = p.add_task("building", total=n); ...; p.advance(task)``.
+    """
+    from contextlib import nullcontext
+
+    if not enabled:
+        return nullcontext(None)
+    from rich.progress import Progress
+
+    return Progress(*_columns(), transient=transient)
 
 
 def step_bar(label: str, enabled: bool, total: int) -> Callable[[int | None, str], None]:
     """A rich progress bar driven by calls: ``bar(i, text)`` marks step ``i`` (0-based) done with a status text;
-    ``bar(None, "")`` closes it. With ``enabled=False`` every call does nothing.
+    ``bar(None, "")`` closes it. With ``enabled=False`` every call does nothing. Shows elapsed time and an ETA.
 
     Args:
         label: the bar's name (e.g. ``"training"``).
@@ -16,9 +42,9 @@ def step_bar(label: str, enabled: bool, total: int) -> Callable[[int | None, str
     """
     if not enabled:
         return lambda i, text: None
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress, TextColumn
 
-    prog = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.description}"))
+    prog = Progress(*_columns(label), TextColumn("{task.description}"))
     prog.start()
     task = prog.add_task("", total=total)
 
@@ -31,13 +57,4 @@ def step_bar(label: str, enabled: bool, total: int) -> Callable[[int | None, str
     return bar
 
 
-def step_progress():
-    """A rich ``Progress`` for loops with several tasks (``add_task`` / ``update``): bar, done/total, elapsed and
-    ETA. Use as a context manager."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TextColumn("ETA"), TimeRemainingColumn(), transient=False)
-
-
-__all__ = ["step_bar", "step_progress"]
+__all__ = ["progress", "step_bar"]

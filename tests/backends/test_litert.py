@@ -22,6 +22,14 @@ def built(tiny_dscnn, calib, tmp_path_factory):
     return {p: b.convert(onnx_path, p, out, calib, torch_model=m) for p in ("fp32", "int8", "int8-dynamic")}
 
 
+def test_toolchain_chatter_goes_to_the_log(built):
+    log = built["fp32"].path.parent / "toolchain.log"
+    text = log.read_text()
+    for p in ("fp32", "int8", "int8-dynamic"):
+        assert f"litert {p} " in text  # one header per conversion
+    assert "[ DONE]" in text  # litert-torch's per-pass lines (its own rich console on stdout) landed here
+
+
 def test_fp32_matches_torch(built, tiny_dscnn, feats):
     ref = OrtSession(tiny_dscnn[1]).run(feats)
     s = LiteRtBackend().load(built["fp32"].path, threads=1)

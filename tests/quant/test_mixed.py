@@ -234,7 +234,10 @@ def test_recipe_group_alias_and_report_hooks():
         secs = run_report_hooks(["_test_broken", "fp32"], {"variant_paths": {"_test_broken": "x"}})
     finally:
         del REPORT_HOOKS["_test_broken"]
-    assert len(secs) == 1 and "failed" in secs[0]["title"] and "boom" in secs[0]["html"]
+    assert len(secs) == 1 and "failed" in secs[0]["title"] and "boom" in secs[0]["blocks"][0]["text"]
+    from voxquant.report.sections import validate_section
+
+    assert validate_section(secs[0])["blocks"][0]["kind"] == "warning"
 
 
 def test_reranking_uses_the_ranking_evaluator_and_only_the_top_layers():

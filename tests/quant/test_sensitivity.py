@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from voxquant.quant.sensitivity import (
-    Quantizer, SliceSet, compare, float_ops, format_ops, kl_divergence, quantized_layers, sensitivity_html,
+    Quantizer, SliceSet, compare, float_ops, format_ops, kl_divergence, quantized_layers, sensitivity_blocks,
 )
 
 
@@ -81,10 +81,22 @@ def test_layers_and_float_ops_of_dscnn_and_crnn(tmp_path):
     assert {l["op"] for l in quantized_layers(q.workdir / "pre.onnx", int8)} == {"Conv", "ReduceMean", "Gemm"}
 
 
-def test_sensitivity_html_has_plot_table_and_rknn_rows():
+def test_sensitivity_blocks_have_figure_table_and_rknn_rows():
+    from voxquant.report.sections import find_markup, section
+    from voxquant.quant.sensitivity import sensitivity_figure
+
     row = {"clean": {"drop": 1.0}, "_worst": 1.0, "_worst_slice": "clean", "_mean": 0.5, "_kl": 0.01}
     table = {"layers": [{"node": "n1", "op": "Conv", "layer": "stem.0", "exclude": row, "only": row}],
              "int8": row, "slices": ["clean"], "n": 10}
-    h = sensitivity_html(table, [{"layer": "relu", "op": "Relu", "entire_cos": 0.9999, "single_cos": None}])
-    assert "data:image/png;base64" in h and "stem.0" in h and "0.99990" in h and "RKNN" in h
-    assert "not computed" in sensitivity_html(table, None)
+    blocks = sensitivity_blocks(table, [{"layer": "relu", "op": "Relu", "entire_cos": 0.9999, "single_cos": None}])
+    sec = section("sensitivity", blocks)  # validates: plain data, no markup
+    assert find_markup(sec) == []
+    kinds = [b["kind"] for b in sec["blocks"]]
+    assert kinds == ["text", "figure", "table", "text", "table"]
+    fig = sec["blocks"][1]
+    assert fig["name"] == "layer_sensitivity" and fig["data"]["layers"][0]["layer"] == "stem.0"
+    assert sec["blocks"][2]["rows"][0][:3] == ["stem.0", "Conv", "+1.00 (clean)"]
+    assert sec["blocks"][4]["rows"] == [["relu", "Relu", "0.99990", None]]
+    assert "not computed" in sensitivity_blocks(table, None)[-1]["text"]
+    mpl_fig = sensitivity_figure(fig["data"])
+    assert [t.get_text() for t in mpl_fig.axes[0].get_xticklabels()] == ["stem.0"]

@@ -26,7 +26,8 @@ def page(results, tmp_path_factory):
 @pytest.fixture
 def no_figures(monkeypatch):
     """Replace PNG rendering by a placeholder (figures are checked once, in ``page``)."""
-    monkeypatch.setattr(html_mod, "_fig_to_img", lambda fig, alt, caption=None, width=None: f"<figure>{alt}</figure>")
+    monkeypatch.setattr(html_mod, "_fig_to_img",
+                        lambda fig, alt, caption=None, width=None: {"src": "data:,", "alt": alt, "caption": caption})
     for name in ("figure_pareto", "figure_slice_drops", "figure_confusions"):
         monkeypatch.setattr(html_mod, name, lambda *a, **k: object())
 
@@ -73,11 +74,67 @@ def test_drop_colours_follow_budget(results, tmp_path, no_figures):
 
 
 def test_extra_sections_rendered_at_end(results, tmp_path, no_figures):
+    from voxquant.report.sections import figure, list_block, section, table, text, warning
+
     r = copy.deepcopy(results)
-    r["sections"] = [{"title": "Backends <benchmark>", "html": "<p id='extra-marker'>hello</p>"}]
+    r["sections"] = [section("Backends & co", [
+        text("Kernels & **bold** with `code`: p < 0.05"),
+        table(["variant", "acc %"], [["int8 a<b", "91.20"], ["fp32", None]], highlight=[[0, 1], [1, -1]],
+              caption="caption here"),
+        list_block(["one", "two"]), warning("careful"), figure("no_such_figure", {"a": 1}),
+    ])]
+    text_ = write_html(r, tmp_path / "r.html").read_text()
+    extra = text_.split('id="extra-0"')[1]
+    assert text_.index('id="extra-0"') > text_.index('id="provenance"')
+    assert "Backends &amp; co" in text_  # title escaped (nav and heading)
+    assert "Kernels &amp; <b>bold</b> with <code>code</code>: p &lt; 0.05" in extra
+    assert "int8 a&lt;b" in extra and '<td class=" hl">91.20</td>' in extra and '<tr class="hl">' in extra
+    assert "<li>one</li><li>two</li>" in extra and "careful" in extra and "caption here" in extra
+    assert "no_such_figure" in extra and "cannot be drawn" in extra
+
+
+def test_legacy_html_section_still_rendered(results, tmp_path, no_figures):
+    r = copy.deepcopy(results)
+    r["sections"] = [{"title": "Int8 kernel check", "html": "<p id='extra-marker'>hello</p>"}]
     text = write_html(r, tmp_path / "r.html").read_text()
-    assert "<p id='extra-marker'>hello</p>" in text and "Backends &lt;benchmark&gt;" in text
-    assert text.index("extra-marker") > text.index('id="provenance"')
+    assert "<p id='extra-marker'>hello</p>" in text
+
+
+def test_markup_in_section_rejected(results, tmp_path, no_figures):
+    r = copy.deepcopy(results)
+    r["sections"] = [{"title": "x", "blocks": [{"kind": "text", "text": "<b>no</b>"}]}]
+    with pytest.raises(ValueError, match=r"sections\[0\].*markup"):
+        write_html(r, tmp_path / "r.html")
+
+
+def test_figure_block_drawn_from_data(results, tmp_path):
+    from voxquant.quant.sensitivity import sensitivity_blocks
+    from voxquant.report.sections import section
+
+    row = {"_worst": 1.0, "_worst_slice": "clean", "_mean": 0.5, "_kl": 0.01}
+    table = {"layers": [{"node": "n1", "op": "Conv", "layer": "stem.0", "exclude": row, "only": row}],
+             "int8": row, "slices": ["clean"], "n": 10}
+    r = copy.deepcopy(results)
+    r["sections"] = [section("Per-layer sensitivity", sensitivity_blocks(table, None))]
+    extra = write_html(r, tmp_path / "r.html").read_text().split('id="extra-0"')[1]
+    imgs = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', extra)
+    assert len(imgs) == 1 and base64.b64decode(imgs[0])[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_outlier_class_highlighted(results, tmp_path, no_figures):
+    r = copy.deepcopy(results)
+    v = next(v for v in r["variants"] if v["name"] == "int8_static_minmax")
+    for lab, e in v["per_class"].items():
+        e["frr"] = 0.02 + 0.002 * r["labels"].index(lab)  # recalls 95.8-98 %
+        e["recall"] = 1 - e["frr"]
+    v["per_class"]["up"]["frr"], v["per_class"]["up"]["recall"] = 0.59, 0.41
+    page = write_html(r, tmp_path / "r.html").read_text()
+    classes = page.split('id="classes"')[1].split("</section>")[0]
+    assert classes.count('class="outlier"') == 1
+    assert "int8_static_minmax: class up has recall 41.0 %" in classes and "OUTLIER" in classes
+    assert "modified z-score" in classes  # the rule is stated
+    row = next(tr for tr in classes.split("<tr>") if tr.startswith('<td class="l">up</td>'))
+    assert '<td class="outlier" title="outlier: recall 41.0 %' in row
 
 
 def test_no_qualifying_variant_and_missing_latency(results, tmp_path, no_figures, monkeypatch):

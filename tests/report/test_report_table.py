@@ -52,3 +52,20 @@ def test_fits_80_columns(results):
     assert max(len(line) for line in table.splitlines()) <= 80
     for v in results["variants"]:  # names are not cut
         assert v["name"] in text.replace("\n", "")
+
+
+def test_markdown_when_not_a_terminal(results, capsys):
+    """stdout is a pipe under pytest: the summary is a full Markdown table, no line cut to 80 columns."""
+    print_summary(results)
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0].startswith("| variant | status |") and set(lines[1]) <= set("|-: ")
+    rows = [l for l in lines[2:] if l.startswith("| ")]
+    assert [r.split(" | ")[0][2:] for r in rows] == [v["name"] for v in results["variants"]]
+    assert all(r.count(" | ") == lines[0].count(" | ") for r in rows)  # every row has every column
+    assert max(len(l) for l in lines) > 80  # the full table, with the worst-slice column, was not squeezed
+    for v in results["variants"]:
+        ws = v.get("worst_slice") or {}
+        if ws.get("name") and v["name"] != results["reference"]:
+            assert ws["name"] in out
+    assert "Recommendation:" in out and "WARNING: slower than fp32" in out and "\x1b[" not in out

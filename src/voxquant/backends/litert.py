@@ -232,9 +232,25 @@ class LiteRtBackend(Backend):
         Args:
             torch_model: the float ``nn.Module`` (else ``onnx2torch`` converts ``fp32_onnx``).
 
+        Toolchain chatter (litert-torch passes, TF/MLIR logs, XNNPACK notices) goes to ``toolchain.log`` in the
+        run folder (:func:`voxquant.toolchain_log.run_log_folder`), else in ``out_dir``.
+
         Raises:
             ConfigError: unknown precision / missing calibration for int8. MissingExtraError: toolchain missing.
         """
+        import importlib.util
+
+        from voxquant.toolchain_log import redirect_console, toolchain_output
+
+        with toolchain_output(out_dir, what=f"litert {precision} {Path(fp32_onnx).name}"):
+            if importlib.util.find_spec("litert_torch") is not None:  # its import logs too: inside the block
+                import litert_torch.progress  # per-pass "[START] / [ DONE]" lines: a rich console on stdout
+
+                redirect_console(litert_torch.progress.console)
+            return self._convert(fp32_onnx, precision, out_dir, calibration, torch_model)
+
+    def _convert(self, fp32_onnx: Path, precision: str, out_dir: Path, calibration: np.ndarray | None = None,
+                 torch_model=None) -> Artifact:
         if precision not in self.info.precisions:
             raise ConfigError(f"tflite cannot build precision '{precision}'", hint=f"choose from {', '.join(self.info.precisions)}")
         if precision == "int8" and (calibration is None or len(calibration) == 0):

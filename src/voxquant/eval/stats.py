@@ -33,6 +33,7 @@ __all__ = [
     "describe_drop",
     "discordant_counts",
     "is_significant",
+    "low_recall_outliers",
     "mcnemar_exact",
     "paired_bootstrap_drop",
     "wilson_ci",
@@ -244,3 +245,38 @@ def describe_drop(drop: float, lo: float, hi: float, unit: str = "pp") -> str:
 
 
 from voxquant.eval.rules import budget_verdict  # noqa: E402,F401  (re-exported; defined with the other verdicts)
+
+
+#: Modified z-score threshold of Iglewicz & Hoaglin (1993) for an outlier.
+OUTLIER_Z = 3.5
+#: Smallest gap below the median (pp) flagged as an outlier: with ~100 clips per class one clip is ~1 pp, so
+#: smaller gaps are within the noise of a per-class recall even when all classes sit tightly together.
+OUTLIER_MIN_GAP_PP = 5.0
+
+
+def low_recall_outliers(recalls: dict, z: float = OUTLIER_Z, min_gap_pp: float = OUTLIER_MIN_GAP_PP) -> dict:
+    """Classes whose recall is an outlier *below* the other classes' recalls.
+
+    Rule (documented in the report): with ``m`` the median and ``MAD`` the median absolute deviation of the
+    recalls (in percent), a class is flagged when ``recall < m - max(min_gap_pp, z * MAD / 0.6745)``, i.e. its
+    modified z-score ``0.6745 * (recall - m) / MAD`` is below ``-z`` (Iglewicz & Hoaglin 1993, *How to Detect and
+    Handle Outliers*, ASQC, ch. 3; ``z = 3.5`` is their recommendation) and it is at least ``min_gap_pp`` points
+    below the median. Example: recalls 96-99 % and one class at 41 %: that class is flagged.
+
+    Args:
+        recalls: ``{class: recall}`` with recalls as fractions in [0, 1]; ``None`` values are ignored.
+        z: modified z-score threshold.
+        min_gap_pp: smallest gap below the median in percentage points.
+
+    Returns:
+        ``{class: {"recall": float, "median": float, "threshold": float}}`` (fractions) for the flagged classes;
+        empty with fewer than 3 classes.
+    """
+    vals = {k: float(v) for k, v in recalls.items() if v is not None and math.isfinite(float(v))}
+    if len(vals) < 3:
+        return {}
+    pct = np.array([100.0 * v for v in vals.values()])
+    m = float(np.median(pct))
+    mad = float(np.median(np.abs(pct - m)))
+    thr = m - max(min_gap_pp, z * mad / 0.6745)
+    return {k: {"recall": v, "median": m / 100.0, "threshold": thr / 100.0} for k, v in vals.items() if 100.0 * v < thr}

@@ -118,7 +118,7 @@ def expand_recipes(names) -> list[str]:
 
 # ------------------------------------------------------------------------------------------------ report hooks
 
-#: ``recipe name -> hook(ctx) -> list[{"title", "html"}]``: extra report sections a recipe contributes to
+#: ``recipe name -> hook(ctx) -> list[{"title", "blocks"}]``: extra report sections a recipe contributes to
 #: ``voxquant run`` (e.g. the mixed-precision search trace and the NNCF comparison).
 REPORT_HOOKS: dict[str, Callable] = {}
 
@@ -131,7 +131,8 @@ def register_report_hook(name: str):
     ``specs`` (slices as ``(name, kind, param)``), ``slice_features`` (``f(name, kind, param) -> float32 [N, ...]``
     eval features, cached), ``y_eval`` (``int64 [N]``), ``labels``, ``frontend``, ``cfg`` (RunConfig) and
     ``eval_files`` (audio paths for latency). Hooks cache their own work in ``store``; sections are returned
-    as ``{"title": str, "html": str}``.
+    as plain data in the schema of :mod:`voxquant.report.sections` (``{"title": str, "blocks": [...]}``, no markup:
+    the report validates them and renders them through its template).
     """
 
     def deco(fn):
@@ -139,6 +140,13 @@ def register_report_hook(name: str):
         return fn
 
     return deco
+
+
+def plain_text(s: object, limit: int = 500) -> str:
+    """``str(s)`` cut to ``limit`` characters with ``<``/``>``/``&`` replaced by look-alikes (``‹ › ＆``), so that
+    free text from exceptions and toolchains (e.g. ``<class 'int'>``) can go into a report section, which must
+    hold no markup (:mod:`voxquant.report.sections` rejects tags and entities)."""
+    return str(s)[:limit].replace("<", "‹").replace(">", "›").replace("&", "＆")
 
 
 def run_report_hooks(recipes, ctx: dict) -> list[dict]:
@@ -158,12 +166,10 @@ def run_report_hooks(recipes, ctx: dict) -> list[dict]:
         try:
             sections.extend(hook(ctx) or [])
         except Exception as exc:  # a report extra must never lose the run
-            import html
-
             sections.append({"title": f"{r}: report section failed",
-                             "html": f"<p>{html.escape(type(exc).__name__)}: {html.escape(str(exc)[:500])}</p>"})
+                             "blocks": [{"kind": "warning", "text": f"{type(exc).__name__}: {plain_text(exc)}"}]})
     return sections
 
 
-__all__ = ["RECIPES", "RECIPE_GROUPS", "REPORT_HOOKS", "Recipe", "build_variant", "expand_recipes", "get_recipe", "recipe_names",
+__all__ = ["RECIPES", "RECIPE_GROUPS", "REPORT_HOOKS", "Recipe", "build_variant", "expand_recipes", "get_recipe", "plain_text", "recipe_names",
            "register_recipe", "register_report_hook", "run_report_hooks"]

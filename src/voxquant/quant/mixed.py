@@ -407,10 +407,13 @@ def mixed_sections(ctx: dict) -> list[dict]:
 
     The NNCF model (OpenVINO IR written by the recipe) is evaluated here on the same ``eval`` slices as every
     variant (cached in the run's store under ``nncf_aac/``), and its latency measured like the others (1 thread).
-    """
-    import html
 
-    from voxquant.quant.sensitivity import float_ops, format_ops, sensitivity_html
+    Returns:
+        Sections in the schema of :mod:`voxquant.report.sections` (plain data, no markup); the mixed variant's
+        row of the comparison table is highlighted.
+    """
+    from voxquant.quant import plain_text
+    from voxquant.quant.sensitivity import float_ops, format_ops, sensitivity_blocks
 
     store, cfg = ctx["store"], ctx["cfg"]
     path = Path(ctx["variant_paths"]["mixed"])
@@ -420,7 +423,7 @@ def mixed_sections(ctx: dict) -> list[dict]:
     side = json.loads(side_p.read_text())
     names = [s[0] for s in ctx["specs"]]
     sections = [{"title": "Per-layer sensitivity (ONNX Runtime int8, dev)",
-                 "html": sensitivity_html(side["sensitivity"], side.get("rknn_cosines"))}]
+                 "blocks": sensitivity_blocks(side["sensitivity"], side.get("rknn_cosines"))}]
 
     # NNCF on eval
     nn = side.get("nncf") or {}
@@ -464,52 +467,60 @@ def mixed_sections(ctx: dict) -> list[dict]:
         return f"{store.get(k)['size_bytes'] / 1024:.1f}" if store.has(k) and store.get(k).get("status") == "ok" else "-"
 
     int8_name = f"int8_static_{side['method']}"
-    rows = []
+    rows: list[list] = []
+    highlight: list[list[int]] = []
     fl = ", ".join(f"{f['layer']} ({f['op']})" for f in side["float_layers"]) or "none"
     for r, label, dev, float_desc in (
         ("fp32", "fp32", None, "all"),
         (int8_name, f"{int8_name} (search start)", side["dev_int8"], "none"),
-        ("mixed", f"<b>mixed, {html.escape(side['budget'])} budget {side['max_drop']} pp</b>", side["dev_mixed"], fl),
+        ("mixed", f"mixed, {side['budget']} budget {side['max_drop']} pp", side["dev_mixed"], fl),
     ):
         if r not in ctx["variant_paths"] and r != "mixed":
             if dev is None:
                 continue
         ev = _eval_slices(store, f"acc/{r}", names, cfg.n_boot, cfg.seed) if r in ctx["variant_paths"] else None
-        dv = "-" if dev is None else f"{dev['_worst']:+.2f} ({html.escape(str(dev['_worst_slice']))})"
+        dv = "-" if dev is None else f"{dev['_worst']:+.2f} ({dev['_worst_slice']})"
         dm = "-" if dev is None else f"{dev['_mean']:+.2f}"
-        rows.append(f"<tr><td>{label}</td><td>{html.escape(float_desc)}</td><td>{dv}</td><td>{dm}</td>"
-                    f"<td>{_worst(ev)}</td><td>{_mean(ev)}</td><td>{size(r)}</td><td>{lat(r)}</td></tr>")
+        if r == "mixed":
+            highlight.append([len(rows), -1])
+        rows.append([label, float_desc, dv, dm, _worst(ev), _mean(ev), size(r), lat(r)])
     if nn:
         if "error" in nn:
-            rows.append(f"<tr><td>NNCF quantize_with_accuracy_control (mean budget)</td><td colspan=7>not run: "
-                        f"{html.escape(nn['error'])}</td></tr>")
+            rows.append(["NNCF quantize_with_accuracy_control (mean budget)", f"not run: {plain_text(nn['error'])}",
+                         "-", "-", "-", "-", "-", "-"])  # fmt: skip
         else:
             d = nn["dev"]
             lt = "-" if not nncf_lat or "error" in nncf_lat else f"{nncf_lat['e2e_p50']:.3f} / {nncf_lat['model_p50']:.3f}"
-            rows.append(f"<tr><td>NNCF quantize_with_accuracy_control, mean budget {side['max_drop']} pp (OpenVINO)</td>"
-                        f"<td>{html.escape(format_ops({}) if not nn.get('float_nodes') else ', '.join(nn['float_nodes']))}</td>"
-                        f"<td>{d['_worst']:+.2f} ({html.escape(d['_worst_slice'])})</td><td>{d['_mean']:+.2f}</td>"
-                        f"<td>{_worst(nncf_slices)}</td><td>{_mean(nncf_slices)}</td><td>{nn['size_bytes'] / 1024:.1f}</td>"
-                        f"<td>{lt}</td></tr>")
+            rows.append([f"NNCF quantize_with_accuracy_control, mean budget {side['max_drop']} pp (OpenVINO)",
+                         format_ops({}) if not nn.get("float_nodes") else ", ".join(nn["float_nodes"]),
+                         f"{d['_worst']:+.2f} ({d['_worst_slice']})", f"{d['_mean']:+.2f}", _worst(nncf_slices),
+                         _mean(nncf_slices), f"{nn['size_bytes'] / 1024:.1f}", lt])  # fmt: skip
     layer_of = {f["node"]: f["layer"] for f in side["float_layers"]}
-    trace = "".join(f"<tr><td>{t['step']}</td><td>{html.escape(layer_of.get(t['added'], t['added']) if t['added'] else '(all int8)')}</td>"
-                    f"<td>{t['worst']:+.2f} ({html.escape(str(t['worst_slice']))})</td><td>{t['mean']:+.2f}</td>"
-                    f"<td>{'yes' if t['reranked'] else ''}</td></tr>" for t in side["trace"])
-    body = (f"<p>Search on dev ({side['dev']['clips']} clips x {len(side['dev']['slices'])} slices; noise from the "
-            f"{html.escape(side['dev']['noise'])}): start from {int8_name}, keep the most sensitive layer in float, "
-            f"re-quantize, re-rank when a step does not help, until the <b>{html.escape(side['budget'])}</b> drop is "
-            f"&le; {side['max_drop']} pp. Result: {'budget met' if side['met'] else 'budget NOT met: ' + html.escape(side['stop'])} "
-            f"with {len(side['float_layers'])} of {side['n_layers']} layers in float; ops still float in the ONNX "
-            f"model: {html.escape(format_ops(float_ops(path)['float']))}. {side['n_evaluations']} variants built and evaluated in "
-            f"{side['seconds'] / 60:.1f} min. Dev is the training split (drops there can understate eval drops); "
-            f"eval columns: drop vs fp32 with paired bootstrap 95 % CI. NNCF reverts layers until the drop of the "
-            f"<i>pooled</i> dev accuracy (all slices together: the mean) is within budget.</p>"
-            f"<table><tr><th>variant</th><th>layers in float</th><th>dev worst-slice drop pp</th><th>dev mean drop pp</th>"
-            f"<th>eval worst-slice drop pp [95% CI]</th><th>eval mean drop pp</th><th>size kB</th>"
-            f"<th>p50 ms e2e / model ({cfg.threads[0]} thr)</th></tr>{''.join(rows)}</table>"
-            f"<p>Search trace (dev):</p><table><tr><th>step</th><th>layer kept in float</th><th>worst-slice drop pp</th>"
-            f"<th>mean drop pp</th><th>re-ranked</th></tr>{trace}</table>")
-    sections.append({"title": "Mixed precision: worst-slice budget vs NNCF (mean budget)", "html": body})
+    trace = [[t["step"], layer_of.get(t["added"], t["added"]) if t["added"] else "(all int8)",
+              f"{t['worst']:+.2f} ({t['worst_slice']})", f"{t['mean']:+.2f}", "yes" if t["reranked"] else ""]
+             for t in side["trace"]]  # fmt: skip
+    result = "budget met" if side["met"] else "budget NOT met: " + plain_text(side["stop"])
+    intro = (f"Search on dev ({side['dev']['clips']} clips x {len(side['dev']['slices'])} slices; noise from the "
+             f"{side['dev']['noise']}): start from {int8_name}, keep the most sensitive layer in float, "
+             f"re-quantize, re-rank when a step does not help, until the **{side['budget']}** drop is "
+             f"≤ {side['max_drop']} pp. Result: {result} "
+             f"with {len(side['float_layers'])} of {side['n_layers']} layers in float; ops still float in the ONNX "
+             f"model: {format_ops(float_ops(path)['float'])}. {side['n_evaluations']} variants built and evaluated in "
+             f"{side['seconds'] / 60:.1f} min. Dev is the training split (drops there can understate eval drops); "
+             f"eval columns: drop vs fp32 with paired bootstrap 95 % CI. NNCF reverts layers until the drop of the "
+             f"pooled dev accuracy (all slices together: the mean) is within budget.")
+    blocks = [
+        {"kind": "text", "text": intro},
+        {"kind": "table", "columns": ["variant", "layers in float", "dev worst-slice drop pp", "dev mean drop pp",
+                                      "eval worst-slice drop pp [95% CI]", "eval mean drop pp", "size kB",
+                                      f"p50 ms e2e / model ({cfg.threads[0]} thr)"],
+         "rows": rows, "highlight": highlight, "caption": "Highlighted: the mixed-precision variant."},
+        {"kind": "table", "columns": ["step", "layer kept in float", "worst-slice drop pp", "mean drop pp", "re-ranked"],
+         "rows": trace, "highlight": [], "caption": "Search trace (dev)."},
+    ]  # fmt: skip
+    if not side["met"]:
+        blocks.insert(1, {"kind": "warning", "text": f"The {side['budget']} budget was not met: {plain_text(side['stop'])}"})
+    sections.append({"title": "Mixed precision: worst-slice budget vs NNCF (mean budget)", "blocks": blocks})
     return sections
 
 

@@ -518,8 +518,13 @@ def qat(fp32_onnx: Path, out: Path, calibration=None, weights=UNSET, data_root=N
 
 @register_report_hook("qat")
 def qat_section(ctx: dict) -> list[dict]:
-    """Report section: how the QAT variant was fine-tuned, and which reverb slices it has heard (training RIRs)."""
-    import html
+    """Report section: how the QAT variant was fine-tuned, and which reverb slices it has heard (training RIRs).
+
+    Returns:
+        ``[section]`` in the schema of :mod:`voxquant.report.sections` (plain data, no markup), or ``[]`` when
+        the QAT side-car JSON is missing.
+    """
+    from voxquant.quant import plain_text
 
     p = Path(ctx["variant_paths"]["qat"]).with_suffix(".json")
     if not p.is_file():
@@ -529,15 +534,16 @@ def qat_section(ctx: dict) -> list[dict]:
     hist = info.get("history", {})
     acc = ", ".join(f"{100 * a:.1f}" for a in hist.get("holdout_accuracy", []))
     seen = [f"reverb_{r}" for r in info.get("train_rirs", [])]
-    body = (f"<p>PT2E quantization-aware training (torchao) from {html.escape(str(info.get('source')))}: "
-            f"{c['epochs']} epoch(s) planned, lr {c['lr']}, batch {c['batch_size']}, {c['weight_bits']}-bit per-channel "
-            f"weights, int8 activations; {info['n_train']} dev clips (held-out speakers: {info['n_holdout']} clips) "
-            f"with time shift, real noise (p={c['noise_prob']}, SNR {c['snr_db'][0]}-{c['snr_db'][1]} dB, first half of "
-            f"each recording) and reverberation (p={c['reverb_prob']}). Held-out accuracy per epoch (PyTorch QAT "
-            f"graph): {acc} %; kept epoch {info['best_epoch']}. Fine-tuning took {info['seconds'] / 60:.1f} min.</p>"
-            f"<p><b>Seen in training:</b> the reverb slices {', '.join(seen) or '(none)'} use RIRs the QAT variant was "
-            f"fine-tuned with (different clips: eval speakers are never used); compare QAT on the other rooms.</p>")
-    return [{"title": "Quantization-aware training", "html": body}]
+    how = (f"PT2E quantization-aware training (torchao) from {plain_text(info.get('source'))}: "
+           f"{c['epochs']} epoch(s) planned, lr {c['lr']}, batch {c['batch_size']}, {c['weight_bits']}-bit per-channel "
+           f"weights, int8 activations; {info['n_train']} dev clips (held-out speakers: {info['n_holdout']} clips) "
+           f"with time shift, real noise (p={c['noise_prob']}, SNR {c['snr_db'][0]}-{c['snr_db'][1]} dB, first half of "
+           f"each recording) and reverberation (p={c['reverb_prob']}). Held-out accuracy per epoch (PyTorch QAT "
+           f"graph): {acc} %; kept epoch {info['best_epoch']}. Fine-tuning took {info['seconds'] / 60:.1f} min.")
+    seen_txt = (f"**Seen in training:** the reverb slices {', '.join(seen) or '(none)'} use RIRs the QAT variant was "
+                f"fine-tuned with (different clips: eval speakers are never used); compare QAT on the other rooms.")
+    return [{"title": "Quantization-aware training",
+             "blocks": [{"kind": "text", "text": how}, {"kind": "text", "text": seen_txt}]}]
 
 
 __all__ = ["QatConfig", "convert_qat", "export_qdq_onnx", "make_quantizer", "prepare_qat", "qat", "qat_finetune",

@@ -25,9 +25,6 @@ previous layers, "single" = this layer alone) for one calibration clip.
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -392,28 +389,24 @@ def rknn_layer_cosines(fp32_onnx: Path, calibration: np.ndarray, workdir: Path) 
 # ------------------------------------------------------------------------------------------------ report
 
 
-def fig_to_img(fig, alt: str) -> str:
-    """A matplotlib figure as an inline ``<img>`` (PNG, base64); closes the figure."""
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}"/>'
-
-
 def sensitivity_figure(table: dict):
     """Bar plot: per layer, worst-slice drop (pp) with only this layer quantized and the worst-slice drop recovered
-    by keeping it in float (all-int8 drop minus exclude-one drop)."""
-    import matplotlib
+    by keeping it in float (all-int8 drop minus exclude-one drop).
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Args:
+        table: the :func:`layer_sensitivity` table (``{"int8": {...}, "layers": [{"layer", "op", "only"?,
+            "exclude"?}], ...}``), e.g. as stored in a report's ``layer_sensitivity`` figure block.
+
+    Returns:
+        A ``matplotlib.figure.Figure`` (Agg, no pyplot state).
+    """
+    from matplotlib.figure import Figure
 
     layers = table["layers"]
     names = [l["layer"] for l in layers]
     x = np.arange(len(names))
-    fig, ax = plt.subplots(figsize=(max(6, 0.55 * len(names) + 2), 3.6))
+    fig = Figure(figsize=(max(6, 0.55 * len(names) + 2), 3.6), layout="constrained")
+    ax = fig.add_subplot()
     w = 0.4
     if any("only" in l for l in layers):
         ax.bar(x - w / 2, [l["only"]["_worst"] if "only" in l else 0 for l in layers], w, label="only this layer int8: worst-slice drop")
@@ -430,38 +423,52 @@ def sensitivity_figure(table: dict):
     return fig
 
 
-def sensitivity_html(table: dict, rknn_rows: list[dict] | None = None, note: str = "") -> str:
-    """HTML body of the per-layer sensitivity section: bar plot + table (+ RKNN cosines when given)."""
-    full = table["int8"]
-    head = ("<tr><th>layer</th><th>op</th><th>only-one: worst drop pp (slice)</th><th>only-one: mean drop pp</th>"
-            "<th>only-one: KL</th><th>exclude-one: worst drop pp (slice)</th><th>exclude-one: mean drop pp</th>"
-            "<th>exclude-one: KL</th></tr>")
-    rows = []
-    for l in table["layers"]:
-        def cells(d):
-            if d is None:
-                return "<td>-</td><td>-</td><td>-</td>"
-            return f"<td>{d['_worst']:+.2f} ({html.escape(d['_worst_slice'])})</td><td>{d['_mean']:+.2f}</td><td>{d['_kl']:.4f}</td>"
+def sensitivity_blocks(table: dict, rknn_rows: list[dict] | None = None, note: str = "") -> list[dict]:
+    """Blocks of the per-layer sensitivity report section (schema of :mod:`voxquant.report.sections`: plain data):
+    a summary text, the ``layer_sensitivity`` figure (drawn from ``table`` by the report), the per-layer table and,
+    when given, RKNN Toolkit2's per-layer cosines (``rknn_rows``; ``None`` = not computed, ``[]`` = none).
 
-        rows.append(f"<tr><td>{html.escape(l['layer'])}</td><td>{l['op']}</td>{cells(l.get('only'))}{cells(l.get('exclude'))}</tr>")
-    out = (f"<p>{note}All layers int8: worst-slice drop {full['_worst']:+.2f} pp ({html.escape(full['_worst_slice'])}), "
-           f"mean drop {full['_mean']:+.2f} pp, KL {full['_kl']:.4f} nats, on {table['n']} dev clips x "
-           f"{len(table['slices'])} slices ({', '.join(table['slices'])}). Drops in percentage points vs fp32 "
-           f"(positive = worse); KL = mean KL(p_fp32 || p_variant) in nats.</p>"
-           f"{fig_to_img(sensitivity_figure(table), 'per-layer sensitivity')}<table>{head}{''.join(rows)}</table>")
+    Args:
+        table: the :func:`layer_sensitivity` table.
+        rknn_rows: ``[{layer, op, entire_cos, single_cos}]`` from :func:`rknn_layer_cosines`.
+        note: plain text put before the summary.
+    """
+    full = table["int8"]
+    cols = ["layer", "op", "only-one: worst drop pp (slice)", "only-one: mean drop pp", "only-one: KL",
+            "exclude-one: worst drop pp (slice)", "exclude-one: mean drop pp", "exclude-one: KL"]
+
+    def cells(d):
+        if d is None:
+            return [None, None, None]
+        return [f"{d['_worst']:+.2f} ({d['_worst_slice']})", f"{d['_mean']:+.2f}", f"{d['_kl']:.4f}"]
+
+    rows = [[str(l["layer"]), str(l["op"]), *cells(l.get("only")), *cells(l.get("exclude"))] for l in table["layers"]]
+    summary = (f"{note}All layers int8: worst-slice drop {full['_worst']:+.2f} pp ({full['_worst_slice']}), "
+               f"mean drop {full['_mean']:+.2f} pp, KL {full['_kl']:.4f} nats, on {table['n']} dev clips x "
+               f"{len(table['slices'])} slices ({', '.join(table['slices'])}). Drops in percentage points vs fp32 "
+               f"(positive = worse); KL = mean KL(p_fp32 || p_variant) in nats.")
+    blocks = [
+        {"kind": "text", "text": summary},
+        {"kind": "figure", "name": "layer_sensitivity", "data": table,
+         "caption": "Per layer: worst-slice drop with only this layer int8, and the drop recovered by keeping it float."},
+        {"kind": "table", "columns": cols, "rows": rows, "highlight": [], "caption": ""},
+    ]
     if rknn_rows:
         def num(v):
-            return "" if v is None else f"{v:.5f}"
+            return None if v is None else f"{v:.5f}"
 
-        rr = "".join(f"<tr><td>{html.escape(str(r['layer']))}</td><td>{html.escape(str(r['op']))}</td>"
-                     f"<td>{num(r.get('entire_cos'))}</td><td>{num(r.get('single_cos'))}</td></tr>" for r in rknn_rows)
-        out += ("<p>RKNN Toolkit2 accuracy_analysis (RK3588 int8 simulator vs float, one calibration clip): cosine "
-                "similarity per layer, 'entire' = with the error of all previous layers, 'single' = this layer alone.</p>"
-                f"<table><tr><th>RKNN layer</th><th>op</th><th>entire cos</th><th>single cos</th></tr>{rr}</table>")
+        blocks += [
+            {"kind": "text", "text": "RKNN Toolkit2 accuracy_analysis (RK3588 int8 simulator vs float, one calibration "
+                                     "clip): cosine similarity per layer, 'entire' = with the error of all previous "
+                                     "layers, 'single' = this layer alone."},
+            {"kind": "table", "columns": ["RKNN layer", "op", "entire cos", "single cos"],
+             "rows": [[str(r["layer"]), str(r["op"]), num(r.get("entire_cos")), num(r.get("single_cos"))]
+                      for r in rknn_rows], "highlight": [], "caption": ""},
+        ]  # fmt: skip
     elif rknn_rows is None:
-        out += "<p>RKNN per-layer cosine: not computed (RKNN venv not ready or not requested).</p>"
-    return out
+        blocks.append({"kind": "text", "text": "RKNN per-layer cosine: not computed (RKNN venv not ready or not requested)."})
+    return blocks
 
 
 __all__ = ["Quantizer", "SliceSet", "compare", "float_ops", "format_ops", "kl_divergence", "layer_sensitivity",
-           "predict_slices", "quantized_layers", "rknn_layer_cosines", "sensitivity_html"]
+           "predict_slices", "quantized_layers", "rknn_layer_cosines", "sensitivity_blocks", "sensitivity_figure"]

@@ -2,26 +2,31 @@
 
 Sections: headline and recommendation; accuracy-vs-latency Pareto plot and the variants table; per-slice
 accuracy drops (bars with 95% CIs, a colour-coded matrix and a detailed table with McNemar p-values);
-row-normalised confusion matrices; per-class false-reject / false-accept rates; extra sections supplied by
-other modules (``results["sections"]``); provenance (config, seed, versions, machine) and a note on how to
-read the statistics.
+row-normalised confusion matrices; per-class false-reject / false-accept rates with low-recall outlier classes
+highlighted (:func:`voxquant.eval.stats.low_recall_outliers`); extra sections supplied by other modules
+(``results["sections"]``, plain data in the schema of :mod:`voxquant.report.sections`); provenance (config,
+seed, versions, machine) and a note on how to read the statistics.
+
+The page is rendered by Jinja2 with autoescape from ``templates/report.html.j2`` (CSS in
+``templates/report.css``, both package data): Python prepares plain values (strings, cell dicts, figure
+images), the template holds all markup, and every value is escaped.
 
 Figures are drawn with matplotlib's Agg canvas directly (``matplotlib.figure.Figure`` +
 ``FigureCanvasAgg``): no pyplot state, no display needed, and matplotlib is imported only when a report is
-written.
+written. Figure blocks of extra sections are drawn here from their data by name (:data:`FIGURES`).
 """
 
 from __future__ import annotations
 
 import base64
-import html
 import io
 import json
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from voxquant.eval.stats import budget_verdict, describe_drop, wilson_ci
+from voxquant.eval.stats import OUTLIER_MIN_GAP_PP, OUTLIER_Z, budget_verdict, describe_drop, low_recall_outliers, wilson_ci
 from voxquant.report.format import (
     MISSING,
     fmt_acc,
@@ -35,63 +40,15 @@ from voxquant.report.format import (
     num,
 )
 from voxquant.report.results import MIN_SPEEDUP, recommend, reference_variant, validate_results
+from voxquant.report.sections import is_legacy_section
 from voxquant.report.store import write_text_atomic
 
-__all__ = ["figure_confusions", "figure_pareto", "figure_slice_drops", "pareto_front", "render_html", "write_html"]
-
-_esc = html.escape
+__all__ = ["FIGURES", "figure_confusions", "figure_pareto", "figure_slice_drops", "pareto_front", "render_html",
+           "write_html"]  # fmt: skip
 
 # Okabe & Ito (2008) colour-blind-safe palette for variants.
 _PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
 _VERDICT_CLASS = {"within": "ok", "uncertain": "warn", "exceeds": "bad"}
-
-_CSS = """
-:root{--fg:#1f2328;--muted:#59636e;--line:#d1d9e0;--bg:#f6f8fa;--card:#fff;--accent:#0969da;
---ok:#1a7f37;--okbg:#dafbe1;--warn:#9a6700;--warnbg:#fff8c5;--bad:#cf222e;--badbg:#ffebe9}
-*{box-sizing:border-box}
-body{margin:0;background:var(--bg);color:var(--fg);font:14px/1.5 -apple-system,BlinkMacSystemFont,"Segoe UI",
-Helvetica,Arial,sans-serif}
-main{max-width:1240px;margin:0 auto;padding:24px 28px 60px}
-header h1{margin:0 0 4px;font-size:26px}
-header .sub{color:var(--muted)}
-nav{margin:14px 0 8px;display:flex;flex-wrap:wrap;gap:6px}
-nav a{padding:3px 10px;border:1px solid var(--line);border-radius:14px;background:var(--card);color:var(--accent);
-text-decoration:none;font-size:13px}
-section{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:18px 22px;margin:18px 0}
-section h2{margin:0 0 10px;font-size:19px}
-section h3{margin:18px 0 8px;font-size:15px}
-p.note,.muted{color:var(--muted)}
-.reco{border-left:6px solid var(--ok)}
-.reco.keep{border-left-color:var(--warn)} .reco.none{border-left-color:var(--bad)}
-.reco .big{font-size:17px;font-weight:600;margin:4px 0 10px}
-.kpis{display:flex;flex-wrap:wrap;gap:12px;margin-top:8px}
-.kpi{background:var(--bg);border:1px solid var(--line);border-radius:8px;padding:8px 14px;min-width:150px}
-.kpi .v{font-size:20px;font-weight:600}
-.kpi .l{color:var(--muted);font-size:12px}
-figure{margin:10px 0;text-align:center}
-figure img{max-width:100%;height:auto}
-figcaption{color:var(--muted);font-size:12.5px;margin-top:4px}
-.tw{overflow-x:auto}
-table{border-collapse:collapse;width:100%;font-size:13px;margin:6px 0}
-th,td{padding:5px 8px;border-bottom:1px solid var(--line);text-align:right;white-space:nowrap}
-th{background:var(--bg);font-weight:600;position:sticky;top:0}
-td.l,th.l{text-align:left}
-td.wrap{white-space:normal;max-width:260px}
-tbody tr:nth-child(even){background:#fafbfc}
-tbody tr:hover{background:#eef4ff}
-.ok{color:var(--ok);background:var(--okbg)} .warn{color:var(--warn);background:var(--warnbg)}
-.bad{color:var(--bad);background:var(--badbg)}
-td.ok,td.warn,td.bad{font-weight:600}
-.badge{display:inline-block;white-space:nowrap;padding:1px 7px;border-radius:10px;font-size:11px;font-weight:700;letter-spacing:.02em}
-.badge.bad{border:1px solid var(--bad)} .badge.warn{border:1px solid var(--warn)} .badge.ok{border:1px solid var(--ok)}
-.small{font-size:12px;color:var(--muted)}
-pre{background:var(--bg);border:1px solid var(--line);border-radius:6px;padding:10px;overflow-x:auto;font-size:12px}
-details summary{cursor:pointer;color:var(--accent);margin:6px 0}
-.legend span{margin-right:14px}
-.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(330px,1fr));gap:0 22px;align-items:start}
-.grid td.l{white-space:normal}
-.grid td.l:last-child{word-break:break-word}
-"""
 
 
 # ------------------------------------------------------------------------------------------- helpers
@@ -101,16 +58,15 @@ def _ok_variants(results: Mapping) -> list[dict]:
     return [v for v in results.get("variants", []) if v.get("status") == "ok"]
 
 
-def _fig_to_img(fig: Any, alt: str, caption: str | None = None, width: int | None = None) -> str:
+def _fig_to_img(fig: Any, alt: str, caption: str | None = None, width: int | None = None) -> dict:
+    """A figure as ``{"src": data URI of a PNG, "alt", "caption", "width"}`` for the template's ``figure`` macro."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=130, facecolor="white")  # constrained layout: one draw, no "tight" pass
     data = base64.b64encode(buf.getvalue()).decode("ascii")
-    style = f' style="width:{width}px"' if width else ""
-    cap = f"<figcaption>{caption}</figcaption>" if caption else ""
-    return f'<figure><img alt="{_esc(alt)}" src="data:image/png;base64,{data}"{style}>{cap}</figure>'
+    return {"src": f"data:image/png;base64,{data}", "alt": alt, "caption": caption or "", "width": width}
 
 
 def _new_figure(w: float, h: float) -> Any:
@@ -133,19 +89,25 @@ def _verdict(ci: Any, max_drop: float) -> str | None:
     return budget_verdict(num(ci[0]), num(ci[1]), max_drop)
 
 
-def _drop_cell(drop: Any, ci: Any, max_drop: float, with_ci: bool = True) -> str:
+def _c(t: Any = MISSING, cls: str = "", **kw: Any) -> dict:
+    """A table cell for the template: ``t`` text, ``cls`` CSS class, optional ``title`` (tooltip), ``bold``,
+    ``sub`` (small second line), ``sub_title``, ``ci`` (small text after ``t``), ``badges`` ``[(cls, text)]``."""
+    return {"t": MISSING if t is None else str(t), "cls": cls, **kw}
+
+
+def _h(t: str, cls: str = "", sub: str = "") -> dict:
+    """A header cell: ``t``, optional second line ``sub``, ``cls`` (``"l"`` = left-aligned)."""
+    return {"t": t, "cls": cls, "sub": sub}
+
+
+def _drop_cell(drop: Any, ci: Any, max_drop: float, with_ci: bool = True) -> dict:
     v = _verdict(ci, max_drop)
-    cls = f' class="{_VERDICT_CLASS[v]}"' if v else ""
-    text = fmt_drop(drop) + (f" <span class=small>{fmt_ci(ci)}</span>" if with_ci and v else "")
-    title = ""
+    cell = _c(fmt_drop(drop), _VERDICT_CLASS[v] if v else "")
     if v:
-        title = f' title="{_esc(describe_drop(num(drop) or 0.0, num(ci[0]), num(ci[1])))}"'
-    return f"<td{cls}{title}>{text}</td>"
-
-
-def _table(headers: Sequence[tuple[str, str]], rows: Sequence[str]) -> str:
-    head = "".join(f'<th class="{cls}">{h}</th>' if cls else f"<th>{h}</th>" for h, cls in headers)
-    return f'<div class="tw"><table><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
+        cell["title"] = describe_drop(num(drop) or 0.0, num(ci[0]), num(ci[1]))
+        if with_ci:
+            cell["ci"] = fmt_ci(ci)
+    return cell
 
 
 def _slice_names(variants: Sequence[Mapping]) -> list[str]:
@@ -373,14 +335,10 @@ def figure_confusions(results: Mapping, max_cols: int = 3) -> Any | None:
 
 
 # ------------------------------------------------------------------------------------------- sections
+# Each builder returns plain values for the template (``templates/report.html.j2``); no markup here.
 
 
-def _section(sid: str, title: str, body: str, cls: str = "") -> str:
-    c = f' class="{cls}"' if cls else ""
-    return f'<section id="{sid}"{c}><h2>{_esc(title)}</h2>{body}</section>'
-
-
-def _reco_section(results: Mapping, max_drop: float) -> str:
+def _reco_section(results: Mapping, max_drop: float) -> dict:
     rec = recommend(results, max_drop)
     ref = reference_variant(results)
     ref_name = ref.get("name") if ref else None
@@ -400,221 +358,179 @@ def _reco_section(results: Mapping, max_drop: float) -> str:
         best = max(speeds)
         within = "within budget" if best[1] in rec["qualifying"] else "outside budget"
         kpis.append((fmt_speedup(best[0]), f"best model-only speed-up ({best[1]}, {within})"))
-    slower = [v.get("name") for v in oks if v.get("slower_than_fp32")]
+    slower = [str(v.get("name")) for v in oks if v.get("slower_than_fp32")]
     kpis.append((str(len(oks)), f"variants evaluated ({len(results.get('variants', [])) - len(oks)} failed/skipped)"))
-    kpi_html = "".join(f'<div class="kpi"><div class="v">{_esc(a)}</div><div class="l">{_esc(b)}</div></div>' for a, b in kpis)
-    warn = ""
-    if slower:
-        warn = (
-            f'<p><span class="badge bad">WARNING</span> slower than fp32: {_esc(", ".join(slower))}. '
-            "Quantized is not automatically faster: without int8 dot-product instructions (e.g. AVX-VNNI / "
-            "AVX512-VNNI, Arm dot-product) some int8 kernels fall back to slow paths.</p>"
-        )
-    qual = ", ".join(rec["qualifying"]) or "none"
-    body = (
-        f'<div class="big">{_esc(rec["text"])}</div>'
-        f'<p class="note">Rule: the fastest variant (model-only p50; the file read and front-end are the same for all) '
-        f"whose worst-slice accuracy drop has a 95% CI upper bound of at most {max_drop:g} pp; a quantized variant "
-        f"replaces fp32 only when at least {MIN_SPEEDUP:.2f}x faster (smaller differences are run-to-run noise on a "
-        f"shared CPU). Qualifying: {_esc(qual)}.</p>{warn}"
-        f'<div class="kpis">{kpi_html}</div>'
-    )
-    return _section("recommendation", "Recommendation", body, cls)
+    return {"cls": cls, "text": rec["text"], "max_drop": f"{max_drop:g}", "min_speedup": f"{MIN_SPEEDUP:.2f}",
+            "qualifying": ", ".join(rec["qualifying"]) or "none", "slower": ", ".join(slower), "kpis": kpis}  # fmt: skip
 
 
-def _variants_table(results: Mapping, max_drop: float) -> str:
+def _variants_table(results: Mapping, max_drop: float) -> dict:
     ref = reference_variant(results)
     ref_name = ref.get("name") if ref else None
     headers = [
-        ("Variant", "l"), ("Status", "l"), ("Size KB", ""), ("Accuracy %", ""),
-        ("Worst-slice drop pp<br>[95% CI]", ""), ("p50 ms", ""), ("p95 ms", ""), ("Model-only<br>p50 ms", ""),
-        ("Speed-up<br>vs fp32", ""), ("Peak RSS<br>MB", ""), ("Flags", "l"),
+        _h("Variant", "l"), _h("Status", "l"), _h("Size KB"), _h("Accuracy %"),
+        _h("Worst-slice drop pp", sub="[95% CI]"), _h("p50 ms"), _h("p95 ms"), _h("Model-only", sub="p50 ms"),
+        _h("Speed-up", sub="vs fp32"), _h("Peak RSS", sub="MB"), _h("Flags", "l"),
     ]  # fmt: skip
     rows = []
     for v in results.get("variants", []):
         lat = headline_latency(v)
-        status = v.get("status")
-        st_cls = {"ok": "ok", "failed": "bad"}.get(status, "warn")
-        status_html = f'<span class="badge {st_cls}">{_esc(str(status))}</span>'
+        status = str(v.get("status"))
+        st = _c("", "l wrap", badges=[({"ok": "ok", "failed": "bad"}.get(status, "warn"), status)])
         err = v.get("error") or (f"latency: {v['latency_error']}" if v.get("latency_error") else None)
         if err:
             err = str(err)
-            short = err if len(err) <= 48 else err[:47] + "…"
-            status_html += f'<br><span class="small" title="{_esc(err)}">{_esc(short)}</span>'
+            st.update(sub=err if len(err) <= 48 else err[:47] + "…", sub_title=err)
         ws = v.get("worst_slice") or {}
         flags = []
         if v.get("name") == ref_name:
-            flags.append('<span class="badge ok">reference</span>')
+            flags.append(("ok", "reference"))
         if v.get("slower_than_fp32"):
-            flags.append('<span class="badge bad">WARNING: slower than fp32</span>')
+            flags.append(("bad", "WARNING: slower than fp32"))
         rss = num(v.get("peak_rss_bytes"))
-        sub = " · ".join(_esc(str(x)) for x in (v.get("precision"), v.get("backend")) if x)
+        sub = " · ".join(str(x) for x in (v.get("precision"), v.get("backend")) if x)
         recipe = v.get("recipe")
         if recipe and recipe != v.get("name"):
-            sub += f" · recipe {_esc(str(recipe))}"
-        name = f'<b>{_esc(str(v.get("name")))}</b><br><span class="small">{sub}</span>'
+            sub += f" · recipe {recipe}"
         if v.get("name") == ref_name:
-            worst = '<td class="small">reference</td>'
+            worst = _c("reference", "small")
         elif ws:
             worst = _drop_cell(ws.get("drop"), ws.get("ci95"), max_drop)
             if ws.get("name"):
-                worst = worst.replace("</td>", f'<br><span class="small">{_esc(str(ws["name"]))}</span></td>')
+                worst["sub"] = str(ws["name"])
         else:
-            worst = f"<td>{MISSING}</td>"
-        rows.append(
-            "<tr>"
-            f'<td class="l">{name}</td><td class="l wrap">{status_html}</td>'
-            f"<td>{fmt_kb(v.get('size_bytes'))}</td><td>{fmt_acc(v.get('accuracy'))}</td>{worst}"
-            f"<td>{fmt_ms(lat['p50'])}</td><td>{fmt_ms(lat['p95'])}</td><td>{fmt_ms(lat['model_p50'])}</td>"
-            f'<td class="{"bad" if v.get("slower_than_fp32") else ""}">{fmt_speedup(v.get("speedup_vs_fp32"))}</td>'
-            f"<td>{MISSING if rss is None else f'{rss / 2**20:.1f}'}</td>"
-            f'<td class="l wrap">{" ".join(flags)}</td>'
-            "</tr>"
-        )
-    return _table(headers, rows)
+            worst = _c()
+        rows.append([
+            _c(v.get("name"), "l", bold=True, sub=sub), st, _c(fmt_kb(v.get("size_bytes"))),
+            _c(fmt_acc(v.get("accuracy"))), worst, _c(fmt_ms(lat["p50"])), _c(fmt_ms(lat["p95"])),
+            _c(fmt_ms(lat["model_p50"])), _c(fmt_speedup(v.get("speedup_vs_fp32")), "bad" if v.get("slower_than_fp32") else ""),
+            _c(MISSING if rss is None else f"{rss / 2**20:.1f}"), _c("", "l wrap", badges=flags),
+        ])  # fmt: skip
+    return {"headers": headers, "rows": rows}
 
 
-def _threads_table(results: Mapping) -> str:
+def _threads_table(results: Mapping) -> dict | None:
     oks = [v for v in _ok_variants(results) if (v.get("latency_ms") or {}).get("by_threads")]
     threads = sorted({int(t) for v in oks for t in v["latency_ms"]["by_threads"]})
     if not oks or len(threads) < 2:
-        return ""
-    headers = [("Variant", "l")]
+        return None
+    headers = [_h("Variant", "l")]
     for t in threads:
-        headers += [(f"{t}T p50", ""), (f"{t}T p95", ""), (f"{t}T model p50", ""), (f"{t}T e2e/model", "")]
+        headers += [_h(f"{t}T p50"), _h(f"{t}T p95"), _h(f"{t}T model p50"), _h(f"{t}T e2e/model")]
     rows = []
     for v in oks:
-        cells = [f'<td class="l">{_esc(str(v.get("name")))}</td>']
+        cells = [_c(v.get("name"), "l")]
         for t in threads:
             e = v["latency_ms"]["by_threads"].get(str(t)) or {}
             p50, mp50 = num(e.get("p50")), num(e.get("model_p50"))
             ratio = f"{p50 / mp50:.1f}x" if p50 is not None and mp50 else MISSING
-            cells += [f"<td>{fmt_ms(p50)}</td>", f"<td>{fmt_ms(e.get('p95'))}</td>", f"<td>{fmt_ms(mp50)}</td>",
-                      f"<td>{ratio}</td>"]  # fmt: skip
-        rows.append("<tr>" + "".join(cells) + "</tr>")
+            cells += [_c(fmt_ms(p50)), _c(fmt_ms(e.get("p95"))), _c(fmt_ms(mp50)), _c(ratio)]
+        rows.append(cells)
     n_runs = {e.get("n_runs") for v in oks for e in v["latency_ms"]["by_threads"].values() if e.get("n_runs")}
     runs = f" over {', '.join(str(r) for r in sorted(n_runs))} runs after warm-up" if n_runs else ""
-    return (
-        "<h3>Latency by intra-op thread count</h3>"
-        f'<p class="note">Milliseconds per utterance{runs}. End-to-end = read file + front-end + inference + '
-        "softmax/argmax; model-only = the inference call. e2e/model shows how much of the time is spent outside "
-        "the model.</p>" + _table(headers, rows)
-    )
+    return {"headers": headers, "rows": rows, "runs": runs}
 
 
-def _overview_section(results: Mapping, max_drop: float) -> str:
+def _overview_section(results: Mapping, max_drop: float) -> dict:
     fig = figure_pareto(results)
-    body = ""
+    img = None
     if fig is not None:
-        body += _fig_to_img(
+        img = _fig_to_img(
             fig,
             "Accuracy vs latency Pareto plot",
             "x: end-to-end p50 latency per utterance at 1 thread; y: clean accuracy with Wilson 95% CI; marker "
             "area proportional to model file size; green step line: Pareto front (no other variant is both "
             "faster and more accurate); red: slower than fp32.",
         )
-    else:
-        body += '<p class="note">No variant has both a latency and an accuracy: no Pareto plot.</p>'
-    body += "<h3>Variants</h3>" + _variants_table(results, max_drop) + _threads_table(results)
-    return _section("overview", "Accuracy, latency and size", body)
+    return {"figure": img, "variants": _variants_table(results, max_drop), "threads": _threads_table(results)}
 
 
-def _slices_section(results: Mapping, max_drop: float) -> str:
+def _slices_section(results: Mapping, max_drop: float) -> dict:
     ref = reference_variant(results)
     ref_name = ref.get("name") if ref else None
     vs = [v for v in _ok_variants(results) if v.get("slices") and v.get("name") != ref_name]
     if not vs:
-        return _section("slices", "Accuracy drop per slice", '<p class="note">No per-slice results.</p>')
+        return {"empty": True}
     fig = figure_slice_drops(results, max_drop)
-    body = _fig_to_img(
+    img = _fig_to_img(
         fig,
         "Accuracy drop per slice with 95% CI",
-        f"One panel per variant. Bars: drop vs {_esc(str(ref_name))} on the same clips (pp, positive = worse), "
+        f"One panel per variant. Bars: drop vs {ref_name} on the same clips (pp, positive = worse), "
         f"coloured green / amber / red when the 95% CI is within / straddles / above the {max_drop:g} pp budget "
         f"(dashed red); whiskers: 95% paired bootstrap CI.",
     )
     names = _slice_names(vs)
-    legend = (
-        '<p class="legend small"><span class="badge ok">green</span> whole CI within the budget '
-        '<span class="badge warn">amber</span> CI straddles the budget (needs more clips to decide) '
-        '<span class="badge bad">red</span> whole CI above the budget</p>'
-    )
     by_v = {v.get("name"): {s.get("name"): s for s in v.get("slices") or []} for v in vs}
 
-    def cell(vname: str, sname: str) -> str:
+    def cell(vname: str, sname: str) -> dict:
         s = by_v[vname].get(sname)
-        return _drop_cell(s.get("drop"), s.get("ci95"), max_drop, with_ci=False) if s else f"<td>{MISSING}</td>"
+        return _drop_cell(s.get("drop"), s.get("ci95"), max_drop, with_ci=False) if s else _c()
 
     vnames = [str(v.get("name")) for v in vs]
-    rows = []
     if len(names) > len(vnames):  # long side down the page: rows = slices, columns = variants
-        headers = [("Slice", "l")] + [(_esc(n), "") for n in vnames]
-        for sname in names:
-            rows.append(f'<tr><td class="l"><b>{_esc(str(sname))}</b></td>'
-                        + "".join(cell(vn, sname) for vn in vnames) + "</tr>")  # fmt: skip
+        headers = [_h("Slice", "l")] + [_h(n) for n in vnames]
+        rows = [[_c(sname, "l", bold=True)] + [cell(vn, sname) for vn in vnames] for sname in names]
     else:
-        headers = [("Variant", "l")] + [(_esc(str(n)), "") for n in names]
-        for vn in vnames:
-            rows.append(f'<tr><td class="l"><b>{_esc(vn)}</b></td>' + "".join(cell(vn, n) for n in names) + "</tr>")
-    body += "<h3>Drop matrix (pp; hover a cell for the verdict)</h3>" + legend + _table(headers, rows)
+        headers = [_h("Variant", "l")] + [_h(str(n)) for n in names]
+        rows = [[_c(vn, "l", bold=True)] + [cell(vn, n) for n in names] for vn in vnames]
+    matrix = {"headers": headers, "rows": rows}
     headers = [
-        ("Variant", "l"), ("Slice", "l"), ("n", ""), (f"{_esc(str(ref_name))} acc %", ""), ("Variant acc %", ""),
-        ("Drop pp", ""), ("95% CI pp", ""), ("McNemar p", ""), ("Lost / gained", ""), ("Verdict", "l"),
+        _h("Variant", "l"), _h("Slice", "l"), _h("n"), _h(f"{ref_name} acc %"), _h("Variant acc %"),
+        _h("Drop pp"), _h("95% CI pp"), _h("McNemar p"), _h("Lost / gained"), _h("Verdict", "l"),
     ]  # fmt: skip
     rows = []
     for v in vs:
         for s in v.get("slices") or []:
             ci = s.get("ci95") or [None, None]
             verdict = _verdict(ci, max_drop)
-            cls = _VERDICT_CLASS.get(verdict or "", "")
             phrase = describe_drop(num(s.get("drop")) or 0.0, num(ci[0]), num(ci[1])) if verdict else MISSING
             disc = s.get("discordant")
-            rows.append(
-                "<tr>"
-                f'<td class="l">{_esc(str(v.get("name")))}</td><td class="l">{_esc(str(s.get("name")))}</td>'
-                f"<td>{s.get('n', MISSING)}</td><td>{fmt_acc(s.get('ref_accuracy'))}</td>"
-                f"<td>{fmt_acc(s.get('accuracy'))}</td><td class=\"{cls}\">{fmt_drop(s.get('drop'))}</td>"
-                f"<td>{fmt_ci(ci)}</td><td>{fmt_p(s.get('p_value'))}</td>"
-                f"<td>{f'{disc[0]} / {disc[1]}' if disc and len(disc) == 2 else MISSING}</td>"
-                f'<td class="l wrap">{_esc(phrase)}</td>'
-                "</tr>"
-            )
-    body += (
-        "<h3>Per-slice statistics</h3>"
-        '<p class="note">Lost / gained: clips the reference got right and the variant got wrong / the reverse '
-        "(the discordant pairs McNemar's test uses).</p>" + _table(headers, rows)
-    )
-    return _section("slices", "Accuracy drop per slice", body)
+            rows.append([
+                _c(v.get("name"), "l"), _c(s.get("name"), "l"), _c(s.get("n", MISSING)), _c(fmt_acc(s.get("ref_accuracy"))),
+                _c(fmt_acc(s.get("accuracy"))), _c(fmt_drop(s.get("drop")), _VERDICT_CLASS.get(verdict or "", "")),
+                _c(fmt_ci(ci)), _c(fmt_p(s.get("p_value"))),
+                _c(f"{disc[0]} / {disc[1]}" if disc and len(disc) == 2 else MISSING), _c(phrase, "l wrap"),
+            ])  # fmt: skip
+    return {"empty": False, "figure": img, "matrix": matrix, "stats": {"headers": headers, "rows": rows}}
 
 
-def _confusion_section(results: Mapping) -> str:
+def _confusion_section(results: Mapping) -> dict | None:
     fig = figure_confusions(results)
     if fig is None:
-        return ""
-    body = _fig_to_img(
+        return None
+    return _fig_to_img(
         fig,
         "Row-normalised confusion matrices",
         "Rows: true class; columns: predicted class; cells: % of the true class (rows sum to 100).",
     )
-    return _section("confusion", "Confusion matrices (clean eval)", body)
 
 
-def _classes_section(results: Mapping) -> str:
+def _classes_section(results: Mapping) -> dict | None:
     ref = reference_variant(results)
     vs = [v for v in _ok_variants(results) if v.get("per_class")]
     if ref is not None:
         vs.sort(key=lambda v: v.get("name") != ref.get("name"))
     if not vs:
-        return ""
+        return None
     labels = results.get("labels") or list(vs[0]["per_class"].keys())
-    headers = [("Class", "l"), ("Clips", "")]
+    headers = [_h("Class", "l"), _h("Clips")]
     for v in vs:
-        headers += [(f"{_esc(str(v.get('name')))}<br>FRR %", ""), ("FAR %", "")]
+        headers += [_h(str(v.get("name")), sub="FRR %"), _h("FAR %")]
+    outliers = {}
+    notes = []
+    for v in vs:
+        recalls = {lab: (None if num((v["per_class"].get(lab) or {}).get("frr")) is None
+                         else 1.0 - num(v["per_class"][lab]["frr"])) for lab in labels}  # fmt: skip
+        out = low_recall_outliers(recalls)
+        outliers[v.get("name")] = out
+        for lab, o in out.items():
+            notes.append(f"{v.get('name')}: class {lab} has recall {100 * o['recall']:.1f} % while the median class "
+                         f"has {100 * o['median']:.1f} % (outlier threshold {100 * o['threshold']:.1f} %).")
     rows = []
     ref_pc = (ref or {}).get("per_class") or {}
     for lab in labels:
         support = next((v["per_class"][lab].get("support") for v in vs if lab in v["per_class"]), None)
-        cells = [f'<td class="l">{_esc(str(lab))}</td><td>{support if support is not None else MISSING}</td>']
+        cells = [_c(lab, "l"), _c(support)]
         for v in vs:
             e = v["per_class"].get(lab) or {}
             r = ref_pc.get(lab) or {}
@@ -623,19 +539,21 @@ def _classes_section(results: Mapping) -> str:
                 cls = ""
                 if v is not ref and val is not None and base is not None:
                     diff_pp = 100.0 * (val - base)
-                    cls = ' class="bad"' if diff_pp >= 5.0 else (' class="warn"' if diff_pp >= 2.0 else "")
-                cells.append(f"<td{cls}>{fmt_acc(val, 1)}</td>")
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    body = (
-        '<p class="note">FRR (false-reject rate): % of the clips of this class that were not recognised as it. '
-        "FAR (false-accept rate): % of the clips of all other classes that were predicted as this class. "
-        "Amber / red: at least 2 / 5 pp worse than the reference (point estimates on about a hundred clips per "
-        "class, where one clip is about 1 pp: read them as hints, not findings).</p>" + _table(headers, rows)
-    )
-    return _section("classes", "Per-class false-reject and false-accept rates (clean eval)", body)
+                    cls = "bad" if diff_pp >= 5.0 else ("warn" if diff_pp >= 2.0 else "")
+                cell = _c(fmt_acc(val, 1), cls)
+                if k == "frr" and lab in outliers[v.get("name")]:
+                    o = outliers[v.get("name")][lab]
+                    cell.update(cls="outlier", title=f"outlier: recall {100 * o['recall']:.1f} % vs median "
+                                                     f"{100 * o['median']:.1f} %")  # fmt: skip
+                cells.append(cell)
+        rows.append(cells)
+    rule = (f"Outlier (purple): a class whose recall (100 − FRR) is below the median recall of the variant's classes "
+            f"by more than max({OUTLIER_MIN_GAP_PP:g} pp, {OUTLIER_Z:g} × MAD / 0.6745), i.e. a modified z-score "
+            f"below −{OUTLIER_Z:g} (Iglewicz & Hoaglin 1993) and at least {OUTLIER_MIN_GAP_PP:g} pp below the median.")
+    return {"table": {"headers": headers, "rows": rows}, "notes": notes, "rule": rule}
 
 
-def _kv_table(d: Mapping) -> str:
+def _kv_table(d: Mapping) -> dict:
     rows = []
     for k, v in d.items():
         if isinstance(v, int) and not isinstance(v, bool) and str(k).endswith("_bytes"):
@@ -644,14 +562,13 @@ def _kv_table(d: Mapping) -> str:
             v = ", ".join(json.dumps(x, sort_keys=True, default=str) if isinstance(x, Mapping) else str(x) for x in v)
         elif isinstance(v, Mapping):
             v = json.dumps(v, sort_keys=True, default=str)
-        rows.append(f'<tr><td class="l">{_esc(str(k))}</td><td class="l">{_esc(MISSING if v is None else str(v))}</td></tr>')
-    return _table([("Field", "l"), ("Value", "l")], rows)
+        rows.append([_c(k, "l"), _c(MISSING if v is None else v, "l")])
+    return {"headers": [_h("Field", "l"), _h("Value", "l")], "rows": rows}
 
 
-def _provenance_section(results: Mapping, max_drop: float) -> str:
+def _provenance_section(results: Mapping, max_drop: float) -> dict:
     cfg = results.get("config") or {}
     n_boot = cfg.get("n_boot") if isinstance(cfg, Mapping) else None
-    boot = f"{n_boot} " if n_boot else ""
     versions = results.get("versions") or {}
     pk = dict(versions.get("packages") or {})
     vtab = {"python": f"{versions.get('python')} ({versions.get('implementation', '')})".replace(" ()", ""),
@@ -661,32 +578,66 @@ def _provenance_section(results: Mapping, max_drop: float) -> str:
         "reference": results.get("reference"), "schema_version": results.get("schema_version"),
     }  # fmt: skip
     run.update({k: v for k, v in results.items() if k not in _KNOWN_TOP})  # model, dataset, slices, timings...
-    body = (
-        "<h3>How to read the statistics</h3>"
-        '<p>Every variant is evaluated on <b>the same clips</b> as the reference, so the comparison is paired. '
-        f"The drop is <code>100 &times; (acc<sub>fp32</sub> &minus; acc<sub>variant</sub>)</code> in percentage "
-        f"points (pp), positive = worse. Its 95% confidence interval is a paired percentile bootstrap over clips "
-        f"({boot}resamples; Efron &amp; Tibshirani 1993). The p-value is McNemar's exact test on the clips where "
-        f"the two models disagree (McNemar 1947; exact binomial form). <b>A drop whose CI spans 0 is within "
-        f"noise</b>: these clips cannot tell the variant from the reference, whatever the sign of the point "
-        f"estimate. A variant is recommended only if the upper CI bound of its worst slice is at most "
-        f"{max_drop:g} pp. Accuracy error bars in the Pareto plot are Wilson score intervals (Wilson 1927). "
-        f"p-values are not corrected for multiple comparisons; with many slices and variants, expect about one "
-        f"in twenty p &lt; 0.05 by chance.</p>"
-        '<div class="grid">'
-        f"<div><h3>Run</h3>{_kv_table(run)}</div>"
-        f"<div><h3>Machine</h3>{_kv_table(results.get('machine') or {})}</div>"
-        f"<div><h3>Versions</h3>{_kv_table(vtab)}</div>"
-        "</div>"
-        f"<h3>Configuration</h3><pre>{_esc(json.dumps(cfg, indent=2, sort_keys=True, default=str))}</pre>"
-    )
-    return _section("provenance", "Provenance and statistics", body)
+    return {
+        "boot": f"{n_boot} " if n_boot else "", "max_drop": f"{max_drop:g}", "run": _kv_table(run),
+        "machine": _kv_table(results.get("machine") or {}), "versions": _kv_table(vtab),
+        "config": json.dumps(cfg, indent=2, sort_keys=True, default=str),
+    }  # fmt: skip
 
 
-def _extra_sections(results: Mapping) -> list[tuple[str, str, str]]:
+# ------------------------------------------------------------------------------------------- extra sections
+
+
+def _sensitivity_figure(data: Mapping) -> Any:
+    from voxquant.quant.sensitivity import sensitivity_figure
+
+    return sensitivity_figure(dict(data))
+
+
+#: ``name -> draw(data) -> matplotlib Figure``: the figure functions that figure blocks of extra sections
+#: (:func:`voxquant.report.sections.figure`) refer to by name. Register new ones here (report is the layer that
+#: draws; the producers only store data).
+FIGURES: dict[str, Callable[[Mapping], Any]] = {"layer_sensitivity": _sensitivity_figure}
+
+
+def _render_block(b: Mapping) -> dict:
+    """A block of an extra section, ready for the template (figures drawn, table highlights as sets)."""
+    b = dict(b)
+    if b.get("kind") == "figure":
+        draw = FIGURES.get(str(b.get("name")))
+        if draw is None:
+            return {"kind": "warning", "text": f"figure {b.get('name')!r} cannot be drawn by this voxquant version"}
+        try:
+            b["img"] = _fig_to_img(draw(b.get("data") or {}), str(b.get("name")), b.get("caption") or None)
+        except Exception as exc:  # a broken figure must not lose the report
+            return {"kind": "warning", "text": f"figure {b.get('name')!r} failed: {type(exc).__name__}: {exc}"}
+    elif b.get("kind") == "table":
+        hl = [tuple(h) for h in b.get("highlight") or []]
+        b["hl_rows"] = {r for r, c in hl if c == -1}
+        b["hl_cells"] = {(r, c) for r, c in hl if c != -1}
+        b["numeric"] = [all(_numeric(r[j]) for r in b.get("rows") or [] if r[j] not in (None, "", "-"))
+                        and any(r[j] not in (None, "", "-") for r in b.get("rows") or [])
+                        for j in range(len(b.get("columns") or []))]  # fmt: skip
+    return b
+
+
+_NUM = re.compile(r"^[+\-−]?\d[\d,]*(\.\d+)?( ?%)?$")
+
+
+def _numeric(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) or (isinstance(x, str) and bool(_NUM.match(x.strip())))
+
+
+def _extra_sections(results: Mapping) -> list[dict]:
     out = []
     for i, s in enumerate(results.get("sections") or []):
-        out.append((f"extra-{i}", str(s.get("title", f"Section {i + 1}")), str(s.get("html", ""))))
+        title = str(s.get("title", f"Section {i + 1}"))
+        if is_legacy_section(s):  # {"title", "html"} from a not yet converted producer: trusted, as before
+            from markupsafe import Markup
+
+            out.append({"id": f"extra-{i}", "title": title, "legacy_html": Markup(str(s.get("html", ""))), "blocks": []})
+        else:
+            out.append({"id": f"extra-{i}", "title": title, "blocks": [_render_block(b) for b in s.get("blocks") or []]})
     return out
 
 
@@ -703,9 +654,37 @@ def _describe(x: Any) -> str:
 _KNOWN_TOP = {"schema_version", "voxquant_version", "created", "config", "seed", "versions", "machine", "reference",
               "labels", "variants", "sections", "recommendation"}  # fmt: skip
 
+_INLINE_BOLD = re.compile(r"\*\*(.+?)\*\*")
+_INLINE_CODE = re.compile(r"`([^`]+?)`")
+
+
+def _inline(s: Any) -> Any:
+    """Jinja filter: escape ``s``, then render the two inline marks of section text (``**bold**``, ```code```)."""
+    from markupsafe import Markup, escape
+
+    e = str(escape(str(s)))
+    e = _INLINE_CODE.sub(r"<code>\1</code>", e)
+    return Markup(_INLINE_BOLD.sub(r"<b>\1</b>", e))
+
+
+def _environment() -> Any:
+    """The Jinja2 environment: templates from the package (``voxquant/report/templates``), autoescape on."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("voxquant.report", "templates"),
+        autoescape=True,  # every .j2 template: all values are escaped unless marked safe here
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["inline"] = _inline
+    return env
+
 
 def render_html(results: Mapping, max_drop: float = 1.0, title: str | None = None) -> str:
     """Render the report page as a string (see :func:`write_html`)."""
+    from importlib import resources
+
     validate_results(results)
     ref = reference_variant(results)
     cfg = results.get("config") or {}
@@ -721,27 +700,16 @@ def render_html(results: Mapping, max_drop: float = 1.0, title: str | None = Non
     bits.append(f"created {results.get('created')}")
     if ref is not None:
         bits.append(f"reference: {ref.get('name')}")
-    sections = [
-        ("recommendation", "Recommendation", _reco_section(results, max_drop)),
-        ("overview", "Accuracy / latency / size", _overview_section(results, max_drop)),
-        ("slices", "Slices", _slices_section(results, max_drop)),
-        ("confusion", "Confusion", _confusion_section(results)),
-        ("classes", "Per class", _classes_section(results)),
-        ("provenance", "Provenance", _provenance_section(results, max_drop)),
-    ]
-    for sid, t, h in _extra_sections(results):
-        sections.append((sid, t, _section(sid, t, h)))
-    nav = "".join(f'<a href="#{sid}">{_esc(t)}</a>' for sid, t, h in sections if h)
-    body = "".join(h for _, _, h in sections)
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{_esc(title)}</title><style>{_CSS}</style></head><body><main>"
-        f'<header><h1>{_esc(title)}</h1><div class="sub">{_esc(" · ".join(bits))}</div></header>'
-        f"<nav>{nav}</nav>{body}"
-        '<p class="small">Generated by voxquant. Self-contained: figures are embedded, no external resources.</p>'
-        "</main></body></html>\n"
-    )
+    ctx = {
+        "title": title, "subtitle": " · ".join(bits), "ref_name": ref.get("name") if ref else None,
+        "max_drop": f"{max_drop:g}",
+        "reco": _reco_section(results, max_drop), "overview": _overview_section(results, max_drop),
+        "slices": _slices_section(results, max_drop), "confusion": _confusion_section(results),
+        "classes": _classes_section(results), "provenance": _provenance_section(results, max_drop),
+        "extras": _extra_sections(results),
+        "css": resources.files("voxquant.report").joinpath("templates/report.css").read_text(encoding="utf-8"),
+    }  # fmt: skip
+    return _environment().get_template("report.html.j2").render(**ctx)
 
 
 def write_html(results: Mapping, path: str | Path, max_drop: float = 1.0, title: str | None = None) -> Path:
@@ -749,8 +717,9 @@ def write_html(results: Mapping, path: str | Path, max_drop: float = 1.0, title:
 
     Args:
         results: a results dict (schema of :mod:`voxquant.report.results`). ``results["sections"]``, if
-            present, is a list of ``{"title": str, "html": str}`` rendered after the built-in sections;
-            its ``html`` is inserted as is (trusted, produced by voxquant modules).
+            present, is a list of sections in the schema of :mod:`voxquant.report.sections`
+            (``{"title", "blocks"}``, plain data, escaped by the template) rendered after the built-in sections;
+            a legacy ``{"title", "html"}`` section is still inserted as is (trusted, from voxquant modules).
         path: output file (parent folders are created).
         max_drop: accuracy-drop budget in pp for the recommendation and the green/amber/red colouring.
         title: page title (default ``"voxquant quantization report"``).

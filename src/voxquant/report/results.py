@@ -33,7 +33,8 @@ Schema (``schema_version`` 1). Accuracies are fractions in [0, 1], drops and CIs
          "per_class": {"yes": {"recall": .., "frr": .., "far": .., "support": ..}, ...},
          "confusion": [[...], ...]},                   # rows = true, cols = predicted, counts
         ...],
-      "sections": [{"title": "...", "html": "..."}]    # optional extra report sections
+      "sections": [{"title": "...", "blocks": [...]}]  # optional extra report sections: plain data, no markup
+                                                     # (schema: voxquant.report.sections)
     }
 
 :func:`validate_results` checks the required part of this schema and raises :class:`ResultsSchemaError`
@@ -60,6 +61,7 @@ from voxquant.eval.rules import NOISE_MARGIN, faster_than_reference, slower_than
 from voxquant.hardware import cpu_isa
 from voxquant.report.format import fmt_ms
 from voxquant.report.store import to_jsonable
+from voxquant.report.sections import SectionError, is_legacy_section, validate_section
 
 __all__ = [
     "CORE_PACKAGES",
@@ -603,8 +605,14 @@ def validate_results(d: Mapping) -> None:
     if sections is not None:
         _check(sections, "list", "sections")
         for i, s in enumerate(sections):
-            _field(s, "title", f"sections[{i}]", "str")
-            _field(s, "html", f"sections[{i}]", "str")
+            if is_legacy_section(s):  # {"title", "html"}: accepted until every producer is converted
+                _field(s, "title", f"sections[{i}]", "str")
+                _field(s, "html", f"sections[{i}]", "str")
+                continue
+            try:
+                validate_section(s, where=f"sections[{i}]")
+            except SectionError as exc:
+                _fail(f"sections[{i}]", str(exc))
 
 
 def load_results(path: str | Path) -> dict:

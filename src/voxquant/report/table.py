@@ -22,7 +22,7 @@ from voxquant.report.format import (
 from voxquant.report.results import recommend, reference_variant
 from voxquant.report.store import write_text_atomic
 
-__all__ = ["CSV_COLUMNS", "print_summary", "summary_table", "write_csv"]
+__all__ = ["CSV_COLUMNS", "print_summary", "summary_markdown", "summary_table", "write_csv"]
 
 _VERDICT_STYLE = {"within": "green", "uncertain": "yellow", "exceeds": "bold red"}
 
@@ -89,16 +89,82 @@ def summary_table(results: Mapping, max_drop: float = 1.0, show_slice: bool = Tr
     return t
 
 
-def print_summary(results: Mapping, console: Any = None, max_drop: float = 1.0) -> None:
+_LEGEND = ("drop = 100 x (acc_fp32 - acc_variant) in pp, positive = worse; 95% paired bootstrap CI; a CI "
+           "spanning 0 is within noise. p50 = end-to-end ms per utterance at 1 thread; speed = fp32 p50 / p50.")
+
+
+def _md_escape(x: Any) -> str:
+    return str(x).replace("|", "\\|").replace("\n", " ")
+
+
+def summary_markdown(results: Mapping, max_drop: float = 1.0) -> str:
+    """The summary as Markdown text, never truncated: a GitHub-flavoured table (variant, status, KB, acc %,
+    worst-slice drop pp with its 95% CI and verdict, worst slice, p50 ms, speed-up vs fp32, flag), then the
+    failures, the slower-than-fp32 warning, the recommendation and the legend as plain lines.
+
+    Used by :func:`print_summary` when stdout is not a terminal (CI logs, ``| tee``, files).
+    """
+    ref = reference_variant(results)
+    ref_name = ref.get("name") if ref else None
+    head = ["variant", "status", "KB", "acc %", "worst-slice drop pp [95% CI]", "verdict", "worst slice", "p50 ms",
+            "vs fp32", "flag"]  # fmt: skip
+    lines = ["| " + " | ".join(head) + " |", "|---|---|--:|--:|--:|---|---|--:|--:|---|"]
+    for v in results.get("variants", []):
+        ws = v.get("worst_slice") or {}
+        ci = ws.get("ci95") or [None, None]
+        lo, hi = num(ci[0]), num(ci[1])
+        verdict, slice_name = "", ""
+        if v.get("name") == ref_name:
+            drop = "reference"
+        elif num(ws.get("drop")) is not None:
+            verdict = budget_verdict(lo, hi, max_drop) if lo is not None and hi is not None else ""
+            drop = fmt_drop(ws.get("drop")) + (f" [{lo:+.2f}, {hi:+.2f}]" if verdict else "")
+            slice_name = str(ws.get("name") or "")
+        else:
+            drop = MISSING
+        cells = [v.get("name"), v.get("status"), fmt_kb(v.get("size_bytes")), fmt_acc(v.get("accuracy")), drop,
+                 verdict, slice_name, fmt_ms(headline_latency(v)["p50"]), fmt_speedup(v.get("speedup_vs_fp32")),
+                 "SLOWER" if v.get("slower_than_fp32") else ""]  # fmt: skip
+        lines.append("| " + " | ".join(_md_escape(c) for c in cells) + " |")
+    lines.append("")
+    for v in results.get("variants", []):
+        if v.get("status") != "ok":
+            why = f": {v['error']}" if v.get("error") else ""
+            lines.append(f"{v.get('name')} {v.get('status')}{why}")
+    slower = [str(v.get("name")) for v in results.get("variants", []) if v.get("slower_than_fp32")]
+    if slower:
+        lines.append(f"WARNING: slower than fp32: {', '.join(slower)}")
+    lines.append(f"Recommendation: {recommend(results, max_drop)['text']}")
+    lines.append(_LEGEND)
+    return "\n".join(lines) + "\n"
+
+
+def print_summary(results: Mapping, console: Any = None, max_drop: float = 1.0, markdown: bool | None = None) -> None:
     """Print the summary table, failures, slower-than-fp32 warnings and the recommendation.
 
-    The worst slice's name column is shown on consoles at least 120 columns wide.
+    On a terminal: a rich table (the worst slice's name column is shown on consoles at least 120 columns
+    wide). When stdout is not a terminal (CI log, pipe, file) and no ``console`` is given: the Markdown of
+    :func:`summary_markdown`, in full (never cut to 80 columns).
 
     Args:
         results: a results dict (schema of :mod:`voxquant.report.results`).
         console: a :class:`rich.console.Console` (default: a new one on stdout).
         max_drop: accuracy-drop budget in pp (colours and recommendation).
+        markdown: force Markdown (``True``) or rich (``False``); ``None`` = Markdown when ``console`` is ``None``
+            and ``sys.stdout`` is not a terminal.
     """
+    import sys
+
+    if markdown is None:
+        markdown = console is None and not (hasattr(sys.stdout, "isatty") and sys.stdout.isatty())
+    if markdown:
+        text = summary_markdown(results, max_drop)
+        if console is None:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        else:
+            console.print(text, markup=False, highlight=False, soft_wrap=True, end="")
+        return
     from rich.console import Console
     from rich.markup import escape
 
@@ -116,11 +182,7 @@ def print_summary(results: Mapping, console: Any = None, max_drop: float = 1.0) 
     rec = recommend(results, max_drop)
     style = "bold green" if rec["variant"] else "bold red"
     console.print(f"[{style}]Recommendation:[/] {escape(rec['text'])}", highlight=False)
-    console.print(
-        "[dim]drop = 100 x (acc_fp32 - acc_variant) in pp, positive = worse; 95% paired bootstrap CI; a CI "
-        "spanning 0 is within noise. p50 = end-to-end ms per utterance at 1 thread; speed = fp32 p50 / p50.[/]",
-        highlight=False,
-    )
+    console.print(f"[dim]{_LEGEND}[/]", highlight=False)
 
 
 def _cell(x: Any) -> Any:
