@@ -1,4 +1,8 @@
-"""Datasets: clips, clip sets, loaders for the real-speech data pack, and cached decoding.
+"""Datasets: clips, clip sets, manifest reading, per-clip groups, and cached decoding.
+
+The loaders of the known sets live in :mod:`voxquant.data.sets` (one module each, listed in
+:data:`voxquant.data.registry.DATASETS`; ``speech_commands_test``, ``fsdd``, ``noise_clips`` and ``rirs`` are still
+importable from here); user data specs are resolved by :mod:`voxquant.data.specs`.
 
 Two on-disk layouts are understood:
 

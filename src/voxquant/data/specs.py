@@ -27,7 +27,6 @@ from voxquant.data.datasets import (
     AUDIO_EXTENSIONS,
     Clip,
     ClipSet,
-    _listing,
     check_files_exist,
     clips_from_rows,
     load_labelled_folder,
