@@ -13,6 +13,12 @@ import sys
 from pathlib import Path
 
 
+def _dataset_names() -> list[str]:
+    from voxquant.data.registry import dataset_names
+
+    return dataset_names()
+
+
 def _csv(s: str) -> list[str]:
     return [x.strip() for x in s.split(",") if x.strip()]
 
@@ -54,9 +60,17 @@ def cmd_train(a) -> int:
     from voxquant.models.zoo_default import DEFAULT_WEIGHTS, train_default
 
     cfg = TrainConfig(epochs=a.epochs, seed=a.seed, max_minutes=a.max_minutes, threads=a.threads)
-    meta = train_default(Path(a.out) if a.out else DEFAULT_WEIGHTS, cfg, progress=not a.quiet)
-    print(f"held-out accuracy {100 * meta['holdout_accuracy']:.2f} %, eval accuracy {100 * meta['eval_accuracy']:.2f} %, "
-          f"{meta['train_seconds'] / 60:.1f} min; wrote {a.out or DEFAULT_WEIGHTS}")
+    labels = tuple(_csv(a.labels)) if a.labels else None
+    if a.data is None and labels is None and a.noise is None:
+        out = Path(a.out) if a.out else DEFAULT_WEIGHTS
+        meta = train_default(out, cfg, progress=not a.quiet)
+    else:
+        name = Path(str(a.data)).stem if a.data else "speech-commands-v2-test"
+        out = Path(a.out) if a.out else Path("runs") / "train" / f"{name}.pt"
+        meta = train_default(out, cfg, progress=not a.quiet, data=a.data, labels=labels,
+                             noise=Path(a.noise) if a.noise else None)
+    print(f"{len(meta['labels'])} labels, held-out accuracy {100 * meta['holdout_accuracy']:.2f} %, eval accuracy "
+          f"{100 * meta['eval_accuracy']:.2f} %, {meta['train_seconds'] / 60:.1f} min; wrote {out} (+ .json)")
     return 0
 
 
@@ -160,10 +174,14 @@ def cmd_data_fetch(a) -> int:
 
 
 def cmd_data_list(a) -> int:
-    from voxquant.data import REGISTRY
+    from voxquant.data import DATASETS, REGISTRY
     from voxquant.paths import data_root
 
     print(f"data root: {data_root()}  (set VOXQUANT_DATA to change)")
+    print("data sets (--data NAME):")
+    for name, target in DATASETS.items():
+        print(f"  {name:28s} {target}")
+    print("downloadable (voxquant data fetch NAME):")
     for name, spec in REGISTRY.items():
         print(f"  {name:28s} {spec.url}")
     return 0
@@ -206,8 +224,16 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--quiet", action="store_true", help="no progress bars / table")
     r.set_defaults(func=cmd_run)
 
-    t = sub.add_parser("train", help="train the default DS-CNN on the dev split (writes weights + model card)")
-    t.add_argument("--out", default=None, help="weights path (default: the bundled weights file)")
+    t = sub.add_parser("train", help="train the bundled DS-CNN architecture on the dev split of a data set (default: "
+                       "Speech Commands -> the bundled weights + model card; --data: your own labelled audio)")
+    t.add_argument("--data", default=None, help="data spec: a registered set (" + ", ".join(_dataset_names())
+                   + "), a manifest CSV (path,label[,speaker][,split],...), or a folder (manifest.csv or <label>/*.wav)")
+    t.add_argument("--labels", default=None, help="comma-separated class names in output order (default: the data's "
+                   "labels, sorted; a registered set keeps its own order); clips with other labels are an error")
+    t.add_argument("--noise", default=None, help="folder of real noise recordings (WAV/FLAC) for training augmentation "
+                   "(default: the data pack's Speech Commands noise; none if absent)")
+    t.add_argument("--out", default=None, help="weights path (default: the bundled weights file; with --data: "
+                   "runs/train/<data name>.pt)")
     t.add_argument("--epochs", type=int, default=60)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, default=1, help="torch threads; 1 is fastest when other work shares the 2 cores [%(default)s]")
@@ -261,7 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--url", help="mirror URL")
     f.add_argument("--quiet", action="store_true")
     f.set_defaults(func=cmd_data_fetch)
-    dl = dsub.add_parser("list", help="known downloadable sets and the data root")
+    dl = dsub.add_parser("list", help="known data sets (--data NAME), downloadable sets and the data root")
     dl.set_defaults(func=cmd_data_list)
 
     for extend in _extensions():

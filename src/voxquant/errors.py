@@ -45,6 +45,24 @@ class ConfigError(VoxquantError):
     """A bad option or specification (unknown recipe/backend/target, invalid front-end parameters, ...)."""
 
 
+class LabelMismatchError(ConfigError, DataError):
+    """A model's labels and a data set's labels do not fit (data labels the model does not know).
+
+    Both a :class:`ConfigError` (the model/data pairing is wrong) and a :class:`DataError` (the data holds labels
+    it should not), so either ``except`` catches it.
+
+    Attributes:
+        missing: model labels with no clip in the data (sorted).
+        extra: data labels the model does not have (sorted).
+    """
+
+    def __init__(self, message: str, path: str | Path | None = None, hint: str | None = None,
+                 missing: tuple = (), extra: tuple = ()):
+        self.missing = tuple(missing)
+        self.extra = tuple(extra)
+        super().__init__(message, path, hint)
+
+
 class MissingExtraError(VoxquantError):
     """An optional toolchain is not installed.
 

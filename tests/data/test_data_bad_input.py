@@ -98,7 +98,8 @@ def test_incomplete_tarball_layout_names_missing_folder(tmp_path):
     [
         ("file,label\na.wav,yes\n", None, r"lacks column\(s\) \['path'\]"),
         ("path,label\n", None, "no clips"),
-        ("path,label\n,yes\n", None, "row 2 has an empty path or label"),
+        ("path,label\n,yes\n", None, "line 2: empty path"),
+        ("path,label\na.wav,yes,extra\n", None, "line 2: more fields than the header"),
         ("path,label\na.wav,yes\n", ("yes", "no"), r"no clips for label\(s\) \['no'\]"),
     ],
 )

@@ -220,34 +220,131 @@ def make_slice(
     raise ValueError(f"unknown slice kind {kind!r}; expected one of {SLICE_KINDS}")
 
 
+def _bank_clips(root: str | Path, set_folder: str, what: str, include_synthetic: bool = True) -> list:
+    """``[(key, path)]`` of a noise/RIR bank folder: the pack's set, a manifest, or a folder of audio files."""
+    from voxquant.data.datasets import check_files_exist, clips_from_rows, read_manifest
+    from voxquant.data.specs import list_audio_files
+
+    p = Path(root).expanduser()
+    if p.is_file():
+        if p.suffix.lower() == ".csv":
+            manifest = p
+        elif p.name.lower().endswith((".wav", ".flac")):
+            return [(strip_ext(p.name), p.resolve())]
+        else:
+            from voxquant.errors import DataError
+
+            raise DataError(f"{what} must be a folder of WAV/FLAC files, one audio file, or a manifest CSV", p)
+    else:
+        if (p / set_folder / "manifest.csv").is_file():
+            p = p / set_folder
+        manifest = p / "manifest.csv"
+    if manifest.is_file():
+        _, rows = read_manifest(manifest, label_required=False)
+        clips = [c for c in clips_from_rows(manifest, rows) if include_synthetic or c.meta.get("kind") != "synthetic"]
+        check_files_exist(clips, manifest)
+        labels = [c.label for c in clips]
+        unique = all(labels) and len(set(labels)) == len(labels)
+        base = manifest.resolve().parent
+        keys = labels if unique else [_rel_key(c.path, base) for c in clips]
+        out = list(zip(keys, [c.path for c in clips]))
+    else:
+        from voxquant.errors import DataError
+
+        if not p.is_dir():
+            raise DataError(f"{what} folder not found", p,
+                            hint=f"give a folder of WAV/FLAC files, or a data root holding {set_folder}/ "
+                                 "(e.g. the shared data pack: VOXQUANT_DATA=../shared/data)")
+        if any((d / "manifest.csv").is_file() for d in p.iterdir() if d.is_dir()):
+            raise DataError(f"looks like a data root (sub-folders with manifest.csv) but has no {set_folder}/", p,
+                            hint=f"give a folder of {what} WAV/FLAC files instead")
+        files = list_audio_files(p)
+        out = [(_rel_key(f, p), f.resolve()) for f in files]
+    if not out:
+        from voxquant.errors import DataError
+
+        raise DataError(f"{what} folder has no audio files (.wav, .flac, searched recursively)", p)
+    return out
+
+
+def strip_ext(name: str) -> str:
+    from voxquant.data.datasets import strip_audio_suffixes
+
+    return strip_audio_suffixes(name)
+
+
+def _rel_key(path: Path, base: Path) -> str:
+    try:
+        rel = Path(path).resolve().relative_to(base.resolve())
+    except ValueError:
+        rel = Path(Path(path).name)
+    return (rel.parent / strip_ext(rel.name)).as_posix()
+
+
 def load_noise_bank(
     root: str | Path | None = None, include_synthetic: bool = False, sample_rate: int = 16000
 ) -> dict[str, np.ndarray]:
-    """Load the Speech Commands background-noise files as ``{name: float32 [L]}`` (name order).
+    """Load background-noise recordings as ``{name: float32 [L]}``.
 
-    By default only the 4 **real** recordings (doing_the_dishes, dude_miaowing, exercise_bike, running_tap);
-    ``include_synthetic=True`` adds white_noise and pink_noise.
+    Args:
+        root: ``None`` (default): the Speech Commands background-noise set of the data root (``VOXQUANT_DATA``),
+            where only the 4 **real** recordings are kept (doing_the_dishes, dude_miaowing, exercise_bike,
+            running_tap) unless ``include_synthetic`` (adds white_noise and pink_noise), name order. Otherwise
+            one of: a data root holding ``speech_commands_noise/``; a set folder with ``manifest.csv`` (or the CSV
+            itself; ``label`` optional, rows with ``kind`` = ``synthetic`` dropped unless ``include_synthetic``);
+            **a user's own folder of WAV/FLAC recordings** (searched recursively, sorted); one audio file.
+            Names: the manifest label when labels are unique, else the path relative to the folder without
+            extension.
+        include_synthetic: keep rows whose ``kind`` column is ``synthetic``.
+        sample_rate: Hz; files are resampled (soxr) and multi-channel files averaged to mono.
 
     Raises:
-        DataError: the set is missing (see :func:`voxquant.data.noise_clips`). AudioError: a bad file.
+        DataError: the set/folder is missing, a folder has no audio files, a data root lacks the set, or a
+            manifest is malformed. AudioError: a bad file (named).
     """
     from voxquant.audio.io import load_audio
-    from voxquant.data.datasets import noise_clips
 
-    cs = noise_clips(root, include_synthetic=include_synthetic)
-    return {c.label: load_audio(c.path, sample_rate) for c in cs}
+    if root is None:
+        from voxquant.data.sets.speech_commands_noise import noise_clips
+
+        return {c.label: load_audio(c.path, sample_rate) for c in noise_clips(None, include_synthetic=include_synthetic)}
+    from voxquant.data.datasets import NOISE_DIR
+
+    items = _bank_clips(root, NOISE_DIR, "noise", include_synthetic)
+    bank = {k: load_audio(f, sample_rate, mix_to_mono=True) for k, f in items}
+    return bank
 
 
 def load_rir_bank(root: str | Path | None = None, sample_rate: int = 16000) -> dict[str, np.ndarray]:
-    """Load the real RIRs as ``{room: float32 [K]}`` (manifest order; see :func:`voxquant.data.rirs`).
+    """Load room impulse responses as ``{room: float32 [K]}`` (manifest order; files: sorted by path).
+
+    Args:
+        root: ``None``: the pack's 5 real RIRs (:func:`voxquant.data.rirs`, ``VOXQUANT_DATA``). Otherwise a data
+            root holding ``rirs/``, a set folder with ``manifest.csv`` (or the CSV), **a user's own folder of
+            WAV/FLAC impulse responses** (recursive), or one file. Names as in :func:`load_noise_bank`; the
+            far-field slice uses the RIR whose name contains ``church``, else the first.
+        sample_rate: Hz (resampled with soxr). Multi-channel RIRs are rejected (pick one channel).
 
     Raises:
-        DataError: the set is missing. AudioError: a bad file.
+        DataError: the set/folder is missing or has no audio files. AudioError: a bad file, multi-channel, or an
+            all-zero response.
     """
     from voxquant.audio.io import load_audio
-    from voxquant.data.datasets import rirs as rir_clips
+    from voxquant.errors import AudioError
 
-    return {c.label: load_audio(c.path, sample_rate) for c in rir_clips(root)}
+    if root is None:
+        from voxquant.data.sets.rirs import rirs as rir_clips
+
+        return {c.label: load_audio(c.path, sample_rate) for c in rir_clips(None)}
+    from voxquant.data.datasets import RIRS_DIR
+
+    out = {}
+    for key, f in _bank_clips(root, RIRS_DIR, "RIR"):
+        x = load_audio(f, sample_rate)
+        if not np.any(x):
+            raise AudioError("impulse response is all zeros", f)
+        out[key] = x
+    return out
 
 
 @dataclass

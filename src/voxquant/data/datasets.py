@@ -1,4 +1,8 @@
-"""Datasets: clips, clip sets, loaders for the real-speech data pack, and cached decoding.
+"""Datasets: clips, clip sets, manifest reading, per-clip groups, and cached decoding.
+
+The loaders of the known sets live in :mod:`voxquant.data.sets` (one module each, listed in
+:data:`voxquant.data.registry.DATASETS`; ``speech_commands_test``, ``fsdd``, ``noise_clips`` and ``rirs`` are still
+importable from here); user data specs are resolved by :mod:`voxquant.data.specs`.
 
 Two on-disk layouts are understood:
 
@@ -219,13 +223,109 @@ def load_labelled_folder(
     return ClipSet(name or root.name, clips, labels)
 
 
-def load_manifest(set_dir: str | Path, labels: Sequence[str] | None = None, name: str | None = None) -> ClipSet:
-    """Load a ``manifest.csv`` set (the ``shared/data`` layout).
+#: Manifest columns that become :class:`Clip` fields; every other column goes to ``Clip.meta``.
+CLIP_COLUMNS: tuple[str, ...] = ("path", "label", "speaker", "word")
+
+_MAX_LISTED = 5
+
+
+def _listing(items: Sequence[str], limit: int = _MAX_LISTED) -> str:
+    items = list(items)
+    more = f" ... ({len(items) - limit} more)" if len(items) > limit else ""
+    return "; ".join(items[:limit]) + more
+
+
+def manifest_path(spec: str | Path) -> Path:
+    """The manifest file of ``spec``: ``spec`` itself when it is a file, else ``<spec>/manifest.csv``."""
+    p = Path(spec).expanduser()
+    return p if p.suffix.lower() == ".csv" or p.is_file() else p / "manifest.csv"
+
+
+def read_manifest(csv_path: str | Path, label_required: bool = True) -> tuple[list[str], list[tuple[int, dict]]]:
+    """Read and check a manifest CSV (header row, then one row per clip).
 
     Args:
-        set_dir: the set folder; ``<set_dir>/manifest.csv`` must have columns ``path`` (relative to
-            ``set_dir``) and ``label``; ``speaker`` and ``word`` are used when present (empty = ``None``);
-            all other columns go to ``Clip.meta`` as strings.
+        csv_path: the CSV file. Required column ``path``; ``label`` too unless ``label_required`` is false.
+        label_required: whether ``label`` must be a column and non-empty in every row.
+
+    Returns:
+        ``(columns, rows)``: the header, and ``(line_number, {column: str})`` per data row (line numbers as in
+        a text editor, header = line 1; blank lines are skipped).
+
+    Raises:
+        DataError: file missing or unreadable (not UTF-8, bad CSV), no header, a required column missing (the
+            message lists the columns it has), a row with more or fewer fields than the header, or an empty
+            ``path``/``label`` (the message names the file and the first offending lines).
+    """
+    csv_path = Path(csv_path)
+    if not csv_path.is_file():
+        raise DataError(f"{csv_path.name} not found", csv_path)
+    rows: list[tuple[int, dict]] = []
+    try:
+        with open(csv_path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            columns = [c.strip() for c in (reader.fieldnames or [])]
+            reader.fieldnames = columns
+            for row in reader:
+                rows.append((reader.line_num, row))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"cannot read manifest ({exc})", csv_path) from None
+    required = ["path", "label"] if label_required else ["path"]
+    missing = [c for c in required if c not in columns]
+    if missing:
+        raise DataError(f"manifest lacks column(s) {missing} (has {columns})", csv_path,
+                        hint="the first line must be a header such as path,label,speaker,split")
+    bad = []
+    for line, row in rows:
+        if None in row:
+            bad.append(f"line {line}: more fields than the header's {len(columns)}")
+        elif any(v is None for v in row.values()):
+            bad.append(f"line {line}: fewer fields than the header's {len(columns)}")
+        elif not (row["path"] or "").strip():
+            bad.append(f"line {line}: empty path")
+        elif label_required and not (row["label"] or "").strip():
+            bad.append(f"line {line}: empty label")
+    if bad:
+        raise DataError(f"{len(bad)} bad row(s): {_listing(bad)}", csv_path)
+    return columns, rows
+
+
+def clips_from_rows(csv_path: str | Path, rows: Iterable[tuple[int, dict]]) -> list[Clip]:
+    """Turn manifest rows (:func:`read_manifest`) into clips.
+
+    ``path`` is taken relative to the CSV's folder (absolute paths are kept); ``label`` (default ``""``),
+    ``speaker`` and ``word`` (empty = ``None``) become fields, every other column goes to ``Clip.meta`` as a
+    string (values stripped of surrounding blanks). ``meta["manifest_line"]`` is not added: rows are identified
+    by path.
+    """
+    base = Path(csv_path).resolve().parent
+    clips = []
+    for _, row in rows:
+        row = {k: (v or "").strip() for k, v in row.items()}
+        meta = {k: v for k, v in row.items() if k not in CLIP_COLUMNS}
+        clips.append(Clip(base / row["path"], row.get("label", ""), row.get("speaker") or None,
+                          row.get("word") or None, meta))
+    return clips
+
+
+def check_files_exist(clips: Sequence[Clip], source: str | Path) -> None:
+    """Raise one :class:`DataError` naming ``source`` and the first missing audio files, if any are missing."""
+    missing = [str(c.path) for c in clips if not c.path.is_file()]
+    if missing:
+        raise DataError(f"{len(missing)} of {len(clips)} audio file(s) not found: {_listing(missing)}", source,
+                        hint="manifest paths are relative to the manifest's folder")
+
+
+def load_manifest(set_dir: str | Path, labels: Sequence[str] | None = None, name: str | None = None) -> ClipSet:
+    """Load a ``manifest.csv`` set (the ``shared/data`` layout), keeping only the clips of ``labels``.
+
+    This is the permissive reader of the bundled sets (it filters); user data goes through
+    :func:`voxquant.data.load_dataset`, which rejects labels it was not asked for.
+
+    Args:
+        set_dir: the set folder holding ``manifest.csv``, or a manifest CSV file. Columns: ``path`` (relative to
+            the CSV's folder) and ``label``; ``speaker`` and ``word`` are used when present (empty = ``None``);
+            all other columns go to ``Clip.meta`` as strings (:func:`clips_from_rows`).
         labels: class order. When given, only clips with these labels are kept and every label must have at
             least one clip. ``None``: the distinct labels in order of first appearance.
         name: the set name (default: the folder name).
@@ -234,34 +334,14 @@ def load_manifest(set_dir: str | Path, labels: Sequence[str] | None = None, name
         A :class:`ClipSet` in manifest row order.
 
     Raises:
-        DataError: manifest missing, unreadable, lacking ``path``/``label`` columns, empty, or a label of
-            ``labels`` has no clip (the message names the manifest).
+        DataError: manifest missing, unreadable, lacking ``path``/``label`` columns, a malformed row (see
+            :func:`read_manifest`), empty, or a label of ``labels`` has no clip (the message names the manifest).
     """
-    set_dir = Path(set_dir).resolve()
-    manifest = set_dir / "manifest.csv"
-    if not manifest.is_file():
-        raise DataError("manifest.csv not found", manifest)
-    try:
-        with open(manifest, newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            columns = reader.fieldnames or []
-            rows = list(reader)
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DataError(f"cannot read manifest ({exc})", manifest) from None
-    missing = [c for c in ("path", "label") if c not in columns]
-    if missing:
-        raise DataError(f"manifest lacks column(s) {missing} (has {columns})", manifest)
+    manifest = manifest_path(set_dir)
+    set_dir = manifest.resolve().parent
+    _, rows = read_manifest(manifest)
     keep = set(labels) if labels is not None else None
-    clips = []
-    for i, row in enumerate(rows):
-        if not row.get("path") or not row.get("label"):
-            raise DataError(f"row {i + 2} has an empty path or label", manifest)
-        if keep is not None and row["label"] not in keep:
-            continue
-        meta = {k: v for k, v in row.items() if k not in ("path", "label", "speaker", "word") and k is not None}
-        clips.append(
-            Clip(set_dir / row["path"], row["label"], row.get("speaker") or None, row.get("word") or None, meta)
-        )
+    clips = [c for c in clips_from_rows(manifest, rows) if keep is None or c.label in keep]
     if labels is None:
         labels = tuple(dict.fromkeys(c.label for c in clips))
     else:
@@ -272,6 +352,32 @@ def load_manifest(set_dir: str | Path, labels: Sequence[str] | None = None, name
     if not clips:
         raise DataError("manifest has no clips", manifest)
     return ClipSet(name or set_dir.name, clips, tuple(labels))
+
+
+def group_values(clipset: ClipSet, column: str) -> np.ndarray:
+    """The value of one manifest column per clip, for per-group accuracy (accent, gender, device, speaker...).
+
+    Args:
+        clipset: the clips.
+        column: ``"speaker"``, ``"label"``, ``"word"``, or any other manifest column (kept in ``Clip.meta``).
+            Clips without a value (no speaker, a column absent from one of several merged manifests) get ``""``.
+
+    Returns:
+        ``np.ndarray`` of ``str`` (numpy unicode dtype), shape ``[N]``, in clip order.
+
+    Raises:
+        DataError: no clip of the set has that column (the message lists the columns it has).
+    """
+    fields = {"speaker": lambda c: c.speaker, "label": lambda c: c.label, "word": lambda c: c.word}
+    if column in fields:
+        values = [fields[column](c) or "" for c in clipset.clips]
+    else:
+        if not any(column in c.meta for c in clipset.clips):
+            available = sorted(set(fields) | {k for c in clipset.clips for k in c.meta})
+            raise DataError(f"set '{clipset.name}' has no column '{column}' to group by; available columns: "
+                            f"{', '.join(available)}")
+        values = [str(c.meta.get(column, "")) for c in clipset.clips]
+    return np.array(values, dtype=str) if values else np.array([], dtype=str)
 
 
 def _set_dir(root: str | Path | None, folder: str) -> Path:
@@ -290,89 +396,21 @@ def _missing(set_dir: Path, what: str, hint: str | None = None) -> DataError:
     )
 
 
-def speech_commands_test(root: str | Path | None = None) -> ClipSet:
-    """The official Speech Commands v0.02 12-class test set (4,890 clips, 239 speakers, 16 kHz, 1 s).
-
-    Source: ``speech_commands_test_set_v0.02.tar.gz`` (Warden 2018, arXiv:1804.03209, CC BY 4.0).
-    Looks in ``<root>/speech_commands_v0.02_test`` (``root`` default :func:`voxquant.paths.data_root`; ``root``
-    may also be the set folder itself). Accepted layouts: ``manifest.csv`` (shared data pack, or what
-    ``voxquant data fetch speech-commands-v2-test`` writes), or the plain tarball layout
-    (``<label>/*.wav`` sub-folders, or under ``audio/``) without a manifest.
-
-    Returns:
-        :class:`ClipSet` named ``speech_commands_v0.02_test`` with labels :data:`SC12_LABELS`. A warning is
-        issued if it does not hold exactly 4,890 clips (a partial copy).
-
-    Raises:
-        DataError: the set is not there (the message says to run ``voxquant data fetch
-            speech-commands-v2-test`` or set ``VOXQUANT_DATA``), or a label folder is missing.
-    """
-    set_dir = _set_dir(root, SC_TEST_DIR)
-    if (set_dir / "manifest.csv").is_file():
-        cs = load_manifest(set_dir, SC12_LABELS, name=SC_TEST_DIR)
-    else:
-        given = Path(root).expanduser() if root is not None else None
-        candidates = [set_dir, set_dir / "audio"] + ([given] if given is not None else [])
-        for cand in candidates:
-            if cand.is_dir() and any((cand / lab).is_dir() for lab in SC12_LABELS):
-                cs = load_labelled_folder(cand, SC12_LABELS, name=SC_TEST_DIR)
-                break
-        else:
-            raise DataError("Speech Commands v0.02 test set not found", set_dir, hint=_FETCH_HINT)
-    if len(cs) != SC_TEST_NUM_CLIPS:
-        warnings.warn(f"{set_dir}: expected {SC_TEST_NUM_CLIPS} clips in the official test set, found {len(cs)}", stacklevel=2)
-    return cs
+#: Loaders that live in :mod:`voxquant.data.sets` (one module per data set), importable from here as before.
+_MOVED = {
+    "speech_commands_test": "voxquant.data.sets.speech_commands",
+    "fsdd": "voxquant.data.sets.fsdd",
+    "noise_clips": "voxquant.data.sets.speech_commands_noise",
+    "rirs": "voxquant.data.sets.rirs",
+}
 
 
-def fsdd(root: str | Path | None = None) -> ClipSet:
-    """Free Spoken Digit Dataset (3,000 clips, 6 speakers, labels ``"0"``..``"9"``, native **8 kHz**).
+def __getattr__(name: str):
+    if name in _MOVED:
+        import importlib
 
-    Source: github.com/Jakobovski/free-spoken-digit-dataset (CC BY-SA 4.0), as ``<root>/fsdd/manifest.csv``.
-    ``meta`` keeps ``split`` (reps 0-4 = test), ``accent``, ``native``, ``gender``, ... :func:`load_waves`
-    resamples to 16 kHz (soxr; nothing above 4 kHz exists).
-
-    Raises:
-        DataError: the set is not under ``root`` / ``VOXQUANT_DATA``.
-    """
-    set_dir = _set_dir(root, FSDD_DIR)
-    if not (set_dir / "manifest.csv").is_file():
-        raise _missing(set_dir, "FSDD data set")
-    return load_manifest(set_dir, tuple(str(d) for d in range(10)), name=FSDD_DIR)
-
-
-def noise_clips(root: str | Path | None = None, include_synthetic: bool = True) -> ClipSet:
-    """The 6 Speech Commands ``_background_noise_`` files (16 kHz, 60-95 s each).
-
-    Four are real recordings (``meta["kind"] == "recorded"``); ``pink_noise`` and ``white_noise`` are
-    synthetic (``meta["kind"] == "synthetic"``) and are dropped with ``include_synthetic=False``.
-    Labels are the file names (``doing_the_dishes``, ...). Source: Speech Commands v0.02 (CC BY 4.0).
-
-    Raises:
-        DataError: the set is not under ``root`` / ``VOXQUANT_DATA``.
-    """
-    set_dir = _set_dir(root, NOISE_DIR)
-    if not (set_dir / "manifest.csv").is_file():
-        raise _missing(set_dir, "Speech Commands background-noise set")
-    cs = load_manifest(set_dir, name=NOISE_DIR)
-    if not include_synthetic:
-        cs = cs.subset([i for i, c in enumerate(cs) if c.meta.get("kind") != "synthetic"])
-        cs = ClipSet(cs.name, cs.clips, tuple(c.label for c in cs.clips))
-    return cs
-
-
-def rirs(root: str | Path | None = None) -> ClipSet:
-    """The 5 real measured room impulse responses (RIRs) of the data pack (16 kHz, 1-4 s, peak 0.99).
-
-    Labels are room names (``auditorium``, ``studio_live_room``, ``concert_hall``, ``church``,
-    ``seminar_room``); ``meta`` keeps licence and attribution (OpenAIR CC BY 4.0; one CC0 clap RIR).
-
-    Raises:
-        DataError: the set is not under ``root`` / ``VOXQUANT_DATA``.
-    """
-    set_dir = _set_dir(root, RIRS_DIR)
-    if not (set_dir / "manifest.csv").is_file():
-        raise _missing(set_dir, "RIR set")
-    return load_manifest(set_dir, name=RIRS_DIR)
+        return getattr(importlib.import_module(_MOVED[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -42,29 +42,47 @@ def stratified_indices(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
     return np.sort(np.array(out, dtype=np.int64))
 
 
-def model_splits(labels, data_root=None, test_set=None):
-    """The speaker-disjoint dev/eval split of the Speech Commands test set, with labels in the model's order.
+def model_splits(labels, data_root=None, test_set=None, data=None):
+    """The dev/eval split of a labelled data set (:func:`voxquant.data.split_dev_eval`), with a map to the model's
+    label order.
 
     Args:
         labels: the model's class names (output order).
-        data_root: data root (default ``VOXQUANT_DATA``); test_set: an explicit test-set folder instead.
+        data_root: data root (default ``VOXQUANT_DATA``), where registered sets are looked up.
+        test_set: an explicit Speech Commands test-set folder (the ``<label>/*.wav`` tarball layout or the manifest
+            layout); used when ``data`` is ``None``.
+        data: a data spec (:func:`voxquant.data.load_dataset`: registry name, manifest CSV, folder). ``None`` and
+            no ``test_set``: the official Speech Commands v0.02 test set, split exactly as the committed results.
 
     Returns:
-        ``(dev, eval, remap)``: two :class:`~voxquant.data.ClipSet` and ``int64 [n_data_labels]`` mapping a data
-        label id to the model's class index (``remap[clipset.label_ids()]`` = targets).
+        ``(dev, eval, remap)``: two :class:`~voxquant.data.ClipSet` (labels in the data's order) and
+        ``int64 [n_data_labels]`` mapping a data label id to the model's class index
+        (``remap[clipset.label_ids()]`` = targets; ``-1`` only for a data label that has no clip and is not a
+        model label). The data may lack some model labels (warning: those classes are not measured).
 
     Raises:
-        DataError: data missing. ConfigError: the model's labels and the data's labels differ.
+        DataError: data missing or malformed, or a label without eval clips. LabelMismatchError (a ConfigError and a
+        DataError): the data has labels the model does not have (the message lists both sets).
     """
-    from voxquant.data.datasets import speech_commands_test
+    import warnings
+
+    from voxquant.data.specs import check_labels, load_dataset
     from voxquant.data.splits import split_dev_eval
 
     labels = tuple(labels)
-    clips = speech_commands_test(test_set or data_root)
+    if data is not None:
+        clips = load_dataset(data, data_root=data_root)
+    else:
+        from voxquant.data.sets.speech_commands import speech_commands_test
+
+        clips = speech_commands_test(test_set or data_root)
+    present = [lab for lab, n in clips.counts().items() if n > 0]
+    missing = check_labels(labels, present, data if data is not None else clips.name)
+    if missing:
+        warnings.warn(f"{clips.name}: no clips for model label(s) {list(missing)}; they will not be measured",
+                      stacklevel=2)
     dev, ev = split_dev_eval(clips)
-    if set(clips.labels) != set(labels):
-        raise ConfigError(f"model labels and data labels differ: {sorted(set(labels) ^ set(clips.labels))}")
-    return dev, ev, np.array([labels.index(lbl) for lbl in clips.labels], dtype=np.int64)
+    return dev, ev, np.array([labels.index(lbl) if lbl in labels else -1 for lbl in clips.labels], dtype=np.int64)
 
 
 def stratified_subset(clips, limit: int | None, seed: int):

@@ -2,9 +2,11 @@
 
 Recipe (recorded in the model card written next to the weights):
 
-* data: the ``dev`` half of the speaker-disjoint split of the official Speech Commands v0.02 12-class test
-  set (:func:`voxquant.data.split_dev_eval`); 10 % of the dev speakers are held out for model selection
-  (best epoch by held-out accuracy). ``eval`` is never touched.
+* data: the ``dev`` half of a labelled set's split (:func:`voxquant.data.split_dev_eval`): by default the
+  official Speech Commands v0.02 12-class test set (speaker-disjoint), or the user's data
+  (``voxquant train --data SPEC``, :func:`voxquant.data.load_dataset`); 10 % of the dev speakers (of the dev clips
+  when speakers are unknown) are held out for model selection (best epoch by held-out accuracy). ``eval`` is never
+  touched while training.
 * augmentation, fresh every epoch: time shift (+-100 ms), real background noise from ``speech_commands_noise``
   (first half of each recording only: the second half is reserved for the evaluation noise slices) at a random
   SNR, random gain; optional reverberation (QAT recipe).

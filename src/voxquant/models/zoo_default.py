@@ -46,18 +46,41 @@ def rir_split(rirs: dict) -> tuple[dict, dict]:
     return {k: rirs[k] for k in train_keys}, dict(rirs)
 
 
-def dev_eval_data(data_root=None, frontend: FrontendConfig = DEFAULT_FRONTEND, progress: bool = True):
-    """Load the official test set, split it, decode both halves.
+def dev_eval_data(data_root=None, frontend: FrontendConfig = DEFAULT_FRONTEND, progress: bool = True, data=None,
+                  labels=None):
+    """Load a labelled set, split it (:func:`voxquant.data.split_dev_eval`), decode both halves.
+
+    Args:
+        data_root: data root (default ``VOXQUANT_DATA``).
+        frontend: gives the sample rate and clip length audio is decoded to (resampled, padded/cropped).
+        progress: progress bars.
+        data: a data spec (:func:`voxquant.data.load_dataset`: registry name, manifest CSV, folder); ``None``: the
+            official Speech Commands test set (the default model's data).
+        labels: class order (every clip's label must be in it); ``None``: the data's labels (sorted for a folder
+            or CSV, a registered set's own order, e.g. :data:`~voxquant.data.SC12_LABELS`).
 
     Returns:
-        ``dict`` with ``dev``/``eval`` (:class:`~voxquant.data.ClipSet`), ``dev_waves``/``eval_waves``
-        (``float32 [N, S]``), ``dev_y``/``eval_y`` (``int64 [N]`` in ``SC12_LABELS`` order).
-    """
-    from voxquant.data import load_waves, speech_commands_test, split_dev_eval
+        ``dict`` with ``clips``/``dev``/``eval`` (:class:`~voxquant.data.ClipSet`), ``labels`` (tuple),
+        ``dev_waves``/``eval_waves`` (``float32 [N, S]``), ``dev_y``/``eval_y`` (``int64 [N]`` into ``labels``),
+        ``split_rule`` (str).
 
-    clips = speech_commands_test(data_root)
+    Raises:
+        DataError / LabelMismatchError: see :func:`voxquant.data.load_dataset` and
+            :func:`voxquant.data.split_dev_eval`.
+    """
+    from voxquant.data import load_dataset, load_waves, speech_commands_test, split_dev_eval, split_rule
+
+    if data is None and labels is None:
+        clips = speech_commands_test(data_root)
+    else:
+        from voxquant.data.registry import DEFAULT_DATASET
+
+        clips = load_dataset(data if data is not None else DEFAULT_DATASET, labels=labels, data_root=data_root)
     dev, ev = split_dev_eval(clips)
     return {
+        "clips": clips,
+        "labels": clips.labels,
+        "split_rule": split_rule(clips),
         "dev": dev,
         "eval": ev,
         "dev_waves": load_waves(dev, frontend.sample_rate, frontend.clip_samples, progress=progress),
@@ -67,7 +90,8 @@ def dev_eval_data(data_root=None, frontend: FrontendConfig = DEFAULT_FRONTEND, p
     }
 
 
-def train_on_dev(cfg, frontend: FrontendConfig = DEFAULT_FRONTEND, data_root=None, progress: bool = True, **meta_extra):
+def train_on_dev(cfg, frontend: FrontendConfig = DEFAULT_FRONTEND, data_root=None, progress: bool = True, *,
+                 data=None, labels=None, noise=None, **meta_extra):
     """Train one architecture on ``dev`` (noise augmentation from the first half of each noise recording), score it
     once on ``eval`` and describe it.
 
@@ -76,45 +100,74 @@ def train_on_dev(cfg, frontend: FrontendConfig = DEFAULT_FRONTEND, data_root=Non
         frontend: the model's front-end.
         data_root: data root (default ``VOXQUANT_DATA``).
         progress: progress bars.
+        data: a data spec (:func:`voxquant.data.load_dataset`); ``None``: Speech Commands (the default model).
+        labels: the model's classes, in output order; ``None``: the data's labels (see :func:`dev_eval_data`).
+        noise: training-noise source for :func:`voxquant.data.load_noise_bank` (a folder of recordings, ...);
+            ``None``: the data pack's real Speech Commands noise. With user ``data`` and no pack, training runs
+            without noise (a warning; recorded in the metadata).
         meta_extra: extra metadata entries (e.g. a study name and description).
 
     Returns:
         ``(model, meta, hist)``: the trained ``nn.Module`` (eval mode), the metadata written next to the weights
-        (architecture, labels, front-end, recipe, parameters, held-out and eval accuracy, seconds, versions) and
-        the training history.
+        (architecture, labels, front-end, data spec and split rule, recipe, parameters, held-out and eval accuracy,
+        seconds, versions) and the training history.
 
     Raises:
-        DataError: data missing.
+        DataError: data missing or malformed, a label without eval clips, or a label without dev clips (it could
+            not be learnt). LabelMismatchError: clips whose label is not in ``labels``.
     """
+    import warnings
+
     import torch
 
-    from voxquant.data import SC12_LABELS, Augmenter
+    from voxquant.data import Augmenter
     from voxquant.data.augment import load_noise_bank
+    from voxquant.errors import DataError
     from voxquant.models.train import features_nchw, train_model
 
-    d = dev_eval_data(data_root, frontend, progress)
-    noise_train, _ = split_noise_bank(load_noise_bank(data_root))
-    aug = Augmenter(noise_bank=noise_train, noise_prob=cfg.noise_prob, snr_db=tuple(cfg.snr_db))
+    d = dev_eval_data(data_root, frontend, progress, data=data, labels=labels)
+    label_names = tuple(d["labels"])
+    untrained = [lab for lab, n in d["dev"].counts().items() if n == 0]
+    if untrained:
+        raise DataError(f"set '{d['clips'].name}': label(s) {untrained} have no clip in the dev split "
+                        f"(rule: {d['split_rule']}), so the model could not learn them")
+    try:
+        bank = load_noise_bank(noise if noise is not None else data_root, sample_rate=frontend.sample_rate)
+        noise_source = str(noise) if noise is not None else "speech_commands_noise (real recordings, first halves)"
+    except DataError as exc:
+        if data is None or noise is not None:
+            raise
+        warnings.warn(f"training without noise augmentation: {exc}", stacklevel=2)
+        bank, noise_source = {}, None
+    noise_train, _ = split_noise_bank(bank)
+    aug = Augmenter(noise_bank=noise_train, noise_prob=cfg.noise_prob, snr_db=tuple(cfg.snr_db),
+                    sample_rate=frontend.sample_rate)
     speakers = [c.speaker for c in d["dev"].clips]
-    model, hist = train_model(d["dev_waves"], d["dev_y"], speakers, SC12_LABELS, aug, frontend, cfg, progress)
+    model, hist = train_model(d["dev_waves"], d["dev_y"], speakers, label_names, aug, frontend, cfg, progress)
     with torch.no_grad():
         x = torch.from_numpy(features_nchw(d["eval_waves"], frontend))
         logits = torch.cat([model(x[i : i + 512]) for i in range(0, len(x), 512)]).numpy()
     n_params = sum(p.numel() for p in model.parameters())
     n_buffers = sum(b.numel() for n, b in model.named_buffers() if "running" in n)
+    set_name = d["clips"].name
+    held = ("a held-out 10% of dev speakers" if any(speakers) else "a held-out 10% of dev clips (no speaker ids)")
     meta = {
         "arch": cfg.arch,
         "arch_kwargs": dict(cfg.arch_kwargs),
         **meta_extra,
-        "labels": list(SC12_LABELS),
+        "labels": list(label_names),
         "frontend": frontend.to_dict(),
         "input_layout": "nchw",
         "train_config": asdict(cfg),
         "n_parameters": int(n_params),
         "n_parameters_with_bn_stats": int(n_params + n_buffers),
-        "data": {"train": f"dev split of speech_commands_v0.02_test ({hist['n_train']} clips) minus a held-out "
-                          f"10% of dev speakers ({hist['n_holdout']} clips) for model selection",
-                 "eval": f"eval split ({len(d['eval'])} clips, speakers disjoint from dev)"},
+        "data": {"spec": str(data) if data is not None else "speech-commands-v2-test",
+                 "split_rule": d["split_rule"],
+                 "train": f"dev split of {set_name} ({hist['n_train']} clips) minus {held} "
+                          f"({hist['n_holdout']} clips) for model selection",
+                 "eval": f"eval split ({len(d['eval'])} clips"
+                         + (", speakers disjoint from dev)" if d["split_rule"].startswith("speaker hash") else ")"),
+                 "noise": noise_source},
         "best_epoch": hist["best_epoch"],
         "epochs_run": len(hist["epoch"]),
         "holdout_accuracy": hist["holdout_accuracy_best"],
@@ -127,17 +180,24 @@ def train_on_dev(cfg, frontend: FrontendConfig = DEFAULT_FRONTEND, data_root=Non
     return model, meta, hist
 
 
-def train_default(out: Path = DEFAULT_WEIGHTS, cfg=None, data_root=None, progress: bool = True) -> dict:
-    """Train the default DS-CNN and write ``out`` (+ ``.json`` metadata + ``MODEL_CARD.md`` beside it).
+def train_default(out: Path = DEFAULT_WEIGHTS, cfg=None, data_root=None, progress: bool = True, *, data=None,
+                  labels=None, noise=None, frontend: FrontendConfig = DEFAULT_FRONTEND) -> dict:
+    """Train the bundled DS-CNN architecture and write ``out`` (``.pt``) + its ``.json`` metadata.
+
+    With ``data``/``labels`` ``None`` this reproduces the default model and also writes ``MODEL_CARD.md`` beside
+    it; with user data (``data``, ``labels``, ``noise``: see :func:`train_on_dev`) only the weights and metadata
+    are written (the card describes the Speech Commands model).
 
     Returns:
-        The metadata dict (recipe, held-out accuracy, eval accuracy, seconds, versions).
+        The metadata dict (labels, data spec, recipe, held-out accuracy, eval accuracy, seconds, versions).
     """
     from voxquant.models.train import TrainConfig, save_weights
 
-    model, meta, hist = train_on_dev(cfg or TrainConfig(), DEFAULT_FRONTEND, data_root, progress)
+    model, meta, hist = train_on_dev(cfg or TrainConfig(), frontend, data_root, progress, data=data, labels=labels,
+                                     noise=noise)
     save_weights(model, out, meta)
-    write_model_card(out, meta, hist)
+    if data is None and labels is None:
+        write_model_card(out, meta, hist)
     return meta
 
 
