@@ -42,7 +42,7 @@ def cmd_run(a) -> int:
         out_dir=Path(a.out), model=a.model, frontend=a.frontend, recipes=recipes, snrs=_floats(a.snrs),
         reverb=not a.no_reverb, far_field=not a.no_reverb, calib_n=a.calib_n, seed=a.seed, threads=_ints(a.threads),
         latency_runs=a.latency_runs, n_boot=a.n_boot, max_drop=a.max_drop, limit=a.limit, progress=not a.quiet,
-        recipe_options=_recipe_options(a), test_set=Path(a.data) if a.data else None, labels=a.labels,
+        recipe_options=_recipe_options(a), data=a.data, labels=a.labels, calib=a.calib, noise=a.noise, rirs=a.rirs,
         backends=tuple(_csv(a.backends)), group_by=tuple(_csv(a.group_by)) if a.group_by else (),
     )
     res = run(cfg)
@@ -202,8 +202,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--frontend", help="front-end preset for a bare .onnx/.tflite model (e.g. mlperf-tiny-mfcc)")
     r.add_argument("--labels", help="class names of a bare .onnx/.tflite model in output order: comma-separated, a "
                    "text file (one per line), or 'sc12' for voxquant's 12-class order")
-    r.add_argument("--data", help="test-set folder (labelled folders <label>/*.wav, or the manifest layout); default: "
-                   "VOXQUANT_DATA/speech_commands_v0.02_test")
+    r.add_argument("--data", help="your labelled audio: a registered set (voxquant data list), a manifest CSV "
+                   "(path,label[,speaker][,split][,other columns]) or a folder (manifest.csv, or <label>/*.wav); split "
+                   "into dev/eval by its split column, else by speaker; default: the Speech Commands v0.02 test set")
+    r.add_argument("--calib", help="calibration audio (folder or manifest CSV, labels optional): your representative "
+                   "device recordings; default: dev clips of --data")
+    r.add_argument("--noise", help="folder of your own noise recordings for the noise slices (default: voxquant's bank)")
+    r.add_argument("--rirs", help="folder of your own room impulse responses for the reverb slices (default: voxquant's bank)")
     r.add_argument("--out", default="runs/default", help="output folder (resumes if it exists) [%(default)s]")
     r.add_argument("--recipes", default=None, help="comma-separated recipes (default: fp32,fp16,int8_dynamic,int8_static_minmax,"
                    "int8_static_entropy,int8_static_percentile)")

@@ -68,6 +68,9 @@ class RunConfig:
         backends: backend table arguments (``onnx``, ``tflite``, ``openvino``, ``rknn``, ... or ``all``); every
             recipe is built on every backend that implements it (:func:`voxquant.engine.plan_matrix`); ``fp32`` on
             ONNX Runtime is always the reference.
+        data: the evaluation data: a registered set name (``fsdd``...), a manifest CSV (``path,label[,speaker]
+            [,split][,...]``) or a labelled folder, with the model's labels (``None`` = Speech Commands test set);
+            split into dev/eval by :func:`voxquant.data.split_dev_eval` (``split`` column, else by speaker).
         group_by: manifest columns (accent, gender, device...) that add per-group slices with CIs; per-speaker
             results are added whenever speakers are known.
         calib: calibration audio (folder or manifest CSV) instead of ``dev`` clips.
@@ -102,6 +105,7 @@ class RunConfig:
     noise: Path | None = None
     rirs: Path | None = None
     labels: object = None
+    data: object = None
 
     def to_dict(self) -> dict:
         """The configuration as plain JSON types (recorded in the results)."""
@@ -214,23 +218,25 @@ def run(cfg: RunConfig | None = None) -> dict:
     def feats(waves):
         return to_model_layout(compute_features(waves, fe), src.layout)
 
-    dev, ev, remap = model_splits(labels, cfg.data_root, cfg.test_set)
+    from voxquant.data import ClipSet, group_values, load_calibration, split_rule
+
+    dev, ev, remap = model_splits(labels, cfg.data_root, cfg.test_set, data=cfg.data)
+    if len(ev) == 0:
+        raise ConfigError(f"{cfg.data or cfg.test_set or 'the test set'}: the eval split is empty")
     ev = stratified_subset(ev, cfg.limit, cfg.seed)
     groups = {}
     if any(c.speaker for c in ev.clips):
         groups["speaker"] = np.array([c.speaker or "?" for c in ev.clips])
     for col in cfg.group_by:
-        if col == "speaker":
-            continue
-        missing = [c.path for c in ev.clips if col not in c.meta]
-        if missing:
-            cols = sorted(set().union(*(c.meta.keys() for c in ev.clips[:50])) | {"speaker"})
-            raise ConfigError(f"{missing[0]}: --group-by column '{col}' is not in the data manifest",
-                              hint=f"available columns: {', '.join(cols)}")
-        groups[col] = np.array([str(c.meta[col]) for c in ev.clips])
-    manifests = sorted({str(p) for p in _manifests(ev) | _manifests(dev)})
+        if col != "speaker":
+            groups[col] = group_values(ev, col)  # a missing column: one clear error listing the available ones
+    cal_set = load_calibration(cfg.calib, data_root=cfg.data_root) if cfg.calib else None
+    manifests = sorted({str(p) for p in _manifests(ev) | _manifests(dev) | (_manifests(cal_set) if cal_set else set())})
+    if cfg.data and Path(str(cfg.data)).is_file():
+        manifests.append(str(cfg.data))
 
-    fp = run_fingerprint(cfg, src, manifests)
+    fp = run_fingerprint(cfg, src, manifests, extra={"data": str(cfg.data or cfg.test_set or ""),
+                                                        "clips": [(str(c.path), c.label) for c in ev.clips[:5000]]})
     check_fingerprint(out, fp)  # stops before anything is reused from another run
     (out / "models").mkdir(parents=True, exist_ok=True)
     removed = remove_stale_temps(out)
@@ -241,20 +247,28 @@ def run(cfg: RunConfig | None = None) -> dict:
 
     y_eval = remap[ev.label_ids()]
     eval_waves = load_waves(ev, fe.sample_rate, fe.clip_samples, progress=cfg.progress)
-    calib_idx = stratified_indices(dev.label_ids(), cfg.calib_n, cfg.seed)
-    calib_waves = load_waves(dev.subset(calib_idx, name="calibration"), fe.sample_rate, fe.clip_samples, progress=False)
+    # calibration: the user's representative audio (--calib) or dev clips; stratified by label where labelled
+    cal_src = cal_set if cal_set is not None else dev
+    calib_idx = stratified_indices(cal_src.label_ids(), cfg.calib_n, cfg.seed)
+    calib_waves = load_waves(cal_src.subset(calib_idx, name="calibration"), fe.sample_rate, fe.clip_samples, progress=False)
     calib = feats(calib_waves)
 
     noise_eval = {}
     rirs = {}
-    try:
-        _, noise_eval = split_noise_bank(load_noise_bank(cfg.data_root, sample_rate=fe.sample_rate))
-    except VoxquantError as exc:
-        log.warning("noise slices skipped: %s", exc)
-    try:
-        rirs = load_rir_bank(cfg.data_root, sample_rate=fe.sample_rate) if (cfg.reverb or cfg.far_field) else {}
-    except VoxquantError as exc:
-        log.warning("reverb slices skipped: %s", exc)
+    if cfg.noise:  # the user's own noise: all of it is held out (nothing of voxquant's training saw it)
+        noise_eval = load_noise_bank(cfg.noise, sample_rate=fe.sample_rate)
+    else:
+        try:
+            _, noise_eval = split_noise_bank(load_noise_bank(cfg.data_root, sample_rate=fe.sample_rate))
+        except VoxquantError as exc:
+            log.warning("noise slices skipped: %s", exc)
+    if cfg.rirs:
+        rirs = load_rir_bank(cfg.rirs, sample_rate=fe.sample_rate)
+    else:
+        try:
+            rirs = load_rir_bank(cfg.data_root, sample_rate=fe.sample_rate) if (cfg.reverb or cfg.far_field) else {}
+        except VoxquantError as exc:
+            log.warning("reverb slices skipped: %s", exc)
     specs = [s for s in slice_specs(cfg, list(rirs)) if (s[1] not in ("noise", "far_field") or noise_eval)]
 
     def slice_features(name, kind, param):
@@ -313,8 +327,14 @@ def run(cfg: RunConfig | None = None) -> dict:
     extra_sections = run_report_hooks([s.recipe for s in plan if s.backend == "onnx"], hook_ctx)
 
     # 7. assemble ---------------------------------------------------------------------------------------------
+    dataset = {"name": str(cfg.data) if cfg.data else "speech_commands_v0.02_test (official 12-class test set)",
+               "split": "eval", "split_rule": split_rule(ClipSet("all", dev.clips + ev.clips, ev.labels)), "n_clips": len(ev),
+               "n_dev_clips": len(dev), "calibration": (f"{len(calib_idx)} clips of {cfg.calib}" if cfg.calib
+                                                       else f"{len(calib_idx)} clips of dev"),
+               "noise": str(cfg.noise) if cfg.noise else "voxquant noise bank (held-out halves)",
+               "rirs": str(cfg.rirs) if cfg.rirs else "voxquant RIR bank"}
     results = assemble(cfg, store, plan, specs, labels, src, len(ev), time.time() - t_start, extra_sections,
-                       groups=groups, skipped=skipped)
+                       groups=groups, skipped=skipped, dataset=dataset)
     write_json_atomic(out / "results.json", results)
     write_csv(results, out / "results.csv", max_drop=cfg.max_drop)
     write_html(results, out / "report.html", max_drop=cfg.max_drop)
@@ -336,7 +356,8 @@ def _manifests(clips) -> set:
 
 
 def assemble(cfg: RunConfig, store, plan, specs, labels, src: ModelSource, n_eval: int, seconds: float,
-             extra_sections: list | None = None, groups: dict | None = None, skipped: list | None = None) -> dict:
+             extra_sections: list | None = None, groups: dict | None = None, skipped: list | None = None,
+             dataset: dict | None = None) -> dict:
     """Build the ``results.json`` dict from the stored cells (no model is run here; see
     :func:`voxquant.engine.assemble_variants`); ``extra_sections`` (from the recipes' report hooks) are appended to
     ``results["sections"]``."""
@@ -351,8 +372,8 @@ def assemble(cfg: RunConfig, store, plan, specs, labels, src: ModelSource, n_eva
         "labels": list(labels),
         "model": {"name": src.name, "frontend": src.frontend.to_dict(), "input_layout": src.layout,
                   **{k: v for k, v in src.meta.items() if not k.startswith("_")}},
-        "dataset": {"name": "speech_commands_v0.02_test (official 12-class test set)", "split": "eval",
-                    "n_clips": n_eval, "calibration": f"{cfg.calib_n} clips of dev",
+        "dataset": {**(dataset or {"name": "speech_commands_v0.02_test (official 12-class test set)", "split": "eval",
+                                   "n_clips": n_eval, "calibration": f"{cfg.calib_n} clips of dev"}),
                     "groups": sorted(groups or {})},
         "slices": [{"name": n, "kind": k, "param": p} for n, k, p in specs],
         "backends": list(dict.fromkeys(v["backend"] for v in variants)),
