@@ -382,8 +382,11 @@ def assemble(cfg: RunConfig, store, plan, specs, labels, src: ModelSource, n_eva
         # latency is only comparable on an otherwise idle machine: record how busy this one was
         "load_average_1_5_15min": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
     }
-    sec = kernel_check_section(variants)
-    sections = ([sec] if sec else []) + list(extra_sections or [])
+    from voxquant.report.groups import coverage_section, groups_section
+
+    draft = {"variants": variants, "reference": "fp32", "matrix_skipped": res_meta["matrix_skipped"]}
+    built = [groups_section(draft, cfg.max_drop), coverage_section(draft), kernel_check_section(variants)]
+    sections = [s for s in built if s] + list(extra_sections or [])
     if sections:
         res_meta["sections"] = sections
     results = build_results(res_meta, variants)

@@ -368,7 +368,7 @@ def _variants_table(results: Mapping, max_drop: float) -> dict:
     ref = reference_variant(results)
     ref_name = ref.get("name") if ref else None
     headers = [
-        _h("Variant", "l"), _h("Status", "l"), _h("Size KB"), _h("Accuracy %"),
+        _h("Variant", "l"), _h("Status", "l"), _h("Size KB"), _h("int8 MACs", sub="% of model"), _h("Accuracy %"),
         _h("Worst-slice drop pp", sub="[95% CI]"), _h("p50 ms"), _h("p95 ms"), _h("Model-only", sub="p50 ms"),
         _h("Speed-up", sub="vs fp32"), _h("Peak RSS", sub="MB"), _h("Flags", "l"),
     ]  # fmt: skip
@@ -402,6 +402,8 @@ def _variants_table(results: Mapping, max_drop: float) -> dict:
             worst = _c()
         rows.append([
             _c(v.get("name"), "l", bold=True, sub=sub), st, _c(fmt_kb(v.get("size_bytes"))),
+            _c(MISSING if v.get("int8_mac_share") is None else f"{100 * v['int8_mac_share']:.0f}",
+               "warn" if "int8" in str(v.get("precision")) and (v.get("int8_mac_share") or 1.0) < 0.9 else ""),
             _c(fmt_acc(v.get("accuracy"))), worst, _c(fmt_ms(lat["p50"])), _c(fmt_ms(lat["p95"])),
             _c(fmt_ms(lat["model_p50"])), _c(fmt_speedup(v.get("speedup_vs_fp32")), "bad" if v.get("slower_than_fp32") else ""),
             _c(MISSING if rss is None else f"{rss / 2**20:.1f}"), _c("", "l wrap", badges=flags),
