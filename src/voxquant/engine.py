@@ -170,6 +170,21 @@ def predict(session, x: np.ndarray, batch: int = 512) -> np.ndarray:
     return np.concatenate(out).astype(np.int64) if out else np.zeros(0, dtype=np.int64)
 
 
+def check_output_width(session, x: np.ndarray, n_labels: int, path: Path) -> None:
+    """Refuse a model whose output size differs from its label count (it would be scored against the wrong
+    classes: a 5-class model against 12 labels "reaches" 12 %).
+
+    Raises:
+        ModelError: naming the model file, both sizes.
+    """
+    from voxquant.errors import ModelError
+
+    out = np.asarray(session.run(x[:1]))
+    if out.ndim != 2 or out.shape[1] != n_labels:
+        raise ModelError(f"model outputs {list(out.shape)} scores per clip but has {n_labels} labels",
+                         path, hint="check --labels / the spec's labels: one name per output, in output order")
+
+
 @dataclass
 class MatrixInputs:
     """What the matrix needs, prepared by the caller (``voxquant run``, the zoo, the studies, tests).
@@ -405,7 +420,10 @@ def run_matrix(store, out_dir: Path, plan: list[VariantSpec], inputs: MatrixInpu
                 ckey = f"acc/{spec.name}/{name}"
                 if cell["status"] == "ok" and not store.has(ckey):
                     try:
-                        sess = sess or get_backend(spec.backend).load(Path(cell["path"]), threads=settings.eval_threads)
+                        if sess is None:
+                            sess = get_backend(spec.backend).load(Path(cell["path"]), threads=settings.eval_threads)
+                            if spec.name == REFERENCE:
+                                check_output_width(sess, slice_x(name, fn), len(inputs.labels), Path(cell["path"]))
                         pred = predict(sess, slice_x(name, fn))
                     except VoxquantError as exc:
                         if spec.name == REFERENCE:
