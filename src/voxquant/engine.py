@@ -568,9 +568,10 @@ def assemble_variants(store, plan: list[VariantSpec], slice_names: list[str], *,
                 fp32_model_p50[spec.backend] = mp50
                 v["slower_than_fp32"] = False
             ref = fp32_model_p50.get(spec.backend, fp32_model_p50.get(REFERENCE_BACKEND))
-            if spec.recipe != REFERENCE and ref:
-                v["model_speedup_vs_fp32"] = ref / mp50
-                v["slower_than_fp32"] = slower_than_reference(mp50, ref)
+            if ref:
+                # speed-up and "slower" both on model-only p50 (what quantization changes), vs the same runtime's fp32
+                v["model_speedup_vs_fp32"] = v["speedup_vs_fp32"] = ref / mp50
+                v["slower_than_fp32"] = bool(slower_than_reference(mp50, ref)) if spec.recipe != REFERENCE else False
         else:
             v["latency_ms"] = None
             v["peak_rss_bytes"] = None

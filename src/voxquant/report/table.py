@@ -90,7 +90,8 @@ def summary_table(results: Mapping, max_drop: float = 1.0, show_slice: bool = Tr
 
 
 _LEGEND = ("drop = 100 x (acc_fp32 - acc_variant) in pp, positive = worse; 95% paired bootstrap CI; a CI "
-           "spanning 0 is within noise. p50 = end-to-end ms per utterance at 1 thread; speed = fp32 p50 / p50.")
+           "spanning 0 is within noise. p50 = end-to-end ms per utterance at 1 thread; vs fp32 = model-only p50 of "
+           "fp32 (same runtime) / model-only p50; SLOWER = more than 10 % slower (model-only).")
 
 
 def _md_escape(x: Any) -> str:
