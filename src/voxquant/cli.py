@@ -301,7 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: Modules whose ``add_commands(subparsers)`` adds sub-commands (backends/check/benchmark, zoo, studies).
-EXTENSION_MODULES = ("voxquant.backends.cli", "voxquant.zoo.cli", "voxquant.studies.cli")
+EXTENSION_MODULES = ("voxquant.commands.backends", "voxquant.commands.zoo", "voxquant.commands.studies")
 
 
 def _extensions() -> list:
