@@ -10,6 +10,7 @@ import argparse
 import logging
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 
@@ -34,25 +35,56 @@ def _ints(s: str) -> tuple:
 # ------------------------------------------------------------------------------------------------ commands
 
 
+def run_config_from_args(a):
+    """The :class:`voxquant.pipeline.RunConfig` of ``voxquant run``: dataclass defaults, then ``--config`` (a TOML
+    table of ``RunConfig`` field names, :func:`voxquant.commands.config.config_from_toml`), then the options given
+    on the command line (the parser's defaults are ``argparse.SUPPRESS``, so only given options are in ``a``).
+
+    Raises:
+        ConfigError: unknown key or wrong type in the config file (names the file and key).
+    """
+    from voxquant.commands.config import config_from_toml
+    from voxquant.pipeline import RunConfig
+
+    given = vars(a)
+    kw = config_from_toml(RunConfig, a.config) if given.get("config") else {}
+    cli = {}
+    for opt in ("model", "frontend", "labels", "data", "calib", "noise", "rirs", "seed", "calib_n", "latency_runs",
+                "n_boot", "max_drop", "limit"):
+        if opt in given:
+            cli[opt] = given[opt]
+    if "out" in given:
+        cli["out_dir"] = Path(given["out"])
+    for opt, conv in (("recipes", lambda v: tuple(_csv(v))), ("backends", lambda v: tuple(_csv(v))),
+                      ("group_by", lambda v: tuple(_csv(v))), ("snrs", _floats), ("threads", _ints)):
+        if opt in given:
+            cli[opt] = conv(given[opt])
+    if given.get("no_reverb"):
+        cli["reverb"] = cli["far_field"] = False
+    if given.get("quiet"):
+        cli["progress"] = False
+    kw.update(cli)
+    if "out_dir" in kw:
+        kw["out_dir"] = Path(kw["out_dir"])
+    cfg = RunConfig(**kw)
+    # --max-drop / --budget also drive the mixed recipe (unless the file set recipe_options.mixed itself)
+    opts = dict(cfg.recipe_options)
+    mixed = dict(opts.get("mixed") or {"max_drop": cfg.max_drop, "budget": "worst-slice"})
+    if "max_drop" in cli:
+        mixed["max_drop"] = cfg.max_drop
+    if given.get("budget"):
+        mixed["budget"] = given["budget"]
+    opts["mixed"] = mixed
+    return replace(cfg, recipe_options=opts)
+
+
 def cmd_run(a) -> int:
-    from voxquant.pipeline import DEFAULT_RECIPES, RunConfig, run
+    from voxquant.pipeline import run
 
-    recipes = tuple(_csv(a.recipes)) if a.recipes else DEFAULT_RECIPES
-    cfg = RunConfig(
-        out_dir=Path(a.out), model=a.model, frontend=a.frontend, recipes=recipes, snrs=_floats(a.snrs),
-        reverb=not a.no_reverb, far_field=not a.no_reverb, calib_n=a.calib_n, seed=a.seed, threads=_ints(a.threads),
-        latency_runs=a.latency_runs, n_boot=a.n_boot, max_drop=a.max_drop, limit=a.limit, progress=not a.quiet,
-        recipe_options=_recipe_options(a), data=a.data, labels=a.labels, calib=a.calib, noise=a.noise, rirs=a.rirs,
-        backends=tuple(_csv(a.backends)), group_by=tuple(_csv(a.group_by)) if a.group_by else (),
-    )
+    cfg = run_config_from_args(a)
     res = run(cfg)
-    print(f"wrote {Path(a.out) / 'report.html'}, {Path(a.out) / 'results.json'} ({res['seconds']:.0f} s)")
+    print(f"wrote {cfg.out_dir / 'report.html'}, {cfg.out_dir / 'results.json'} ({res['seconds']:.0f} s)")
     return 0
-
-
-def _recipe_options(a) -> dict:
-    """Per-recipe options from the command line: ``--max-drop`` / ``--budget`` go to the ``mixed`` recipe."""
-    return {"mixed": {"max_drop": a.max_drop, "budget": a.budget or "worst-slice"}}
 
 
 def cmd_train(a) -> int:
@@ -196,7 +228,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"voxquant {__import__('voxquant').__version__}")
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
-    r = sub.add_parser("run", help="the whole matrix: quantize every way, evaluate on real speech, report")
+    r = sub.add_parser("run", help="the whole matrix: quantize every way, evaluate on real speech, report",
+                       argument_default=argparse.SUPPRESS,
+                       description="Defaults come from voxquant.pipeline.RunConfig; --config FILE.toml sets any "
+                       "RunConfig field by name; options given here override the file.")
+    from voxquant.commands.config import field_defaults, format_default
+    from voxquant.pipeline import RunConfig
+
+    rd = {k: format_default(v) for k, v in field_defaults(RunConfig).items()}
+    r.add_argument("--config", help="TOML file of RunConfig fields (e.g. recipes = [\"fp32\", \"fp16\"], snrs = [10, 0], "
+                   "limit = 200); command-line options override it")
     r.add_argument("--model", help="voxquant weights (.pt + .json), a model spec (.toml), a zoo name, or a float "
                    ".onnx/.tflite with --frontend; default: the bundled DS-CNN")
     r.add_argument("--frontend", help="front-end preset for a bare .onnx/.tflite model (e.g. mlperf-tiny-mfcc)")
@@ -209,24 +250,26 @@ def build_parser() -> argparse.ArgumentParser:
                    "device recordings; default: dev clips of --data")
     r.add_argument("--noise", help="folder of your own noise recordings for the noise slices (default: voxquant's bank)")
     r.add_argument("--rirs", help="folder of your own room impulse responses for the reverb slices (default: voxquant's bank)")
-    r.add_argument("--out", default="runs/default", help="output folder (resumes if it exists) [%(default)s]")
-    r.add_argument("--recipes", default=None, help="comma-separated recipes (default: fp32,fp16,int8_dynamic,int8_static_minmax,"
-                   "int8_static_entropy,int8_static_percentile)")
-    r.add_argument("--backends", default="onnx", help="comma list of backends to build and evaluate every recipe on "
-                   "(onnx, tflite, edgetpu, rknn, openvino, tensorrt, qnn) or 'all' [%(default)s]")
-    r.add_argument("--group-by", default=None, help="comma list of manifest columns (accent, gender, device...) that "
-                   "add per-group slices with CIs")
-    r.add_argument("--snrs", default="20,10,5,0", help="noise-slice SNRs in dB [%(default)s]")
-    r.add_argument("--no-reverb", action="store_true", help="skip reverb and far-field slices")
-    r.add_argument("--calib-n", type=int, default=200, help="calibration clips from dev [%(default)s]")
-    r.add_argument("--seed", type=int, default=0)
-    r.add_argument("--threads", default="1,2", help="intra-op thread counts for latency [%(default)s]")
-    r.add_argument("--latency-runs", type=int, default=200, help="timed runs per latency measurement [%(default)s]")
-    r.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples [%(default)s]")
-    r.add_argument("--max-drop", type=float, default=1.0, help="accuracy-drop budget in pp for the recommendation (and the mixed recipe) [%(default)s]")
-    r.add_argument("--budget", choices=["worst-slice", "mean"], default=None, help="mixed recipe: which drop must stay within --max-drop")
-    r.add_argument("--limit", type=int, default=None, help="evaluate on at most N eval clips (quick look)")
-    r.add_argument("--quiet", action="store_true", help="no progress bars / table")
+    r.add_argument("--out", help=f"output folder (resumes if it exists) [{rd['out_dir']}]")
+    r.add_argument("--recipes", help=f"comma-separated recipes [{rd['recipes']}]")
+    r.add_argument("--backends", help="comma list of backends to build and evaluate every recipe on "
+                   f"(onnx, tflite, edgetpu, rknn, openvino, tensorrt, qnn) or 'all' [{rd['backends']}]")
+    r.add_argument("--group-by", help="comma list of manifest columns (accent, gender, device...) that "
+                   f"add per-group slices with CIs [{rd['group_by']}]")
+    r.add_argument("--snrs", help=f"noise-slice SNRs in dB [{rd['snrs']}]")
+    r.add_argument("--no-reverb", action="store_true", help="skip reverb and far-field slices "
+                   f"[reverb={rd['reverb']}, far_field={rd['far_field']}]")
+    r.add_argument("--calib-n", type=int, help=f"calibration clips from dev [{rd['calib_n']}]")
+    r.add_argument("--seed", type=int, help=f"[{rd['seed']}]")
+    r.add_argument("--threads", help=f"intra-op thread counts for latency [{rd['threads']}]")
+    r.add_argument("--latency-runs", type=int, help=f"timed runs per latency measurement [{rd['latency_runs']}]")
+    r.add_argument("--n-boot", type=int, help=f"bootstrap resamples [{rd['n_boot']}]")
+    r.add_argument("--max-drop", type=float, help="accuracy-drop budget in pp for the recommendation (and the mixed "
+                   f"recipe) [{rd['max_drop']}]")
+    r.add_argument("--budget", choices=["worst-slice", "mean"], help="mixed recipe: which drop must stay within "
+                   "--max-drop [worst-slice]")
+    r.add_argument("--limit", type=int, help=f"evaluate on at most N eval clips (quick look) [{rd['limit']}]")
+    r.add_argument("--quiet", action="store_true", help=f"no progress bars / table [progress={rd['progress']}]")
     r.set_defaults(func=cmd_run)
 
     t = sub.add_parser("train", help="train the bundled DS-CNN architecture on the dev split of a data set (default: "
@@ -301,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: Modules whose ``add_commands(subparsers)`` adds sub-commands (backends/check/benchmark, zoo, studies).
-EXTENSION_MODULES = ("voxquant.backends.cli", "voxquant.zoo.cli", "voxquant.studies.cli")
+EXTENSION_MODULES = ("voxquant.commands.backends", "voxquant.commands.zoo", "voxquant.commands.studies")
 
 
 def _extensions() -> list:

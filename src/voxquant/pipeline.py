@@ -121,15 +121,10 @@ from voxquant.models.source import ModelSource, load_model, resolve_model  # noq
 
 
 def slice_specs(cfg: RunConfig, rir_names: list[str]) -> list[tuple[str, str, object]]:
-    """The evaluation slices as ``(name, kind, param)``: ``clean``, ``noise_snr<d>``, ``reverb_<room>``,
-    ``far_field``."""
-    specs = [("clean", "clean", None)]
-    specs += [(f"noise_snr{int(s) if float(s).is_integer() else s}", "noise", float(s)) for s in cfg.snrs]
-    if cfg.reverb:
-        specs += [(f"reverb_{r}", "reverb", r) for r in rir_names]
-    if cfg.far_field and rir_names:
-        specs.append(("far_field", "far_field", cfg.far_field_snr))
-    return specs
+    """The evaluation slices of ``cfg`` as ``(name, kind, param)``: :func:`voxquant.data.slices.slice_specs`."""
+    from voxquant.data.slices import slice_specs as _slice_specs
+
+    return _slice_specs(list(rir_names), cfg.snrs, cfg.reverb, cfg.far_field, cfg.far_field_snr)
 
 
 def kernel_check_section(variants: list[dict]) -> dict | None:

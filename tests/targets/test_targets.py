@@ -9,7 +9,8 @@ from onnx import TensorProto, helper
 
 from voxquant.errors import ConfigError, ModelError
 from voxquant.targets import all_targets, get_target, target_names
-from voxquant.targets.check import Graph, check_model, node_macs, ort_int8_evidence
+from voxquant.backends.evidence import ort_int8_evidence
+from voxquant.targets.check import Graph, check_model, node_macs
 
 EXPECTED = {"rk3588", "jetson-orin-nx", "qualcomm-rb5", "coral-edgetpu", "cpu-x86", "cpu-arm"}
 

@@ -20,6 +20,21 @@ import numpy as np
 from voxquant.errors import ConfigError
 
 
+def slice_specs(rir_names, snrs=(20, 10, 5, 0), reverb: bool = True, far_field: bool = True,
+                far_field_snr: float = 10.0) -> list[tuple[str, str, object]]:
+    """The evaluation (and dev) slices as ``(name, kind, param)``: ``clean``; ``noise_snr<d>`` per SNR in dB of
+    ``snrs`` (kind ``noise``, param the SNR); ``reverb_<room>`` per RIR name when ``reverb`` (param the name);
+    ``far_field`` (param ``far_field_snr`` dB) when ``far_field`` and there is at least one RIR. THE one list
+    :func:`voxquant.pipeline.run`, :mod:`voxquant.quant.mixed` and the studies build slices from."""
+    specs = [("clean", "clean", None)]
+    specs += [(f"noise_snr{int(s) if float(s).is_integer() else s}", "noise", float(s)) for s in snrs]
+    if reverb:
+        specs += [(f"reverb_{r}", "reverb", r) for r in rir_names]
+    if far_field and rir_names:
+        specs.append(("far_field", "far_field", far_field_snr))
+    return specs
+
+
 def stratified_indices(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
     """``n`` indices drawn without replacement, round-robin over classes (seeded), sorted.
 
@@ -138,7 +153,7 @@ def slice_features(specs, get_waves: Callable[[], np.ndarray], featurize: Callab
     """Features of every slice in ``specs``, computed (or read from the cache) one slice at a time.
 
     Args:
-        specs: ``[(name, kind, param)]`` (:func:`voxquant.pipeline.slice_specs`).
+        specs: ``[(name, kind, param)]`` (:func:`slice_specs`).
         get_waves: returns the clean ``float32 [N, S]`` clips; called at most once, and only when a slice is not
             cached (decoding thousands of clips is the slow part).
         featurize: ``float32 [N, S]`` -> the model's input features.

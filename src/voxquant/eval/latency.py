@@ -69,7 +69,7 @@ def _measure(job: dict) -> dict:
     runs, warmup = job["runs"], job["warmup"]
     sess = load_session(job["backend"], Path(job["model"]), threads=job["threads"])
     layout = job.get("layout", "nchw")
-    from voxquant.zoo.spec import to_model_layout
+    from voxquant.audio.layout import to_model_layout
 
     def to_input(feat):
         return np.ascontiguousarray(to_model_layout(feat[None], layout), dtype=np.float32)
@@ -133,7 +133,7 @@ def measure_latency(model: Path, files: list, frontend, backend: str = "onnxrunt
         backend: backend name in :data:`voxquant.backends.table.BACKENDS`.
         threads: intra-op threads.
         runs, warmup: timed and untimed iterations.
-        layout: the model's input layout (``voxquant.zoo.spec.to_model_layout``: ``"nchw"`` = ``[1,1,T,F]``,
+        layout: the model's input layout (``voxquant.audio.layout.to_model_layout``: ``"nchw"`` = ``[1,1,T,F]``,
             ``"nhwc"``, ``"flat"`` = ``[1, T*F]``, ...).
 
     Returns:

@@ -50,7 +50,7 @@ class ModelSource:
         name: for the report.
         frontend: its :class:`~voxquant.audio.FrontendConfig` (``kind="raw"``: the model takes the waveform).
         labels: class names in output order.
-        layout: input layout (``voxquant.zoo.spec.LAYOUTS``: ``nchw`` = ``[N,1,T,F]``, ``nhwc``, ``flat``,
+        layout: input layout (``voxquant.audio.layout.LAYOUTS``: ``nchw`` = ``[N,1,T,F]``, ``nhwc``, ``flat``,
             ``raw`` = ``[N, S]`` waveform ...).
         export: ``export(out: Path, inputs: np.ndarray | None = None) -> Path`` writes the float32 ONNX model;
             conversions are parity-checked on ``inputs`` (model-layout ``float32 [N, ...]``, e.g. the calibration
@@ -113,7 +113,7 @@ def parity_inputs(frontend, layout: str, n: int = PARITY_N, seed: int = 0, data_
         ``(float32 [n, ...] in layout, "real clips" | "synthetic")``.
     """
     from voxquant.audio.frontend import compute_features
-    from voxquant.zoo.spec import to_model_layout
+    from voxquant.audio.layout import to_model_layout
 
     try:
         from voxquant.data import load_waves, speech_commands_test, split_dev_eval

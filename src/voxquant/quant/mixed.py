@@ -174,11 +174,10 @@ def search_mixed(evaluate: Callable, candidates: list[str], max_drop: float, bud
 
 def dev_slice_specs(rir_names: list[str], snrs=(20, 10, 5, 0), reverb: bool = True, far_field: bool = True,
                     far_field_snr: float = 10.0) -> list[tuple[str, str, object]]:
-    """The dev slices ``(name, kind, param)``: the same list :func:`voxquant.pipeline.slice_specs` builds for eval."""
-    from voxquant.pipeline import RunConfig, slice_specs
+    """The dev slices ``(name, kind, param)``: the same list :func:`voxquant.data.slices.slice_specs` builds for eval."""
+    from voxquant.data.slices import slice_specs
 
-    cfg = RunConfig(snrs=tuple(snrs), reverb=reverb, far_field=far_field, far_field_snr=far_field_snr)
-    return slice_specs(cfg, list(rir_names))
+    return slice_specs(list(rir_names), tuple(snrs), reverb, far_field, far_field_snr)
 
 
 def dev_slices(frontend, labels, data_root=None, test_set=None, limit: int | None = None, seed: int = 0,
@@ -195,7 +194,7 @@ def dev_slices(frontend, labels, data_root=None, test_set=None, limit: int | Non
         snrs, reverb, far_field: which slices.
         noise_half: ``"train"`` (first half of each noise recording, default) or ``"eval"``.
         progress: progress bars while decoding.
-        layout: model input layout (:data:`voxquant.zoo.spec.LAYOUTS`; ``nchw`` = ``[N, 1, T, F]``).
+        layout: model input layout (:data:`voxquant.audio.layout.LAYOUTS`; ``nchw`` = ``[N, 1, T, F]``).
 
     Returns:
         ``(SliceSet, description dict)``. Features are cached under ``VOXQUANT_CACHE/mixed-dev``.
@@ -211,7 +210,7 @@ def dev_slices(frontend, labels, data_root=None, test_set=None, limit: int | Non
     from voxquant.models.zoo_default import split_noise_bank
     from voxquant.paths import cache_root
     from voxquant.quant.sensitivity import SliceSet
-    from voxquant.zoo.spec import to_model_layout
+    from voxquant.audio.layout import to_model_layout
 
     dev, _, remap = model_splits(labels, data_root, test_set)
     dev = stratified_subset(dev, limit, seed)

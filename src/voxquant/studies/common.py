@@ -12,7 +12,7 @@ def eval_slices(frontend, labels, data_root=None, test_set=None, seed: int = 0, 
                 cache_dir: Path | None = None, progress: bool = False):
     """Eval-split features per slice, built like :func:`voxquant.pipeline.run` does.
 
-    Slices (:func:`voxquant.pipeline.slice_specs`): clean; real noise at each SNR from the **second** half of each
+    Slices (:func:`voxquant.data.slices.slice_specs`): clean; real noise at each SNR from the **second** half of each
     noise recording (seed ``seed``); every real RIR; far field (church RIR, then noise at ``far_field_snr`` dB,
     seed ``seed + 1``).
 
@@ -30,9 +30,8 @@ def eval_slices(frontend, labels, data_root=None, test_set=None, seed: int = 0, 
     """
     from voxquant.audio.frontend import compute_features
     from voxquant.data import load_noise_bank, load_rir_bank, load_waves
-    from voxquant.data.slices import model_splits, slice_features, stratified_subset
+    from voxquant.data.slices import model_splits, slice_features, slice_specs, stratified_subset
     from voxquant.models.zoo_default import split_noise_bank
-    from voxquant.pipeline import RunConfig, slice_specs
     from voxquant.quant.sensitivity import SliceSet
 
     _, ev, remap = model_splits(labels, data_root, test_set)
@@ -40,8 +39,7 @@ def eval_slices(frontend, labels, data_root=None, test_set=None, seed: int = 0, 
     y = remap[ev.label_ids()]
     _, noise = split_noise_bank(load_noise_bank(data_root, sample_rate=frontend.sample_rate))
     rirs = load_rir_bank(data_root, sample_rate=frontend.sample_rate) if (reverb or far_field) else {}
-    cfg = RunConfig(snrs=tuple(snrs), reverb=reverb, far_field=far_field, far_field_snr=far_field_snr)
-    specs = slice_specs(cfg, list(rirs))
+    specs = slice_specs(list(rirs), tuple(snrs), reverb, far_field, far_field_snr)
     x = slice_features(specs, lambda: load_waves(ev, frontend.sample_rate, frontend.clip_samples, progress=progress),
                        lambda w: compute_features(w, frontend)[:, None], noise, rirs, seed,
                        cache_path=lambda name: Path(cache_dir) / f"{name}_{len(ev)}_{seed}.npy" if cache_dir else None)

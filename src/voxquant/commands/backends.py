@@ -5,7 +5,7 @@
 * ``voxquant check MODEL --target T [--all] [--json] [--no-evidence]``: :func:`voxquant.targets.check.check_cli`;
 * ``voxquant backends list``: the backend table with availability here;
 * ``voxquant backends targets``: the target profiles and their sources;
-* ``voxquant backends setup rknn [--force] [--path P]``: build the RKNN Toolkit2 venv (:mod:`.rknn.venv`).
+* ``voxquant backends setup rknn [--force] [--path P]``: build the RKNN Toolkit2 venv (:mod:`voxquant.backends.rknn.venv`).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ def cmd_benchmark(a) -> int:
 
 
 def cmd_check(a) -> int:
+    from voxquant.backends.evidence import backend_evidence
     from voxquant.targets.check import check_cli
 
     torch_model = None
@@ -36,7 +37,7 @@ def cmd_check(a) -> int:
         from voxquant.models.source import load_model
 
         torch_model, _ = load_model(Path(a.weights) if a.weights != "default" else None)
-    text, _ = check_cli(Path(a.model), a.target, evidence=not a.no_evidence, all_nodes=a.all, as_json=a.json,
+    text, _ = check_cli(Path(a.model), a.target, evidence=None if a.no_evidence else backend_evidence, all_nodes=a.all, as_json=a.json,
                         torch_model=torch_model)
     print(text)
     return 0
