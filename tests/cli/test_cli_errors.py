@@ -106,7 +106,8 @@ def test_missing_label_folder(capsys, tmp_path):
     (root / "yes").mkdir(parents=True)
     sf.write(root / "yes" / "abcd1234_nohash_0.wav", np.zeros(16000, np.float32), 16000)
     code, _, err = _run(capsys, "run", "--data", str(root), "--out", str(tmp_path / "o"), "--quiet")
-    _assert_one_line_error(code, err, "label folder", "is missing")
+    # any labelled folder is data now; one clip of one label cannot be split into dev and eval: one clear error
+    _assert_one_line_error(code, err, "sc", "no clip in the eval split")
 
 
 def test_missing_data_says_what_to_set(capsys, tmp_path, monkeypatch):

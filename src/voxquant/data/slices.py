@@ -79,7 +79,7 @@ def model_splits(labels, data_root=None, test_set=None, data=None):
         DataError: data missing or malformed, or a label without eval clips. LabelMismatchError (a ConfigError and a
         DataError): the data has labels the model does not have (the message lists both sets).
     """
-    import warnings
+    import logging
 
     from voxquant.data.specs import check_labels, load_dataset
     from voxquant.data.splits import split_dev_eval
@@ -93,10 +93,10 @@ def model_splits(labels, data_root=None, test_set=None, data=None):
         clips = speech_commands_test(test_set or data_root)
     present = [lab for lab, n in clips.counts().items() if n > 0]
     missing = check_labels(labels, present, data if data is not None else clips.name)
+    dev, ev = split_dev_eval(clips)  # a split that cannot work stops here, before any warning
     if missing:
-        warnings.warn(f"{clips.name}: no clips for model label(s) {list(missing)}; they will not be measured",
-                      stacklevel=2)
-    dev, ev = split_dev_eval(clips)
+        logging.getLogger("voxquant").warning("%s: no clips for model label(s) %s; they will not be measured",
+                                              clips.name, list(missing))
     return dev, ev, np.array([labels.index(lbl) if lbl in labels else -1 for lbl in clips.labels], dtype=np.int64)
 
 
