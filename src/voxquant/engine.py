@@ -237,6 +237,16 @@ class MatrixSettings:
     progress: bool = True
 
 
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception as one line for a result row: its type, the first line of its message and, when the message
+    spans several lines (a toolchain's traceback), its last line, which names the real error."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    if not lines:
+        return type(exc).__name__
+    text = lines[0] if len(lines) == 1 else f"{lines[0]} ... {lines[-1]}"
+    return text[:limit]
+
+
 def _jsonable_extra(extra: dict) -> dict:
     from voxquant.report.store import to_jsonable
 
@@ -410,8 +420,7 @@ def run_matrix(store, out_dir: Path, plan: list[VariantSpec], inputs: MatrixInpu
                     except VoxquantError:
                         raise
                     except Exception as exc:  # a toolchain failure is a row in the report, not a crash
-                        msg = str(exc).splitlines()[0][:300] if str(exc) else ""
-                        store.put(key, {**spec.__dict__, "status": "failed", "error": f"{type(exc).__name__}: {msg}"})
+                        store.put(key, {**spec.__dict__, "status": "failed", "error": f"{type(exc).__name__}: {one_line(exc)}"})
             cell = store.get(key)
             if cell["status"] in ("ok", "export-only"):
                 built[spec.name] = Path(cell["path"])
@@ -428,13 +437,13 @@ def run_matrix(store, out_dir: Path, plan: list[VariantSpec], inputs: MatrixInpu
                     except VoxquantError as exc:
                         if spec.name == REFERENCE:
                             raise
-                        store.put(key, {**cell, "status": "failed", "error": f"built, but running it failed: {exc}"})
+                        store.put(key, {**cell, "status": "failed", "error": f"built, but running it failed: {one_line(exc)}"})
                         break
                     except Exception as exc:
                         if spec.name == REFERENCE:
                             raise
                         store.put(key, {**cell, "status": "failed",
-                                        "error": f"built, but running it failed: {type(exc).__name__}: {str(exc)[:300]}"})
+                                        "error": f"built, but running it failed: {type(exc).__name__}: {one_line(exc)}"})
                         break
                     store.put_array(ckey, pred == y)
                     store.put(ckey, classification_metrics(y, pred, inputs.labels))
@@ -614,6 +623,7 @@ def group_slices(ref_correct: np.ndarray, var_correct: np.ndarray, groups: dict,
                 continue
             e = make_slice_entry(f"{col}={g}", ref_correct[idx], var_correct[idx], n_boot=n_boot, seed=seed)
             e["group"] = g
+            e["accuracy_ref"] = float(ref_correct[idx].mean())
             rows.append(e)
         out[col] = rows
         if col == "speaker":
@@ -624,6 +634,7 @@ def group_slices(ref_correct: np.ndarray, var_correct: np.ndarray, groups: dict,
             idx = np.where(np.isin(vals, worst))[0]
             wd = make_slice_entry("worst_decile_speakers", ref_correct[idx], var_correct[idx], n_boot=n_boot, seed=seed)
             wd["speakers"] = worst
+            wd["accuracy_ref"] = float(ref_correct[idx].mean())
             out["worst_decile_speakers"] = wd
             out["per_speaker"] = [{"speaker": s, "n": int((vals == s).sum()), "accuracy_ref": acc_ref[s],
                                    "accuracy": float(var_correct[vals == s].mean())} for s in spk]

@@ -153,10 +153,12 @@ def kernel_check_section(variants: list[dict]) -> dict | None:
 # ------------------------------------------------------------------------------------------------ the run
 
 
-def run_fingerprint(cfg: RunConfig, src: ModelSource, data_files: list, extra: dict | None = None) -> dict:
+def run_fingerprint(cfg: RunConfig, src: ModelSource, data_files: list, extra: dict | None = None,
+                    audio_key: str = "") -> dict:
     """The fingerprint of a run folder: everything that changes the value of a stored cell.
 
-    Components: ``model`` (sha256 of the model file(s)), ``data`` (sha256 of the data manifest(s)), ``frontend``,
+    Components: ``model`` (sha256 of the model file(s)), ``data`` (sha256 of the data manifest(s) and of every
+    eval/dev audio file's path, size and mtime: :func:`voxquant.data.datasets.waves_cache_key`), ``frontend``,
     ``numbers`` (config values that change cells: seed, limit, calibration size and source, far-field SNR,
     noise/RIR folders, recipe options, labels) and ``voxquant`` (version). Adding recipes, backends, slices or
     threads to a resumed run is allowed (new cells); changing any component is not.
@@ -170,7 +172,7 @@ def run_fingerprint(cfg: RunConfig, src: ModelSource, data_files: list, extra: d
                "recipe_options": cfg.recipe_options, "labels": list(src.labels)}
     return {
         "model": file_digest(model_files) if model_files else value_digest(src.name),
-        "data": file_digest([f for f in data_files if Path(f).exists()]) if data_files else "",
+        "data": value_digest([file_digest([f for f in data_files if Path(f).exists()]) if data_files else "", audio_key]),
         "frontend": value_digest(src.frontend.to_dict()),
         "numbers": value_digest({**numbers, **(extra or {})}),
         "voxquant": __version__,
@@ -230,8 +232,12 @@ def run(cfg: RunConfig | None = None) -> dict:
     if cfg.data and Path(str(cfg.data)).is_file():
         manifests.append(str(cfg.data))
 
+    from voxquant.data.datasets import waves_cache_key
+
+    audio_key = value_digest([waves_cache_key(s, fe.sample_rate, fe.clip_samples) for s in (dev, ev, cal_set) if s is not None])
     fp = run_fingerprint(cfg, src, manifests, extra={"data": str(cfg.data or cfg.test_set or ""),
-                                                        "clips": [(str(c.path), c.label) for c in ev.clips[:5000]]})
+                                                        "clips": [(str(c.path), c.label) for c in ev.clips]},
+                         audio_key=audio_key)
     check_fingerprint(out, fp)  # stops before anything is reused from another run
     (out / "models").mkdir(parents=True, exist_ok=True)
     removed = remove_stale_temps(out)
@@ -377,10 +383,20 @@ def assemble(cfg: RunConfig, store, plan, specs, labels, src: ModelSource, n_eva
         # latency is only comparable on an otherwise idle machine: record how busy this one was
         "load_average_1_5_15min": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
     }
-    from voxquant.report.groups import coverage_section, groups_section
+    from voxquant.report.run_sections import coverage_section, groups_section, model_section
 
     draft = {"variants": variants, "reference": "fp32", "matrix_skipped": res_meta["matrix_skipped"]}
-    built = [groups_section(draft, cfg.max_drop), coverage_section(draft), kernel_check_section(variants)]
+    if src.layout == "raw":  # front-end in the graph: which of its ops stayed float in each quantized ONNX variant
+        from voxquant.quant.ort import frontend_float_ops
+
+        for v, spec in zip(variants, plan):
+            path = store.get(f"variant/{spec.name}").get("path")
+            if v.get("status") == "ok" and "int8" in str(v.get("precision")) and str(path).endswith(".onnx"):
+                v["frontend_float_ops"] = frontend_float_ops(Path(path))
+    draft["model"] = res_meta["model"]
+    draft["dataset"] = res_meta["dataset"]
+    built = [model_section(draft), groups_section(draft, cfg.max_drop), coverage_section(draft),
+             kernel_check_section(variants)]
     sections = [s for s in built if s] + list(extra_sections or [])
     if sections:
         res_meta["sections"] = sections

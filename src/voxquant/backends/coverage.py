@@ -123,7 +123,7 @@ def _prod(xs) -> int:
 
 # ---------------------------------------------------------------------------------------------------- ONNX
 
-_ONNX_FLOAT = {"Conv", "ConvTranspose", "Gemm", "MatMul", "GRU", "LSTM", "RNN"}
+_ONNX_FLOAT = {"Conv", "ConvTranspose", "Gemm", "MatMul", "GRU", "LSTM", "RNN", "DFT", "STFT"}
 #: integer ops -> (data input index, weight input index) for MACs
 _ONNX_INT = {"ConvInteger": (0, 1), "QLinearConv": (0, 3), "MatMulInteger": (0, 1), "QLinearMatMul": (0, 3),
              "QGemm": (0, 3), "MatMulIntegerToFloat": (0, 1), "DynamicQuantizeMatMul": (0, 1),
@@ -225,6 +225,18 @@ def _onnx_node_macs(n, sc: _Scope) -> int | None:
         if a is None or y is None:
             return None
         return _prod(y) * int(a[-1])
+    if op in ("DFT", "STFT"):
+        # an in-graph front-end's transform, counted as the direct DFT it computes: every output bin (complex: 2
+        # real MACs per input sample) of every frame; runtimes use an FFT, but an NPU without DFT support falls back
+        # to the CPU for exactly this work, so it belongs in the share's denominator
+        x = shp(0)
+        if x is None or y is None or len(y) < 2:
+            return None
+        n_in = int(x[-2]) if len(x) >= 2 and x[-1] in (1, 2) else int(x[-1])
+        if op == "STFT":
+            frame = shp(3) or ([int(_attr(n, "frame_length", 0))] if _attr(n, "frame_length", 0) else None)
+            n_in = int(frame[-1]) if frame else n_in
+        return _prod(y[:-1]) * n_in * 2
     if op in _RNN:
         x = shp(0)
         widx, ridx = (1, 2)

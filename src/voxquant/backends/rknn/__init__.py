@@ -161,7 +161,7 @@ class RknnSimSession(Session):
     def __init__(self, artifact: Path):
         from voxquant.backends.rknn.client import RknnWorker
 
-        artifact = Path(artifact)
+        artifact = Path(artifact).resolve()  # the worker runs in another working directory
         side = artifact.with_suffix(artifact.suffix + ".json")
         if not side.exists():
             raise ModelError("RKNN artefact has no sidecar .json (built outside voxquant?); the x86 simulator "

@@ -3,6 +3,8 @@
 * :func:`groups_section`: per group column (``--group-by`` accent, gender, device...; ``speaker``) the drop vs
   fp32 of every variant on each group's clips with its paired 95 % CI and McNemar p, and the worst-decile speakers
   (the 10 % of speakers with the lowest *reference* accuracy: does quantization hurt the hardest speakers more?);
+* :func:`model_section`: the model as measured next to what its spec publishes, the output parity of its
+  conversion to ONNX, the baseline check, and (front-end in the graph) which front-end ops stayed float;
 * :func:`coverage_section`: what really ran in int8 (share of MACs per row, float compute ops) and the
   recipe x backend combinations that do not exist.
 """
@@ -93,3 +95,39 @@ def coverage_section(results: Mapping) -> dict | None:
         blocks.append(table(["recipe", "backend", "why not built"], [[s["recipe"], s["backend"], s["reason"]] for s in skipped],
                             caption="Combinations of the matrix that do not exist"))
     return section("What ran in int8", blocks)
+
+
+def model_section(results: Mapping) -> dict | None:
+    """The model: published vs measured accuracy, conversion parity, baseline note, in-graph front-end ops that
+    stayed float; ``None`` when there is nothing beyond the name."""
+    m = results.get("model") or {}
+    ref = next((v for v in results.get("variants", []) if v.get("name") == results.get("reference")), None)
+    rows = []
+    pub = m.get("published") if isinstance(m.get("published"), Mapping) else {}
+    measured = ref.get("accuracy") if ref else None
+    if pub.get("accuracy") is not None:
+        rows.append(["published accuracy", f"{100 * pub['accuracy']:.2f} %",
+                     "; ".join(str(pub[k]) for k in ("source", "test_set", "note") if pub.get(k))])
+    if m.get("eval_accuracy_card") is not None:
+        rows.append(["model card accuracy", f"{100 * m['eval_accuracy_card']:.2f} %", "from the weights' metadata"])
+    if measured is not None:
+        rows.append(["measured accuracy (fp32, clean eval)", f"{100 * measured:.2f} %",
+                     f"{(results.get('dataset') or {}).get('n_clips', '?')} clips"])
+    par = m.get("conversion_parity")
+    if isinstance(par, Mapping):
+        agree = par.get("top1_agreement")
+        rows.append(["conversion to ONNX: output parity",
+                     f"top-1 agreement {100 * agree:.2f} %" if agree is not None else "checked",
+                     f"max abs diff {par.get('max_abs_diff', '?')}; {par.get('n', par.get('n_inputs', '?'))} inputs "
+                     f"({par.get('inputs', '')})"])
+    if m.get("baseline_note"):
+        rows.append(["baseline check", "note", str(m["baseline_note"])])
+    blocks = []
+    if rows:
+        blocks.append(table(["", "value", "detail"], rows))
+    raw = [(v["name"], v.get("frontend_float_ops")) for v in results.get("variants", []) if v.get("frontend_float_ops")]
+    if raw:
+        blocks.append(text("The front-end runs inside the model graph (raw audio in). Its ops that stayed float in each "
+                           "quantized variant (most NPUs do not run STFT/mel ops: these fall back to the CPU):"))
+        blocks.append(table(["variant", "front-end ops still float"], [[n, ", ".join(ops)] for n, ops in raw]))
+    return section("Model", blocks) if blocks else None
