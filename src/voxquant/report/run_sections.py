@@ -65,6 +65,17 @@ def groups_section(results: Mapping, max_drop: float = 1.0) -> dict | None:
         blocks.append(table(["variant", "clips", "fp32 acc %", "variant acc %", "drop pp [95% CI]", "McNemar p"],
                             [[name, e.get("n"), round(100 * e["accuracy_ref"], 2) if e.get("accuracy_ref") is not None else None,
                               round(100 * e["accuracy"], 2), _fmt_drop(e), round(e["p_value"], 4)] for name, e in wd]))
+    per = {v["name"]: {r["speaker"]: r for r in (v["groups"].get("per_speaker") or [])} for v in vs}
+    first = vs[0]["groups"].get("per_speaker") or []
+    if first:
+        order = sorted(first, key=lambda r: (r["accuracy_ref"], r["speaker"]))
+        rows = [[r["speaker"], r["n"], round(100 * r["accuracy_ref"], 1),
+                 *[round(100 * per[v["name"]][r["speaker"]]["accuracy"], 1) if r["speaker"] in per[v["name"]] else None
+                   for v in vs]] for r in order]
+        blocks.append(text(f"Per-speaker accuracy on clean clips ({len(order)} speakers, hardest for fp32 first). "
+                           "Each speaker has few clips: read single rows as anecdotes, the worst-decile row above as "
+                           "the statistic."))
+        blocks.append(table(["speaker", "clips", "fp32 acc %", *[f"{v['name']} acc %" for v in vs]], rows))
     return section("Groups and speakers", blocks)
 
 
