@@ -489,8 +489,8 @@ def quantize_third_party(out_dir: str | Path, data_root=None, n_calib: int = 200
     seed 0) through the same front-end (``mlperf-tiny-mfcc``). fp32 and the recipes are built and scored by the one
     evaluation engine (:func:`voxquant.engine.run_matrix`, two matrices: the registry's recipes with per-channel
     weights in ``out_dir/per-channel`` and the same recipes with ``per_channel=False`` in ``out_dir/per-tensor``,
-    resumable result stores); every int8 row is run on ONNX Runtime's int8 kernels and checked, on the ``eval``
-    clips, against the same file run without int8-kernel fusion (the engine's kernel check: the QDQ arithmetic
+    resumable result stores, one slice: the test set); every int8 row is run on ONNX Runtime's int8 kernels and
+    checked, on the test clips, against the same file run without int8-kernel fusion (the engine's kernel check: the QDQ arithmetic
     itself, free of x86 u8s8 kernel saturation, reported as agreement). They and the publisher's
     ``kws_ref_model.tflite`` (truncating input quantization, as its publisher; not built by a recipe, so scored
     through :func:`evaluate_spec` on the same features) are scored on the ``eval`` split (never used for
@@ -506,6 +506,7 @@ def quantize_third_party(out_dir: str | Path, data_root=None, n_calib: int = 200
         MissingExtraError: ``[tf]``/``[litert]`` missing. DataError/ModelError: data or models unavailable.
     """
     from voxquant.backends.onnxruntime import OrtSession
+    from voxquant.engine import predict
     from voxquant.eval.stats import mcnemar_exact, wilson_ci
     from voxquant.quant import recipe_names
     from voxquant.zoo.models import open_model, sha256_file, to_onnx
@@ -530,10 +531,11 @@ def quantize_third_party(out_dir: str | Path, data_root=None, n_calib: int = 200
     pub_sess = open_model(pub_spec, threads=threads)
     pub_res = evaluate_spec(pub_spec, test, session=pub_sess, split="test", features=feats)
 
-    # ours: fp32 + each recipe, per-channel and per-tensor weights: two matrices of the engine (same clips; the eval
-    # split first, so the engine's kernel check -- int8 kernels vs the QDQ graph simulated in float -- is on eval)
+    # ours: fp32 + each recipe, per-channel and per-tensor weights: two matrices of the engine on the whole test set
+    # (one slice; eval = its eval clips); the engine's kernel check compares int8 kernels with the QDQ graph simulated
+    # in float on the same clips
     recipes = [r for r in recipes if r in recipe_names()]  # *_fullrange exists only in newer voxquant.quant
-    slices = [("eval", x[eval_mask]), ("test", x)]
+    slices = [("test", x)]
     grids = {"per-channel": _matrix(out_dir / "per-channel", fp32_onnx, recipes, y, fp32_spec.labels, slices, calib,
                                     threads),
              "per-tensor": _matrix(out_dir / "per-tensor", fp32_onnx, recipes, y, fp32_spec.labels, slices, calib,
@@ -548,13 +550,16 @@ def quantize_third_party(out_dir: str | Path, data_root=None, n_calib: int = 200
         for w, (st, _, paths) in grids.items():
             entries.append((f"voxquant {r} ({w} weights)", "ours", st, r, paths[r], None))
     y_ev = y[eval_mask]
-    fp_pred_ev = pred(store, "fp32", "eval")
+    fp_pred_ev = pred(store, "fp32", "test")[eval_mask]
     fp_ok = fp_pred_ev == y_ev
     pub_pred = pub_res.y_pred
     pub_ok = pub_pred[eval_mask] == y_ev
 
     def row(label, kind, path, p_test, sess, kc=None):
         p_ev = p_test[eval_mask]
+        unfused = None
+        if kc:  # accuracy of the QDQ arithmetic itself (no int8-kernel fusion) on the eval clips
+            unfused = float(np.mean(predict(ort_session(path, threads, int8_kernels=False), x[eval_mask]) == y_ev))
         ok = p_ev == y_ev
         ok_t = p_test == y
         return {
@@ -568,7 +573,7 @@ def quantize_third_party(out_dir: str | Path, data_root=None, n_calib: int = 200
             "latency_ms": model_latency_ms(sess, x1, runs=latency_runs),
             "input_out_of_range": getattr(getattr(sess, "inner", sess), "out_of_range", None),
             "int8_kernels_vs_qdq": kc["agreement"] if kc else None,
-            "accuracy_eval_qdq_unfused": kc["qdq_simulated_accuracy"] if kc else None,
+            "accuracy_eval_qdq_unfused": unfused,
         }
 
     rows = []
