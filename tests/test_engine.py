@@ -140,3 +140,27 @@ def test_stale_temps_are_removed(tmp_path):
     (tmp_path / "cells" / "acc.json").write_text("{}")
     assert remove_stale_temps(tmp_path) == 2
     assert (tmp_path / "cells" / "acc.json").exists() and not (tmp_path / "models" / ".building").exists()
+
+
+def test_predict_scores_batches_and_predict_is_its_argmax():
+    from voxquant.engine import predict, predict_scores
+
+    class Fake:
+        calls = []
+
+        def run(self, x):
+            self.calls.append(len(x))
+            return np.stack([x[:, 0], -x[:, 0], x[:, 1]], axis=1).astype(np.float64)
+
+    x = np.random.default_rng(0).normal(size=(7, 2)).astype(np.float32)
+    s = predict_scores(Fake(), x, batch=3)
+    assert s.dtype == np.float32 and s.shape == (7, 3) and Fake.calls == [3, 3, 1]
+    assert np.array_equal(predict(Fake(), x, batch=3), s.argmax(1))
+    assert predict_scores(Fake(), x[:0]).shape == (0, 0) and predict(Fake(), x[:0]).shape == (0,)
+
+    class Nan(Fake):
+        def run(self, x):
+            return np.full((len(x), 3), np.nan)
+
+    with pytest.raises(ModelError, match="NaN"):
+        predict_scores(Nan(), x)

@@ -107,18 +107,26 @@ def cmd_train(a) -> int:
 
 
 def cmd_quantize(a) -> int:
+    """Build ONNX Runtime variants through the engine (:func:`voxquant.engine.plan_matrix` rows on the ``onnx``
+    backend, :func:`voxquant.engine.build_artifact`), calibrated on dev clips drawn by THE stratified sampler
+    (:func:`voxquant.data.slices.stratified_indices`)."""
+    import numpy as np
+
     from voxquant.audio.frontend import compute_features
     from voxquant.data import load_waves, speech_commands_test, split_dev_eval
     from voxquant.data.slices import stratified_indices
+    from voxquant.engine import MatrixInputs, MatrixSettings, build_artifact, plan_matrix
     from voxquant.models.source import load_model
-    from voxquant.quant import build_variant, get_recipe
+    from voxquant.quant import expand_recipes, get_recipe
     from voxquant.quant.export import export_onnx
 
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     recipes = _csv(a.recipes)
-    for r in recipes:
-        get_recipe(r)
+    plan, _ = plan_matrix(recipes, "onnx")  # fails fast on an unknown recipe
+    wanted = set(expand_recipes(recipes))
+    plan = [s for s in plan if s.recipe in wanted]  # the fp32 reference only when asked for
+    labels: tuple = ()
     if a.onnx:
         from voxquant.audio.presets import get_preset
 
@@ -129,16 +137,20 @@ def cmd_quantize(a) -> int:
         fe = get_preset(a.frontend)
     else:
         model, meta = load_model(Path(a.model) if a.model else None)
-        fe = meta["frontend"]
+        fe, labels = meta["frontend"], tuple(meta.get("labels") or ())
         fp32 = export_onnx(model, model.example_input(), out / "model.fp32.onnx")
     calib = None
-    if any(get_recipe(r).needs_calibration for r in recipes):
+    if any(get_recipe(s.recipe).needs_calibration for s in plan):
         dev, _ = split_dev_eval(speech_commands_test())
         idx = stratified_indices(dev.label_ids(), a.calib_n, a.seed)
         calib = compute_features(load_waves(dev.subset(idx), fe.sample_rate, fe.clip_samples), fe)[:, None]
-    for r in recipes:
-        p = build_variant(r, fp32, out / f"model.{r}.onnx", calib)
-        print(f"{r:24s} {p.stat().st_size:>9,d} bytes  {p}")
+    inputs = MatrixInputs(fp32_onnx=fp32, y=np.zeros(0, np.int64), labels=labels, slices=[], calibration=calib)
+    for spec in plan:
+        if spec.recipe == "fp32" and fp32.resolve().parent == out.resolve():
+            art_path = fp32  # the exported float model is the fp32 row
+        else:
+            art_path = build_artifact(spec, inputs, out, MatrixSettings(progress=False)).path
+        print(f"{spec.name:24s} {Path(art_path).stat().st_size:>9,d} bytes  {art_path}")
     return 0
 
 

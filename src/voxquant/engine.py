@@ -15,6 +15,7 @@ Cells (keys of the result store; a variant name is the recipe for ONNX Runtime a
 * ``variant/<name>``: the build: ``status`` (``ok`` / ``failed`` / ``export-only``), path, size, toolchain check,
   int8 MAC share;
 * ``acc/<name>/<slice>``: metrics JSON + a ``bool [N]`` array of per-clip correctness;
+* ``pred/<name>/<slice>``: ``int64 [N]`` top-1 class ids (agreement between rows, e.g. with ``fp32``);
 * ``kernel_check/<name>``: ONNX Runtime QDQ rows: fused int8 kernels vs the QDQ graph simulated in float;
 * ``latency/<name>/t<threads>``: end-to-end and model-only latency in a fresh process.
 
@@ -143,6 +144,37 @@ def plan_matrix(recipes, backends) -> tuple[list[VariantSpec], list[dict]]:
     return plan, skipped
 
 
+def predict_scores(session, x: np.ndarray, batch: int = 512) -> np.ndarray:
+    """Output scores of ``x`` through ``session`` in batches: THE batched inference loop of voxquant.
+
+    :func:`predict` (top-1 ids) is this plus an argmax; callers that need the scores themselves (an argmax restricted
+    to some classes, a softmax, output divergences) call this.
+
+    Args:
+        session: a :class:`~voxquant.backends.base.Session` (anything with ``run(float32 [n, ...]) -> [n, C]``).
+        x: ``float32 [N, ...]`` model inputs.
+        batch: clips per call.
+
+    Returns:
+        ``float32 [N, C]`` (``[0, 0]`` for ``N = 0``).
+
+    Raises:
+        ModelError: the model's outputs are not ``[n, C]`` scores (one row per input clip) or contain NaN / Inf.
+    """
+    from voxquant.errors import ModelError
+
+    out = []
+    for i in range(0, len(x), batch):
+        xb = x[i : i + batch]
+        s = np.asarray(session.run(xb))
+        if s.ndim != 2 or s.shape[0] != len(xb):
+            raise ModelError(f"model output has shape {list(s.shape)}; expected [N, classes]")
+        if not np.all(np.isfinite(s)):
+            raise ModelError("model output contains NaN or Inf")
+        out.append(s.astype(np.float32, copy=False))
+    return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
+
+
 def predict(session, x: np.ndarray, batch: int = 512) -> np.ndarray:
     """Top-1 class ids of ``x`` through ``session`` in batches: THE batched predict of voxquant.
 
@@ -155,19 +187,10 @@ def predict(session, x: np.ndarray, batch: int = 512) -> np.ndarray:
         ``int64 [N]``.
 
     Raises:
-        ModelError: the model's outputs are not ``[N, C]`` scores or contain NaN.
+        ModelError: the model's outputs are not ``[N, C]`` scores or contain NaN (:func:`predict_scores`).
     """
-    from voxquant.errors import ModelError
-
-    out = []
-    for i in range(0, len(x), batch):
-        s = np.asarray(session.run(x[i : i + batch]))
-        if s.ndim != 2 or s.shape[0] != len(x[i : i + batch]):
-            raise ModelError(f"model output has shape {list(s.shape)}; expected [N, classes]")
-        if not np.all(np.isfinite(s)):
-            raise ModelError("model output contains NaN or Inf")
-        out.append(s.argmax(1))
-    return np.concatenate(out).astype(np.int64) if out else np.zeros(0, dtype=np.int64)
+    s = predict_scores(session, x, batch)
+    return s.argmax(1).astype(np.int64) if len(s) else np.zeros(0, dtype=np.int64)
 
 
 def check_output_width(session, x: np.ndarray, n_labels: int, path: Path) -> None:
@@ -445,6 +468,7 @@ def run_matrix(store, out_dir: Path, plan: list[VariantSpec], inputs: MatrixInpu
                         store.put(key, {**cell, "status": "failed",
                                         "error": f"built, but running it failed: {type(exc).__name__}: {one_line(exc)}"})
                         break
+                    store.put_array(f"pred/{spec.name}/{name}", pred)
                     store.put_array(ckey, pred == y)
                     store.put(ckey, classification_metrics(y, pred, inputs.labels))
                 if prog:
@@ -707,5 +731,5 @@ def check_fingerprint(out_dir: Path, fingerprint: dict) -> None:
 
 __all__ = ["KERNEL_AGREEMENT_MIN", "MatrixInputs", "MatrixSettings", "RECIPE_PRECISION", "REFERENCE", "VariantSpec",
            "assemble_variants", "build_artifact", "check_fingerprint", "file_digest", "group_slices", "latency_note",
-           "parse_backends", "plan_matrix", "predict", "remove_stale_temps", "run_matrix", "value_digest",
+           "parse_backends", "plan_matrix", "predict", "predict_scores", "remove_stale_temps", "run_matrix", "value_digest",
            "variant_name"]

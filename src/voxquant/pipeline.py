@@ -196,8 +196,8 @@ def run(cfg: RunConfig | None = None) -> dict:
     from voxquant.audio.frontend import compute_features
     from voxquant.data import load_noise_bank, load_rir_bank, load_waves
     from voxquant.data.slices import cached_array, condition_waves, model_splits, stratified_subset
-    from voxquant.engine import (MatrixInputs, MatrixSettings, check_fingerprint, plan_matrix, remove_stale_temps,
-                                 run_matrix, value_digest)
+    from voxquant.engine import (MatrixInputs, MatrixSettings, check_fingerprint, plan_matrix, predict,
+                                 remove_stale_temps, run_matrix, value_digest)
     from voxquant.models.zoo_default import split_noise_bank
     from voxquant.report import ResultStore, print_summary, write_csv, write_html, write_json_atomic
     from voxquant.zoo.spec import to_model_layout
@@ -324,7 +324,7 @@ def run(cfg: RunConfig | None = None) -> dict:
 
     hook_ctx = {"out_dir": out, "store": store, "variant_paths": variant_paths, "specs": specs,
                 "slice_features": slice_features, "y_eval": y_eval, "labels": labels, "frontend": fe, "cfg": cfg,
-                "eval_files": lat_files}
+                "eval_files": lat_files, "predict": predict}
     extra_sections = run_report_hooks([s.recipe for s in plan if s.backend == "onnx"], hook_ctx)
 
     # 7. assemble ---------------------------------------------------------------------------------------------

@@ -404,8 +404,11 @@ def _mean(slices: list[dict] | None) -> str:
 def mixed_sections(ctx: dict) -> list[dict]:
     """Report sections: per-layer sensitivity (+ RKNN cosines) and the mixed-precision result beside NNCF's.
 
-    The NNCF model (OpenVINO IR written by the recipe) is evaluated here on the same ``eval`` slices as every
-    variant (cached in the run's store under ``nncf_aac/``), and its latency measured like the others (1 thread).
+    The NNCF model (OpenVINO IR written by the recipe) is evaluated here like every other row: the engine's batched
+    predict (``ctx["predict"]``, :func:`voxquant.engine.predict`, handed in by the pipeline so this lower layer does
+    not import the engine) on the same ``eval`` slice features (``ctx["slice_features"]``) and targets
+    (``ctx["y_eval"]``), per-clip correctness cached in the run's store under ``nncf_aac/acc/<slice>``; its latency
+    is measured like the others (1 thread).
 
     Returns:
         Sections in the schema of :mod:`voxquant.report.sections` (plain data, no markup); the mixed variant's
@@ -437,8 +440,7 @@ def mixed_sections(ctx: dict) -> list[dict]:
             key = f"nncf_aac/acc/{name}"
             if not store.has_array(key):
                 sess = sess or OvSession(xml, threads=cfg.eval_threads)
-                x = ctx["slice_features"](name, kind, param)
-                pred = np.concatenate([sess.run(x[i : i + 512]).argmax(1) for i in range(0, len(x), 512)])
+                pred = ctx["predict"](sess, ctx["slice_features"](name, kind, param))
                 store.put_array(key, pred == ctx["y_eval"])
         nncf_slices = _eval_slices(store, "nncf_aac/acc", names, cfg.n_boot, cfg.seed)
         lkey = f"nncf_aac/latency/t{cfg.threads[0]}"

@@ -11,7 +11,8 @@ One float model (default: the bundled DS-CNN) is quantized with ONNX Runtime sta
   - ``noise_reverb``: as ``noise``, after reverberation (probability 0.5) with the *training* RIRs of
     :func:`voxquant.models.zoo_default.rir_split` (seminar room, studio);
   - ``few_speakers``: clean clips from only the 4 dev speakers with the most clips (low speaker diversity,
-    no ``_silence_``): a speaker-mismatched calibration set;
+    no ``_silence_``), drawn by the same stratified sampler over the classes those speakers recorded: a
+    speaker-mismatched calibration set;
   - ``unseen_speakers``: clean clips of ``speech_commands_v0.02_extra`` from speakers of the official train /
     validation partitions (the 39 extra clips of test-set speakers are dropped, so none of these speakers is in
     ``dev`` or ``eval``); keywords plus 25 other words, no ``_silence_``; at most 311 clips;
@@ -127,8 +128,7 @@ def calibration_waves(composition: str, size: int, frontend, seed: int = 0, data
                 counts[c.speaker] = counts.get(c.speaker, 0) + 1
         top = sorted(counts, key=lambda s: (-counts[s], s))[:few_speakers]
         pool = np.array([i for i, c in enumerate(dev.clips) if c.speaker in top])
-        rng = np.random.default_rng(seed)
-        idx = np.sort(rng.choice(pool, size=min(size, len(pool)), replace=False))
+        idx = pool[stratified_indices(dev.label_ids()[pool], size, seed)]
         sub = dev.subset(idx, name=f"dev few speakers[{len(idx)}]")
         return load_waves(sub, sr, n_s, progress=False), {"n": len(sub), "speakers": len(top), "source": "dev",
                                                           "speaker_ids": top, "pool": int(len(pool))}
@@ -155,6 +155,7 @@ def run_study(cfg: CalibStudyConfig | None = None) -> dict:
     """
     from voxquant.audio.frontend import compute_features
     from voxquant.backends.onnxruntime import OrtSession
+    from voxquant.engine import predict
     from voxquant.models.source import load_model
     from voxquant.quant import get_recipe
     from voxquant.quant.export import export_onnx
@@ -180,8 +181,7 @@ def run_study(cfg: CalibStudyConfig | None = None) -> dict:
 
     def correct(path: Path) -> dict:
         sess = OrtSession(path, threads=cfg.threads)
-        return {k: np.concatenate([sess.run(x[i : i + 512]).argmax(1) for i in range(0, len(x), 512)]) == data.y
-                for k, x in data.x.items()}
+        return {k: predict(sess, x) == data.y for k, x in data.x.items()}
 
     if not all(store.has_array(f"fp32/{n}") for n in names):
         for k, v in correct(fp32).items():

@@ -160,12 +160,14 @@ def evaluate_spec(spec: ModelSpec, clipset, session=None, split: str = "", threa
         :class:`EvalResult`; for models with the ten digit words among their labels ``extra`` also holds
         ``accuracy_digits10`` (argmax restricted to those ten classes).
     """
+    from voxquant.engine import predict_scores
     from voxquant.zoo.models import open_model
+    from voxquant.zoo.spec import to_model_layout
 
     sess = session if session is not None else open_model(spec, threads=threads)
     y = targets(spec, clipset)
     feats = features if features is not None else spec_features(spec, clipset, pad=pad)
-    scores = sess.run_features(feats)
+    scores = predict_scores(sess, to_model_layout(feats, spec.input.layout))
     digit_ids = [spec.labels.index(w) for w in DIGIT_WORDS] if all(w in spec.labels for w in DIGIT_WORDS) else None
     return _result(spec.name, split, y, scores, digit_ids)
 
@@ -287,8 +289,10 @@ def zoo_eval_all(out_path: str | Path, data_root=None, threads: int = 1, downloa
     Returns:
         ``{"rows": [...], "markdown": str, "json": path, "md": path}``.
     """
+    from voxquant.engine import predict_scores
     from voxquant.zoo.models import open_model
     from voxquant.zoo.registry import zoo_names, zoo_spec
+    from voxquant.zoo.spec import to_model_layout
 
     test, dev, ev, eval_mask, get_fsdd = _data(data_root)
     rows: list[dict] = []
@@ -316,7 +320,7 @@ def zoo_eval_all(out_path: str | Path, data_root=None, threads: int = 1, downloa
         if "_silence_" in spec.labels:
             sess = open_model(spec, threads=threads)
             z = compute_features(np.zeros((1, spec.frontend.clip_samples), np.float32), spec.frontend)
-            y = sess.run_features(z)[0]
+            y = predict_scores(sess, to_model_layout(z, spec.input.layout))[0]
             for r in rows:
                 if r["model"] == name:
                     r["zero_audio_prediction"] = [spec.labels[int(y.argmax())], float(y.max())]
@@ -429,11 +433,36 @@ def ort_session(path: str | Path, threads: int = 1, int8_kernels: bool = True):
 
 
 def _calibration(spec: ModelSpec, dev, n: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    idx = np.sort(rng.choice(len(dev), size=min(n, len(dev)), replace=False))
+    """``n`` dev clips drawn by THE calibration sampler (:func:`voxquant.data.slices.stratified_subset`: class-
+    stratified, seeded), as model inputs in the spec's layout."""
+    from voxquant.data.slices import stratified_subset
     from voxquant.zoo.spec import to_model_layout
 
-    return to_model_layout(spec_features(spec, dev.subset(idx)), spec.input.layout)
+    return to_model_layout(spec_features(spec, stratified_subset(dev, n, seed)), spec.input.layout)
+
+
+def _matrix(out_dir: Path, fp32_onnx: Path, recipes, y: np.ndarray, labels, slices: list, calib: np.ndarray,
+            threads: int, recipe_options: dict | None = None):
+    """fp32 + ``recipes`` on ONNX Runtime through the engine (:func:`voxquant.engine.run_matrix`), in the
+    :class:`~voxquant.report.store.ResultStore` of ``out_dir`` (resumable). No latency cells (the zoo measures
+    model-only latency itself). Returns ``(store, plan, {variant: path})``."""
+    from voxquant.engine import MatrixInputs, MatrixSettings, plan_matrix, run_matrix
+    from voxquant.report.store import ResultStore
+
+    plan, _ = plan_matrix(list(recipes), "onnx")
+    store = ResultStore(out_dir)
+    inputs = MatrixInputs(fp32_onnx=Path(fp32_onnx), y=y, labels=tuple(labels), calibration=calib,
+                          slices=[(name, (lambda x=x: x)) for name, x in slices])
+    settings = MatrixSettings(eval_threads=threads, threads=(),
+                              recipe_options={r: dict(recipe_options or {}) for r in recipes}, progress=False)
+    paths = run_matrix(store, out_dir, plan, inputs, settings)
+    for spec in plan:
+        cell = store.get(f"variant/{spec.name}")
+        if cell["status"] != "ok":
+            from voxquant.errors import ModelError
+
+            raise ModelError(f"{spec.name}: {cell.get('error') or cell['status']}", Path(fp32_onnx))
+    return store, plan, paths
 
 
 def model_latency_ms(session, x1: np.ndarray, runs: int = 200, warmup: int = 20) -> dict:
@@ -456,13 +485,16 @@ def quantize_third_party(out_dir: str | Path, data_root=None, n_calib: int = 200
     """voxquant PTQ of the MLPerf Tiny fp32 SavedModel vs the publisher's int8 TFLite, on the same clips.
 
     The SavedModel is converted to ONNX (tf_keras + tf2onnx) and each recipe is applied with ``n_calib`` clips drawn
-    (seed 0) from ``dev`` through the same front-end (``mlperf-tiny-mfcc``). Every recipe gives three rows: the
-    registry's recipe (per-channel weights) and the recipe with ``per_channel=False``, both run on ONNX Runtime's
-    int8 kernels and checked against the same file run without int8-kernel fusion (:func:`ort_session`
-    ``int8_kernels=False``: the QDQ arithmetic itself, free of x86 u8s8 kernel
-    saturation, reported as agreement); and the recipe with ``per_channel=False``. They and the publisher's
-    ``kws_ref_model.tflite`` (truncating input quantization, as its publisher) are scored on the ``eval`` split
-    (never used for calibration) and on the full test set.
+    from ``dev`` by THE calibration sampler (:func:`voxquant.data.slices.stratified_indices`, class-stratified,
+    seed 0) through the same front-end (``mlperf-tiny-mfcc``). fp32 and the recipes are built and scored by the one
+    evaluation engine (:func:`voxquant.engine.run_matrix`, two matrices: the registry's recipes with per-channel
+    weights in ``out_dir/per-channel`` and the same recipes with ``per_channel=False`` in ``out_dir/per-tensor``,
+    resumable result stores, one slice: the test set); every int8 row is run on ONNX Runtime's int8 kernels and
+    checked, on the test clips, against the same file run without int8-kernel fusion (the engine's kernel check: the QDQ arithmetic
+    itself, free of x86 u8s8 kernel saturation, reported as agreement). They and the publisher's
+    ``kws_ref_model.tflite`` (truncating input quantization, as its publisher; not built by a recipe, so scored
+    through :func:`evaluate_spec` on the same features) are scored on the ``eval`` split (never used for
+    calibration) and on the full test set.
 
     Returns:
         ``{"rows": [...], "n_calib", "eval_n", "threads"}``; a row: ``name, kind, size_bytes, accuracy_eval, ci95_eval,
@@ -473,9 +505,11 @@ def quantize_third_party(out_dir: str | Path, data_root=None, n_calib: int = 200
     Raises:
         MissingExtraError: ``[tf]``/``[litert]`` missing. DataError/ModelError: data or models unavailable.
     """
-    from voxquant.eval.stats import mcnemar_exact
-    from voxquant.quant import build_variant
-    from voxquant.zoo.models import SpecSession, open_model, sha256_file, to_onnx
+    from voxquant.backends.onnxruntime import OrtSession
+    from voxquant.engine import predict
+    from voxquant.eval.stats import mcnemar_exact, wilson_ci
+    from voxquant.quant import recipe_names
+    from voxquant.zoo.models import open_model, sha256_file, to_onnx
     from voxquant.zoo.registry import zoo_spec
     from voxquant.zoo.spec import to_model_layout
 
@@ -487,52 +521,68 @@ def quantize_third_party(out_dir: str | Path, data_root=None, n_calib: int = 200
     fp32_onnx = to_onnx(fp32_spec)
     calib = _calibration(fp32_spec, dev, n_calib)
     feats = spec_features(fp32_spec, test)
-    x1 = to_model_layout(feats[:1], fp32_spec.input.layout)
+    x = to_model_layout(feats, fp32_spec.input.layout)
+    x1 = x[:1]
+    y = targets(fp32_spec, test)
+    if (y < 0).any():
+        raise ConfigError(f"{fp32_spec.where()}: {int((y < 0).sum())} test clips have no target for this model")
 
-    models = [("fp32 (SavedModel -> ONNX)", "fp32", open_model(fp32_spec, threads=threads), fp32_onnx, True),
-              ("publisher int8 (kws_ref_model.tflite, LiteRT)", "publisher", open_model(pub_spec, threads=threads),
-               pub_spec.model_path, True)]
-    from voxquant.quant import recipe_names
+    # the publisher's int8 TFLite is not built from the fp32 model by a recipe: scored on its own (same clips)
+    pub_sess = open_model(pub_spec, threads=threads)
+    pub_res = evaluate_spec(pub_spec, test, session=pub_sess, split="test", features=feats)
 
+    # ours: fp32 + each recipe, per-channel and per-tensor weights: two matrices of the engine on the whole test set
+    # (one slice; eval = its eval clips); the engine's kernel check compares int8 kernels with the QDQ graph simulated
+    # in float on the same clips
     recipes = [r for r in recipes if r in recipe_names()]  # *_fullrange exists only in newer voxquant.quant
+    slices = [("test", x)]
+    grids = {"per-channel": _matrix(out_dir / "per-channel", fp32_onnx, recipes, y, fp32_spec.labels, slices, calib,
+                                    threads),
+             "per-tensor": _matrix(out_dir / "per-tensor", fp32_onnx, recipes, y, fp32_spec.labels, slices, calib,
+                                   threads, {"per_channel": False})}
+    store = grids["per-channel"][0]
+
+    def pred(st, name: str, split: str) -> np.ndarray:
+        return st.get_array(f"pred/{name}/{split}")
+
+    entries = [("fp32 (SavedModel -> ONNX)", "fp32", store, "fp32", fp32_onnx, None)]
     for r in recipes:
-        pc = build_variant(r, fp32_onnx, out_dir / f"mlperf-tiny-kws-dscnn.{r}.onnx", calib)
-        pt = build_variant(r, fp32_onnx, out_dir / f"mlperf-tiny-kws-dscnn.{r}.per-tensor.onnx", calib,
-                           per_channel=False)
-        models += [
-            (f"voxquant {r} (per-channel weights)", "ours", SpecSession(fp32_spec, ort_session(pc, threads), pc), pc, True),
-            (f"voxquant {r} (per-tensor weights)", "ours", SpecSession(fp32_spec, ort_session(pt, threads), pt), pt, True),
-        ]
-    results = {}
-    qdq_agree = {}
-    for label, kind, sess, path, timed in models:
-        res = evaluate_spec(fp32_spec if kind != "publisher" else pub_spec, test, session=sess, split="test",
-                            features=feats)
-        results[label] = (kind, sess, path, res, timed)
-        if kind == "ours":  # same file without int8-kernel fusion: do ORT's int8 kernels compute the QDQ model?
-            sim = evaluate_spec(fp32_spec, test, features=feats,
-                                session=SpecSession(fp32_spec, ort_session(path, threads, int8_kernels=False), path))
-            qdq_agree[label] = (float(np.mean(sim.y_pred == res.y_pred)), sim.subset(eval_mask, "eval").accuracy)
-    fp_res = results["fp32 (SavedModel -> ONNX)"][3].subset(eval_mask, "eval")
-    pub_ok = results["publisher int8 (kws_ref_model.tflite, LiteRT)"][3].subset(eval_mask, "eval").correct_mask
-    fp_ok = fp_res.correct_mask
-    rows = []
-    for label, (kind, sess, path, res, timed) in results.items():
-        rev = res.subset(eval_mask, "eval")
-        ok = rev.correct_mask
-        rows.append({
+        for w, (st, _, paths) in grids.items():
+            entries.append((f"voxquant {r} ({w} weights)", "ours", st, r, paths[r], None))
+    y_ev = y[eval_mask]
+    fp_pred_ev = pred(store, "fp32", "test")[eval_mask]
+    fp_ok = fp_pred_ev == y_ev
+    pub_pred = pub_res.y_pred
+    pub_ok = pub_pred[eval_mask] == y_ev
+
+    def row(label, kind, path, p_test, sess, kc=None):
+        p_ev = p_test[eval_mask]
+        unfused = None
+        if kc:  # accuracy of the QDQ arithmetic itself (no int8-kernel fusion) on the eval clips
+            unfused = float(np.mean(predict(ort_session(path, threads, int8_kernels=False), x[eval_mask]) == y_ev))
+        ok = p_ev == y_ev
+        ok_t = p_test == y
+        return {
             "name": label, "kind": kind, "path": str(path), "size_bytes": int(Path(path).stat().st_size),
             "sha256": sha256_file(Path(path)),
-            "accuracy_eval": rev.accuracy, "ci95_eval": list(rev.ci95), "n_eval": rev.n,
-            "accuracy_test": res.accuracy, "ci95_test": list(res.ci95),
+            "accuracy_eval": float(ok.mean()), "ci95_eval": list(wilson_ci(int(ok.sum()), len(ok))), "n_eval": int(len(ok)),
+            "accuracy_test": float(ok_t.mean()), "ci95_test": list(wilson_ci(int(ok_t.sum()), len(ok_t))),
             "mcnemar_p_vs_publisher": mcnemar_exact(pub_ok, ok), "mcnemar_p_vs_fp32": mcnemar_exact(fp_ok, ok),
             "drop_vs_fp32_pp": 100.0 * (float(fp_ok.mean()) - float(ok.mean())),
-            "agree_fp32": float(np.mean(rev.y_pred == fp_res.y_pred)),
-            "latency_ms": model_latency_ms(sess, x1, runs=latency_runs) if timed else None,
-            "input_out_of_range": getattr(sess.inner, "out_of_range", None),
-            "int8_kernels_vs_qdq": qdq_agree.get(label, (None, None))[0],
-            "accuracy_eval_qdq_unfused": qdq_agree.get(label, (None, None))[1],
-        })
+            "agree_fp32": float(np.mean(p_ev == fp_pred_ev)),
+            "latency_ms": model_latency_ms(sess, x1, runs=latency_runs),
+            "input_out_of_range": getattr(getattr(sess, "inner", sess), "out_of_range", None),
+            "int8_kernels_vs_qdq": kc["agreement"] if kc else None,
+            "accuracy_eval_qdq_unfused": unfused,
+        }
+
+    rows = []
+    for label, kind, st, name, path, _ in entries:
+        kc = st.get(f"kernel_check/{name}") if st.has(f"kernel_check/{name}") else None
+        rows.append(row(label, kind, path, pred(st, name, "test"), OrtSession(Path(path), threads=threads), kc))
+        if label.startswith("fp32"):
+            rows.append(row("publisher int8 (kws_ref_model.tflite, LiteRT)", "publisher", pub_spec.model_path,
+                            pub_pred, pub_sess))
     try:
         from voxquant.quant.ort import default_reduce_range
 
@@ -553,20 +603,21 @@ def accent_slice(out_dir: str | Path, data_root=None, n_calib: int = 200,
     """BC-ResNet-2 fp32 vs int8 PTQ on FSDD, per speaker and per accent group, with CIs.
 
     fp32 = the state dict exported to ONNX (checked equal to the PyTorch predictions); int8 = voxquant's static
-    PTQ recipes with ``n_calib`` Speech Commands ``dev`` clips (seed 0) as calibration -- no FSDD clip is used
-    for fitting anything. Scored on all 3,000 FSDD clips (35-way argmax, target = the digit word), front-end
+    PTQ recipes with ``n_calib`` Speech Commands ``dev`` clips (THE stratified sampler, seed 0) as calibration -- no
+    FSDD clip is used for fitting anything. fp32 and the recipes are built, scored and kernel-checked by the engine
+    (:func:`voxquant.engine.run_matrix`, one slice ``fsdd``, store ``out_dir/matrix``); this function tabulates the
+    stored per-clip correctness per group. Scored on all 3,000 FSDD clips (35-way argmax, target = the digit word), front-end
     padding as the publisher trained (``pad="features"``).
 
     Returns:
         ``{"groups": [...], "recipes": [...], "agreement_torch_onnx": float}``; a group row: ``group, kind
         ("speaker"/"accent"/"all"), n, fp32 {acc, ci95}, <recipe> {acc, ci95, drop_pp, drop_ci95, mcnemar_p}``.
     """
-    from voxquant.backends.onnxruntime import OrtSession
     from voxquant.data import fsdd
     from voxquant.eval.stats import mcnemar_exact, paired_bootstrap_drop, wilson_ci
-    from voxquant.quant import build_variant
-    from voxquant.zoo.models import SpecSession, open_model, to_onnx
+    from voxquant.zoo.models import open_model, to_onnx
     from voxquant.zoo.registry import zoo_spec
+    from voxquant.zoo.spec import to_model_layout
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -576,18 +627,16 @@ def accent_slice(out_dir: str | Path, data_root=None, n_calib: int = 200,
     feats = spec_features(spec, clips)
     fp32_onnx = to_onnx(spec, out_dir / "bcresnet2-sc35.fp32.onnx")
     torch_res = evaluate_spec(spec, clips, session=open_model(spec), features=feats)
-    res = {"fp32": evaluate_spec(spec, clips, session=SpecSession(spec, OrtSession(fp32_onnx, threads=threads),
-                                                                    fp32_onnx), features=feats)}
-    agreement = float(np.mean(torch_res.y_pred == res["fp32"].y_pred))
+    y = torch_res.y_true
+    if (y < 0).any():
+        raise ConfigError(f"{spec.where()}: {int((y < 0).sum())} FSDD clips have no target for this model")
     calib = _calibration(spec, dev, n_calib)
-    kernel_agreement = {}
-    for r in recipes:
-        path = build_variant(r, fp32_onnx, out_dir / f"bcresnet2-sc35.{r}.onnx", calib)
-        res[r] = evaluate_spec(spec, clips, session=SpecSession(spec, OrtSession(path, threads=threads), path),
-                               features=feats)
-        sim = evaluate_spec(spec, clips, session=SpecSession(spec, ort_session(path, threads, int8_kernels=False),
-                                                              path), features=feats)
-        kernel_agreement[r] = float(np.mean(sim.y_pred == res[r].y_pred))
+    store, _, _ = _matrix(out_dir / "matrix", fp32_onnx, recipes, y, spec.labels,
+                          [("fsdd", to_model_layout(feats, spec.input.layout))], calib, threads)
+    correct = {r: store.get_array(f"acc/{r}/fsdd") for r in ("fp32", *recipes)}
+    agreement = float(np.mean(torch_res.y_pred == store.get_array("pred/fp32/fsdd")))
+    kernel_agreement = {r: store.get(f"kernel_check/{r}")["agreement"] for r in recipes
+                        if store.has(f"kernel_check/{r}")}
     speakers = np.array([c.speaker for c in clips.clips])
     accents = np.array([ACCENT_GROUPS.get(c.meta.get("accent", ""), c.meta.get("accent", "?")) for c in clips.clips])
     groups = [("all", "all", np.ones(len(clips), bool))]
@@ -595,11 +644,11 @@ def accent_slice(out_dir: str | Path, data_root=None, n_calib: int = 200,
     groups += [(f"{s} ({accents[speakers == s][0]})", "speaker", speakers == s) for s in sorted(set(speakers))]
     rows = []
     for gname, kind, m in groups:
-        ok32 = res["fp32"].y_pred[m] == res["fp32"].y_true[m]
+        ok32 = correct["fp32"][m]
         row = {"group": gname, "kind": kind, "n": int(m.sum()),
                "fp32": {"acc": float(ok32.mean()), "ci95": list(wilson_ci(int(ok32.sum()), int(m.sum())))}}
         for r in recipes:
-            ok = res[r].y_pred[m] == res[r].y_true[m]
+            ok = correct[r][m]
             d, lo, hi = paired_bootstrap_drop(ok32, ok, n_boot=n_boot, seed=0)
             row[r] = {"acc": float(ok.mean()), "ci95": list(wilson_ci(int(ok.sum()), int(m.sum()))), "drop_pp": d,
                       "drop_ci95": [lo, hi], "mcnemar_p": mcnemar_exact(ok32, ok)}
