@@ -153,3 +153,28 @@ def test_run_a_raw_audio_model(tmp_path, shared_data):
     titles = [s["title"] for s in res["sections"]]
     assert "Model" in titles
     assert "front-end ops still float" in (cfg.out_dir / "report.html").read_text()
+
+
+@pytest.mark.slow
+def test_nncf_comparator_is_an_ordinary_row(tmp_path, shared_data):
+    """The mixed recipe's NNCF comparator (accuracy control, mean budget) is a row of the matrix: same slices, CIs,
+    McNemar p, int8 coverage and latency as every other row, and the mixed section reads that row."""
+    pytest.importorskip("nncf", reason="NNCF not installed (pip install -c constraints.txt 'voxquant[openvino]')")
+    from voxquant.pipeline import NNCF_ROW
+
+    cfg = RunConfig(out_dir=tmp_path / "out", recipes=("mixed",), snrs=(10,), reverb=False, far_field=False,
+                    limit=96, calib_n=48, threads=(1,), latency_runs=5, latency_warmup=1, n_boot=100,
+                    data_root=shared_data, progress=False,
+                    recipe_options={"mixed": {"max_drop": 1.0, "dev_limit": 120, "rank_limit": 60, "rknn": False,
+                                              "sensitivity_modes": ("exclude",), "max_float": 3,
+                                              "snrs": (10,), "reverb": False, "far_field": False}})
+    res = run(cfg)
+    by = {v["name"]: v for v in res["variants"]}
+    row = by.get(NNCF_ROW)
+    assert row is not None and row["status"] == "ok", row
+    assert row["backend"] == "openvino" and [s["name"] for s in row["slices"]] == [s["name"] for s in by["fp32"]["slices"]]
+    assert all(len(s["ci95"]) == 2 and 0 <= s["p_value"] <= 1 for s in row["slices"])
+    assert row["int8_mac_share"] is not None and row["latency_ms"]["model_p50"] > 0
+    mixed = next(s for s in res["sections"] if s["title"].startswith("Mixed precision"))
+    table = next(b for b in mixed["blocks"] if b["kind"] == "table")
+    assert any(str(r[0]).startswith("NNCF") and "not run" not in str(r[1]) for r in table["rows"])

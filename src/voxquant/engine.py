@@ -76,6 +76,14 @@ class VariantSpec:
     recipe: str
     backend: str
     precision: str
+    prebuilt: str | None = None
+    description: str = ""
+
+
+def prebuilt_row(name: str, backend: str, precision: str, path: Path, description: str, recipe: str) -> VariantSpec:
+    """A row whose artefact another step already built (e.g. NNCF's accuracy-controlled model, written by the
+    ``mixed`` recipe as its comparator): evaluated, timed and reported exactly like every other row."""
+    return VariantSpec(name, recipe, backend, precision, prebuilt=str(path), description=description)
 
 
 def variant_name(recipe: str, backend: str) -> str:
@@ -424,6 +432,16 @@ def run_matrix(store, out_dir: Path, plan: list[VariantSpec], inputs: MatrixInpu
         task = prog.add_task("variants x slices", total=len(plan) * len(inputs.slices)) if prog else None
         for spec in plan:
             key = f"variant/{spec.name}"
+            if not store.has(key) and spec.prebuilt:
+                b = get_backend(spec.backend)
+                p = Path(spec.prebuilt)
+                if p.is_file():
+                    size = sum(f.stat().st_size for f in (p, p.with_suffix(".bin")) if f.is_file())
+                    store.put(key, {**spec.__dict__, "status": "ok", "path": str(p), "size_bytes": int(size),
+                                    "build_seconds": None, "check_summary": "",
+                                    "coverage": _coverage(spec, p, inputs.fp32_onnx)})
+                else:
+                    store.put(key, {**spec.__dict__, "status": "failed", "error": f"not built: {p} is missing"})
             if not store.has(key):
                 t0 = time.time()
                 ok, why = get_backend(spec.backend).available()
@@ -550,8 +568,8 @@ def assemble_variants(store, plan: list[VariantSpec], slice_names: list[str], *,
         rec = get_recipe(spec.recipe)
         built = store.get(f"variant/{spec.name}")
         v = {"name": spec.name, "recipe": spec.recipe, "precision": rec.precision if spec.backend == REFERENCE_BACKEND
-             else spec.precision, "backend": _backend_name(spec.backend), "backend_argument": spec.backend,
-             "description": rec.description}
+             and not spec.prebuilt else spec.precision, "backend": _backend_name(spec.backend),
+             "backend_argument": spec.backend, "description": spec.description or rec.description}
         cov = built.get("coverage") or {}
         v["int8_mac_share"] = cov.get("int8_mac_share")
         v["coverage"] = cov
@@ -559,7 +577,7 @@ def assemble_variants(store, plan: list[VariantSpec], slice_names: list[str], *,
             v["check_summary"] = built["check_summary"]
         if built["status"] != "ok":
             v.update(status="failed" if built["status"] == "failed" else "skipped",
-                     error=built.get("error") or (f"export only: {built.get('export_reason') or 'no runtime here'}"
+                     error=built.get("error") or (_export_reason(built.get("export_reason"))
                                                   if built["status"] == "export-only" else None),
                      size_bytes=built.get("size_bytes"), accuracy=None, latency_ms=None, peak_rss_bytes=None,
                      slices=[], per_class=None, confusion=None)
@@ -612,6 +630,11 @@ def assemble_variants(store, plan: list[VariantSpec], slice_names: list[str], *,
                                   or latency_note(spec.backend) or "not measured")
         variants.append(v)
     return variants
+
+
+def _export_reason(reason: str | None) -> str:
+    reason = (reason or "no runtime here").strip()
+    return reason if reason.lower().startswith("export only") else f"export only: {reason}"
 
 
 def _backend_name(argument: str) -> str:
@@ -730,6 +753,6 @@ def check_fingerprint(out_dir: Path, fingerprint: dict) -> None:
 
 
 __all__ = ["KERNEL_AGREEMENT_MIN", "MatrixInputs", "MatrixSettings", "RECIPE_PRECISION", "REFERENCE", "VariantSpec",
-           "assemble_variants", "build_artifact", "check_fingerprint", "file_digest", "group_slices", "latency_note",
+           "assemble_variants", "build_artifact", "check_fingerprint", "prebuilt_row", "file_digest", "group_slices", "latency_note",
            "parse_backends", "plan_matrix", "predict", "predict_scores", "remove_stale_temps", "run_matrix", "value_digest",
            "variant_name"]

@@ -127,6 +127,10 @@ def slice_specs(cfg: RunConfig, rir_names: list[str]) -> list[tuple[str, str, ob
     return _slice_specs(list(rir_names), cfg.snrs, cfg.reverb, cfg.far_field, cfg.far_field_snr)
 
 
+#: The row name of NNCF's accuracy-controlled model (built by the ``mixed`` recipe as its comparator).
+NNCF_ROW = "mixed_nncf_mean_budget@openvino"
+
+
 def kernel_check_section(variants: list[dict]) -> dict | None:
     """Report section (data, :mod:`voxquant.report.sections`): int8 kernel check (ORT fused kernels vs the QDQ
     graph simulated in float)."""
@@ -316,6 +320,17 @@ def run(cfg: RunConfig | None = None) -> dict:
         src.meta["baseline_note"] = baseline_note
     with run_log_folder(out):
         built = run_matrix(store, out, plan, inputs, settings)
+        # NNCF's accuracy-controlled int8 (mean budget), written by the mixed recipe as its comparator: an ordinary
+        # row (same slices, statistics, latency, int8 coverage), not a private evaluation
+        nncf_xml = out / "models" / "model.mixed.nncf.xml"
+        if any(s.recipe == "mixed" for s in plan) and nncf_xml.is_file():
+            from voxquant.engine import prebuilt_row
+
+            extra = [prebuilt_row(NNCF_ROW, "openvino", "int8", nncf_xml, recipe="mixed", description=(
+                "NNCF quantize_with_accuracy_control on OpenVINO: reverts layers to float until the mean dev drop is "
+                "within --max-drop (the comparator of the worst-slice mixed recipe)"))]
+            built.update(run_matrix(store, out, extra, inputs, settings))
+            plan = plan + extra
     variant_paths = {s.name: built[s.name] for s in plan if s.backend == "onnx" and s.name in built
                      and store.get(f"variant/{s.name}")["status"] == "ok"}
 
@@ -324,7 +339,7 @@ def run(cfg: RunConfig | None = None) -> dict:
 
     hook_ctx = {"out_dir": out, "store": store, "variant_paths": variant_paths, "specs": specs,
                 "slice_features": slice_features, "y_eval": y_eval, "labels": labels, "frontend": fe, "cfg": cfg,
-                "eval_files": lat_files, "predict": predict}
+                "eval_files": lat_files, "predict": predict, "nncf_row": NNCF_ROW}
     extra_sections = run_report_hooks([s.recipe for s in plan if s.backend == "onnx"], hook_ctx)
 
     # 7. assemble ---------------------------------------------------------------------------------------------

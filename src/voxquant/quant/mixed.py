@@ -404,11 +404,9 @@ def _mean(slices: list[dict] | None) -> str:
 def mixed_sections(ctx: dict) -> list[dict]:
     """Report sections: per-layer sensitivity (+ RKNN cosines) and the mixed-precision result beside NNCF's.
 
-    The NNCF model (OpenVINO IR written by the recipe) is evaluated here like every other row: the engine's batched
-    predict (``ctx["predict"]``, :func:`voxquant.engine.predict`, handed in by the pipeline so this lower layer does
-    not import the engine) on the same ``eval`` slice features (``ctx["slice_features"]``) and targets
-    (``ctx["y_eval"]``), per-clip correctness cached in the run's store under ``nncf_aac/acc/<slice>``; its latency
-    is measured like the others (1 thread).
+    The NNCF model (OpenVINO IR written by the recipe) is an ordinary row of the run (``ctx["nncf_row"]``), built,
+    evaluated and timed by the engine like every other variant; this hook only reads its cells
+    (``acc/<row>/<slice>``, ``latency/<row>/t<threads>``) for the comparison table.
 
     Returns:
         Sections in the schema of :mod:`voxquant.report.sections` (plain data, no markup); the mixed variant's
@@ -427,34 +425,18 @@ def mixed_sections(ctx: dict) -> list[dict]:
     sections = [{"title": "Per-layer sensitivity (ONNX Runtime int8, dev)",
                  "blocks": sensitivity_blocks(side["sensitivity"], side.get("rknn_cosines"))}]
 
-    # NNCF on eval
+    # NNCF on eval: an ordinary row of the matrix (the pipeline evaluates it like every other variant)
     nn = side.get("nncf") or {}
-    xml = path.with_suffix(".nncf.xml")
+    row = ctx.get("nncf_row", "")
     nncf_slices = None
     nncf_lat = None
-    if nn and "error" not in nn and xml.is_file():
-        from voxquant.backends.openvino import OvSession
-
-        sess = None
-        for name, kind, param in ctx["specs"]:
-            key = f"nncf_aac/acc/{name}"
-            if not store.has_array(key):
-                sess = sess or OvSession(xml, threads=cfg.eval_threads)
-                pred = ctx["predict"](sess, ctx["slice_features"](name, kind, param))
-                store.put_array(key, pred == ctx["y_eval"])
-        nncf_slices = _eval_slices(store, "nncf_aac/acc", names, cfg.n_boot, cfg.seed)
-        lkey = f"nncf_aac/latency/t{cfg.threads[0]}"
-        if not store.has(lkey):
-            try:
-                from voxquant.eval.latency import measure_latency
-
-                r = measure_latency(xml, ctx["eval_files"], ctx["frontend"], "openvino", threads=cfg.threads[0],
-                                    runs=cfg.latency_runs, warmup=cfg.latency_warmup)
-                store.put(lkey, {"e2e_p50": float(np.percentile(r["e2e_samples_ms"], 50)),
-                                 "model_p50": float(np.percentile(r["model_samples_ms"], 50))})
-            except Exception as exc:
-                store.put(lkey, {"error": str(exc)[:300]})
-        nncf_lat = store.get(lkey)
+    if nn and "error" not in nn and store.has(f"variant/{row}") and store.get(f"variant/{row}").get("status") == "ok":
+        nncf_slices = _eval_slices(store, f"acc/{row}", names, cfg.n_boot, cfg.seed)
+        lkey = f"latency/{row}/t{cfg.threads[0]}"
+        if store.has(lkey) and "error" not in store.get(lkey):
+            d = store.get(lkey)
+            nncf_lat = {"e2e_p50": float(np.percentile(d["e2e_samples_ms"], 50)),
+                        "model_p50": float(np.percentile(d["model_samples_ms"], 50))}
 
     def lat(r):
         k = f"latency/{r}/t{cfg.threads[0]}"
