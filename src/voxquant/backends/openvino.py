@@ -1,8 +1,8 @@
 """OpenVINO + NNCF backend (Intel's CPU runtime), and NNCF's accuracy-controlled quantization as a comparator.
 
 * ``fp32``: ``ov.convert_model(onnx)`` then ``ov.save_model(..., compress_to_fp16=False)`` (``.xml`` + ``.bin``);
-* ``fp16``: the same with ``compress_to_fp16=True`` (fp16 weights; on this AVX2 CPU OpenVINO still computes in
-  f32: the CPU plugin's default inference precision is f32 without AVX512-BF16/AMX);
+* ``fp16``: the same with ``compress_to_fp16=True`` (fp16 weights; computed in f16 only on a CPU with fp16
+  arithmetic, else in f32: voxquant sets the precision hint, see below);
 * ``int8``: ``nncf.quantize(model, nncf.Dataset(calibration))`` (default MIXED preset: symmetric int8 weights,
   asymmetric activations where needed, per-channel weights);
 * :func:`quantize_with_accuracy_control`: ``nncf.quantize_with_accuracy_control`` with a validation function

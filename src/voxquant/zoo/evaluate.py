@@ -16,6 +16,8 @@ Accuracies are fractions in [0, 1]; differences are in percentage points (``100 
 
 from __future__ import annotations
 
+import os
+
 import json
 import time
 from dataclasses import dataclass, field
@@ -589,8 +591,10 @@ def quantize_third_party(out_dir: str | Path, data_root=None, n_calib: int = 200
         rr = bool(default_reduce_range())
     except ImportError:  # older voxquant.quant
         rr = None
+    from voxquant.hardware import cpu_isa
+
     return {"rows": rows, "n_calib": int(len(calib)), "eval_n": int(eval_mask.sum()), "threads": threads,
-            "reduce_range": rr}
+            "reduce_range": rr, "isa": cpu_isa(), "cores": os.cpu_count()}
 
 
 # ------------------------------------------------------------------------------------------------------------

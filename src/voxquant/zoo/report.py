@@ -157,14 +157,18 @@ def _quant_section(q) -> str:
             rr = bool(default_reduce_range())
         except ImportError:
             rr = False
+    from voxquant.hardware import cpu_isa
+
+    isa = q.get("isa") or cpu_isa()
+    host = f"this {q.get('cores', 2)}-core host ({isa['summary']})"
     rr_text = ("; on this x86 host without VNNI the recipes switch on `reduce_range` -- 7-bit weights -- except "
-               "`*_fullrange`" if rr else "")
+               "`*_fullrange`" if rr else "; this host has an int8 dot-product instruction (VNNI): full 8-bit weights")
     lines = [
         f"MLPerf Tiny fp32 SavedModel → ONNX (tf_keras + tf2onnx) → voxquant PTQ recipes "
         f"(`voxquant.quant.build_variant`: static QDQ, S8S8{rr_text}), calibrated on {q['n_calib']} `dev` clips (seed 0) "
         f"through `mlperf-tiny-mfcc`. Scored on the `eval` split ({q['eval_n']} clips, speaker-disjoint from every "
         "calibration clip); McNemar = exact two-sided test on those clips; latency = model only, batch 1, "
-        f"{q['threads']} thread, p50 / p95 over 200 runs after 20 warm-up on this 2-core AVX2 host (no VNNI), shared "
+        f"{q['threads']} thread, p50 / p95 over 200 runs after 20 warm-up on {host}, shared "
         "with other jobs (p95 is noisy). Ours run on ONNX Runtime's int8 kernels; the last column checks them "
         "against the same QDQ file executed without int8-kernel fusion.",
         "",
@@ -186,7 +190,7 @@ def _quant_section(q) -> str:
     if bad:
         lines += ["**ONNX Runtime's int8 kernels disagree with the QDQ arithmetic** for " + ", ".join(
             f"{r['name']} ({_pct(r['accuracy_eval'])} % on the kernels vs {_pct(r['accuracy_eval_qdq_unfused'])} % "
-            "un-fused)" for r in bad) + ". This host has AVX2 without VNNI: ORT's u8s8 kernels use `VPMADDUBSW`, whose "
+            "un-fused)" for r in bad) + f". This host: {isa['summary']}. Without VNNI ORT's u8s8 kernels use `VPMADDUBSW`, whose "
             "int16 pair sums saturate when activations and weights are both near the ends of their ranges (ONNX "
             "Runtime docs, 'Quantize ONNX models', FAQ on U8U8 and `reduce_range`). A VNNI or ARM target would "
             "compute the un-fused numbers; voxquant's default recipes use 7-bit weights on such hosts for this "
