@@ -471,7 +471,10 @@ def run_matrix(store, out_dir: Path, plan: list[VariantSpec], inputs: MatrixInpu
                 if cell["status"] == "ok" and not store.has(ckey):
                     try:
                         if sess is None:
-                            sess = get_backend(spec.backend).load(Path(cell["path"]), threads=settings.eval_threads)
+                            from voxquant.toolchain_log import toolchain_output
+
+                            with toolchain_output(out_dir, f"load {spec.name}"):  # runtime banners -> toolchain.log
+                                sess = get_backend(spec.backend).load(Path(cell["path"]), threads=settings.eval_threads)
                             if spec.name == REFERENCE:
                                 check_output_width(sess, slice_x(name, fn), len(inputs.labels), Path(cell["path"]))
                         pred = predict(sess, slice_x(name, fn))

@@ -67,7 +67,10 @@ def _measure(job: dict) -> dict:
     fe = FrontendConfig.from_dict(job["frontend"])
     files = job["files"]
     runs, warmup = job["runs"], job["warmup"]
-    sess = load_session(job["backend"], Path(job["model"]), threads=job["threads"])
+    from voxquant.toolchain_log import toolchain_output
+
+    with toolchain_output(Path(job["model"]).parent, f"latency child: load {Path(job['model']).name}"):
+        sess = load_session(job["backend"], Path(job["model"]), threads=job["threads"])  # runtime banners -> log
     layout = job.get("layout", "nchw")
     from voxquant.audio.layout import to_model_layout
 
