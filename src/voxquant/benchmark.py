@@ -56,7 +56,7 @@ class BenchmarkConfig:
 
 def row_status(v: dict, max_drop: float) -> str:
     """``ok`` / ``accuracy`` / ``failed`` / ``export-only`` of a ``results.json`` variant row."""
-    from voxquant.report.results import reference_variant, variant_worst_hi
+    from voxquant.report.results import variant_worst_hi
 
     if v.get("export_only"):
         return "export-only"

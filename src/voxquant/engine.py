@@ -32,7 +32,6 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -433,7 +432,6 @@ def run_matrix(store, out_dir: Path, plan: list[VariantSpec], inputs: MatrixInpu
         for spec in plan:
             key = f"variant/{spec.name}"
             if not store.has(key) and spec.prebuilt:
-                b = get_backend(spec.backend)
                 p = Path(spec.prebuilt)
                 if p.is_file():
                     size = sum(f.stat().st_size for f in (p, p.with_suffix(".bin")) if f.is_file())

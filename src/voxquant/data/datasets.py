@@ -509,3 +509,22 @@ def _atomic_save_npy(path: Path, arr: np.ndarray) -> None:
             raise
     except OSError as exc:  # a read-only cache must not break decoding
         warnings.warn(f"{path}: could not write the wave cache ({exc})", stacklevel=3)
+
+
+def shared_manifest_set(root: str | Path | None, folder: str, what: str, sort_labels: bool = False) -> ClipSet:
+    """A registered set in the shared layout: ``<root>/<folder>/manifest.csv`` loaded with its columns.
+
+    Args:
+        root: data root (default ``VOXQUANT_DATA``); folder: the set's folder; what: its name for messages.
+        sort_labels: order the label vocabulary alphabetically (else the manifest's order).
+
+    Raises:
+        DataError: the set is not under ``root`` / ``VOXQUANT_DATA`` (the message says how to get it).
+    """
+    set_dir = _set_dir(root, folder)
+    if not (set_dir / "manifest.csv").is_file():
+        raise _missing(set_dir, what)
+    cs = load_manifest(set_dir, name=folder)
+    return ClipSet(cs.name, cs.clips, tuple(sorted(cs.labels))) if sort_labels else cs
+
+

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from voxquant.data.datasets import ClipSet, _missing, _set_dir, load_manifest
+from voxquant.data.datasets import ClipSet, shared_manifest_set
 
 ALNUM_DIR = "alphanumeric_accents"
 
@@ -20,11 +20,7 @@ def alphanumeric_accents(root: str | Path | None = None) -> ClipSet:
     Raises:
         DataError: the set is not under ``root`` / ``VOXQUANT_DATA``.
     """
-    set_dir = _set_dir(root, ALNUM_DIR)
-    if not (set_dir / "manifest.csv").is_file():
-        raise _missing(set_dir, "alphanumeric accents set")
-    cs = load_manifest(set_dir, name=ALNUM_DIR)
-    return ClipSet(cs.name, cs.clips, tuple(sorted(cs.labels)))
+    return shared_manifest_set(root, ALNUM_DIR, "alphanumeric accents set", sort_labels=True)
 
 
 def load(root: str | Path | None = None) -> ClipSet:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from voxquant.data.datasets import ClipSet, _missing, _set_dir, load_manifest
+from voxquant.data.datasets import ClipSet, shared_manifest_set
 
 PICOVOICE_DIR = "picovoice_wakewords"
 
@@ -19,11 +19,7 @@ def picovoice_wakewords(root: str | Path | None = None) -> ClipSet:
     Raises:
         DataError: the set is not under ``root`` / ``VOXQUANT_DATA``.
     """
-    set_dir = _set_dir(root, PICOVOICE_DIR)
-    if not (set_dir / "manifest.csv").is_file():
-        raise _missing(set_dir, "Picovoice wake-word set")
-    cs = load_manifest(set_dir, name=PICOVOICE_DIR)
-    return ClipSet(cs.name, cs.clips, tuple(sorted(cs.labels)))
+    return shared_manifest_set(root, PICOVOICE_DIR, "Picovoice wake-word set", sort_labels=True)
 
 
 def load(root: str | Path | None = None) -> ClipSet:

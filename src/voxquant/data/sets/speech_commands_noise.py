@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from voxquant.data.datasets import NOISE_DIR, ClipSet, _missing, _set_dir, load_manifest
+from voxquant.data.datasets import NOISE_DIR, ClipSet, shared_manifest_set
 
 
 def noise_clips(root: str | Path | None = None, include_synthetic: bool = True) -> ClipSet:
@@ -17,10 +17,7 @@ def noise_clips(root: str | Path | None = None, include_synthetic: bool = True) 
     Raises:
         DataError: the set is not under ``root`` / ``VOXQUANT_DATA``.
     """
-    set_dir = _set_dir(root, NOISE_DIR)
-    if not (set_dir / "manifest.csv").is_file():
-        raise _missing(set_dir, "Speech Commands background-noise set")
-    cs = load_manifest(set_dir, name=NOISE_DIR)
+    cs = shared_manifest_set(root, NOISE_DIR, "Speech Commands background-noise set")
     if not include_synthetic:
         cs = cs.subset([i for i, c in enumerate(cs) if c.meta.get("kind") != "synthetic"])
         cs = ClipSet(cs.name, cs.clips, tuple(c.label for c in cs.clips))
