@@ -246,7 +246,9 @@ def _decode(path: Path) -> tuple[int, int, str, np.ndarray]:
                              hint="re-encode it as 16-bit PCM WAV or FLAC")
         try:
             # DOUBLE files are read as float64 so that values beyond float32's range are reported, not turned to Inf
-            x = snd.read(dtype="float64" if subtype == "DOUBLE" else "float32", always_2d=True)
+            # non-seekable streams (GSM 6.10 WAV) need a frame count; a short read returns the frames present
+            x = snd.read(-1 if snd.seekable() else frames, dtype="float64" if subtype == "DOUBLE" else "float32",
+                         always_2d=True)
         except Exception as exc:
             raise AudioError(f"corrupt or truncated: decoding failed after a valid header ({_first_line(exc)})",
                              path) from None
