@@ -50,6 +50,13 @@ def _write_cut(fmt, subtype, ext):
     return make, ext
 
 
+def _float_wav(*values, subtype="FLOAT"):
+    """Writer of a float WAV: a quiet tone with ``values`` appended (``values`` may be out of range or NaN)."""
+    dtype = np.float64 if subtype == "DOUBLE" else np.float32
+    return lambda p: sf.write(str(p), np.r_[_tone(100).astype(np.float64), values].astype(dtype), 16000,
+                              subtype=subtype)
+
+
 def _mp3_supported():
     return "MPEG_LAYER_III" in sf.available_subtypes("MP3")
 
@@ -66,20 +73,13 @@ CASES = {
     "truncated FLAC": (*_write_cut("FLAC", "PCM_16", ".flac"), "corrupt or truncated"),
     "truncated MP3": (*_write_cut("MP3", "MPEG_LAYER_III", ".mp3"), "truncated: header says 16000 frames"),
     # float range
-    "float WAV FLT_MAX": (lambda p: sf.write(str(p), np.r_[_tone(100), FLT_MAX].astype(np.float32), 16000, subtype="FLOAT"),
-                          ".wav", "float samples outside [-1, 1]: max |x| = 3.4e+38"),
-    "float WAV 1.5": (lambda p: sf.write(str(p), np.r_[_tone(100), 1.5].astype(np.float32), 16000, subtype="FLOAT"),
-                      ".wav", "max |x| = 1.5"),
-    "float WAV -2": (lambda p: sf.write(str(p), np.r_[_tone(100), -2.0].astype(np.float32), 16000, subtype="FLOAT"),
-                     ".wav", "max |x| = 2"),
-    "double WAV 1e300": (lambda p: sf.write(str(p), np.r_[_tone(100).astype(np.float64), 1e300], 16000, subtype="DOUBLE"), ".wav",
-                         "max |x| = 1e+300"),
-    "float WAV NaN": (lambda p: sf.write(str(p), np.r_[_tone(100), np.nan].astype(np.float32), 16000, subtype="FLOAT"),
-                      ".wav", "1 NaN, 0 Inf; first at frame 100"),
-    "float WAV +Inf": (lambda p: sf.write(str(p), np.r_[np.inf, _tone(100)].astype(np.float32), 16000, subtype="FLOAT"),
-                       ".wav", "0 NaN, 1 Inf; first at frame 0"),
-    "float WAV -Inf": (lambda p: sf.write(str(p), np.r_[_tone(10), -np.inf].astype(np.float32), 16000, subtype="FLOAT"),
-                       ".wav", "0 NaN, 1 Inf"),
+    "float WAV FLT_MAX": (_float_wav(FLT_MAX), ".wav", "float samples outside [-1, 1]: max |x| = 3.4e+38"),
+    "float WAV 1.5": (_float_wav(1.5), ".wav", "max |x| = 1.5"),
+    "float WAV -2": (_float_wav(0.5, -2.0), ".wav", "max |x| = 2"),
+    "double WAV 1e300": (_float_wav(1e300, subtype="DOUBLE"), ".wav", "max |x| = 1e+300"),
+    "float WAV NaN": (_float_wav(np.nan), ".wav", "1 NaN, 0 Inf; first at frame 100"),
+    "float WAV +Inf": (_float_wav(0.1, np.inf, np.inf), ".wav", "0 NaN, 2 Inf; first at frame 101"),
+    "float WAV -Inf": (_float_wav(-np.inf, np.nan), ".wav", "1 NaN, 1 Inf; first at frame 100"),
     # WAV headers libsndfile reads without decoding them faithfully
     "7-bit PCM WAV": (lambda p: _riff(p, 1, 1, 16000, 7, 1, bytes(range(128)) * 10), ".wav", "7 bits per sample"),
     "12-bit PCM WAV": (lambda p: _riff(p, 1, 1, 16000, 12, 2, _PCM16), ".wav", "12 bits per sample"),

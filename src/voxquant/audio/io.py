@@ -219,7 +219,8 @@ def load_audio(
         x = np.clip(x, -1.0, 1.0)
     if x.shape[1] != 1:
         if not mix_to_mono:
-            raise AudioError(f"expected mono audio, got {x.shape[1]} channels", path, hint="pass mix_to_mono=True to average them")
+            raise AudioError(f"expected mono audio, got {x.shape[1]} channels", path,
+                             hint="pass mix_to_mono=True to average them")
         x = x.mean(axis=1, keepdims=True)
     x = x[:, 0].astype(np.float32, copy=False)
     if sr != sample_rate:
