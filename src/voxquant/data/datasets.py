@@ -454,8 +454,8 @@ def load_waves(
 ) -> np.ndarray:
     """Decode every clip to a fixed-length batch.
 
-    Each clip goes through :func:`voxquant.audio.io.load_audio` (mono check, NaN/Inf check, soxr VHQ
-    resampling, zero-pad at the end / crop to ``num_samples``). With ``cache``, the batch is stored as
+    Each clip goes through :func:`voxquant.audio.io.load_audio` (truncation, header/subtype, mono, NaN/Inf and
+    float-range checks, soxr VHQ resampling, zero-pad at the end / crop to ``num_samples``). With ``cache``, the batch is stored as
     ``<cache_root()>/waves/<key>.npy`` (:func:`waves_cache_key`: paths + sizes + mtimes + parameters; written
     atomically, temp file + ``os.replace``) and later calls load it back.
 
@@ -471,8 +471,9 @@ def load_waves(
         ``float32 [N, num_samples]`` in [-1, 1].
 
     Raises:
-        AudioError: a file is missing, corrupt, empty, not audio, has NaN/Inf samples, more than one channel,
-            or an unexpected rate with ``resample=False`` (the message names the file).
+        AudioError: a file is missing, corrupt, truncated, empty, not audio, has an unsupported encoding or WAV
+            header, NaN/Inf or out-of-range float samples, more than one channel, or an unexpected rate with
+            ``resample=False`` (the message names the file).
     """
     n = len(clipset)
     path = None
