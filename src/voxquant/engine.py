@@ -369,10 +369,16 @@ def record_files(paths) -> list[dict]:
     return out
 
 
-def files_problem(records) -> str | None:
-    """What is wrong with recorded files now (missing, other size, other sha256), or ``None`` when all match."""
+def files_problem(records, base: Path | None = None) -> str | None:
+    """What is wrong with recorded files now (missing, other size, other sha256), or ``None`` when all match.
+
+    Args:
+        records: from :func:`record_files`.
+        base: check the files of these names in this folder instead of the recorded paths (a run folder that was
+            moved or copied: the model in use is the one next to it).
+    """
     for r in records or []:
-        f = Path(r["path"])
+        f = Path(r["path"]) if base is None else Path(base) / Path(r["path"]).name
         if not f.is_file():
             return f"{f} is missing"
         size = f.stat().st_size
@@ -426,7 +432,7 @@ def ensure_source_model(store, path: Path, export, key: str = "source/fp32_onnx"
     path = Path(path)
     rec = store.get(key, None)
     if path.is_file() and rec:
-        why = files_problem(rec.get("files"))
+        why = files_problem(rec.get("files"), base=path.parent)
         if why:
             log.warning("%s; exporting the float model again", why)
             for f in artifact_files(path):
