@@ -133,7 +133,9 @@ def benchmark_cli(cfg: BenchmarkConfig) -> dict:
                    max_drop=cfg.max_drop, limit=cfg.limit, data_root=cfg.data_root, progress=cfg.progress)
     res = run(rc)
     md = benchmark_markdown(res, cfg.max_drop)
-    (Path(cfg.out_dir) / "benchmark.md").write_text(md + "\n")
+    from voxquant.atomic import write_text_atomic
+
+    write_text_atomic(Path(cfg.out_dir) / "benchmark.md", md + "\n")
     if cfg.progress:
         if sys.stdout.isatty():
             from rich.console import Console

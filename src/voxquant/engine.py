@@ -13,7 +13,10 @@ and the studies all call these; no other module loops over variants and slices.
 Cells (keys of the result store; a variant name is the recipe for ONNX Runtime and ``recipe@backend`` otherwise):
 
 * ``variant/<name>``: the build: ``status`` (``ok`` / ``failed`` / ``export-only``), path, size, toolchain check,
-  int8 MAC share;
+  int8 MAC share, ``files`` (path, size and sha256 of every file of the artefact: verified before the artefact is
+  reused on a resume; a mismatch rebuilds the row, see :func:`invalidate_variant`);
+* ``source/fp32_onnx``: the same record for the float ONNX model every artefact is built from
+  (:func:`ensure_source_model`);
 * ``acc/<name>/<slice>``: metrics JSON + a ``bool [N]`` array of per-clip correctness;
 * ``pred/<name>/<slice>``: ``int64 [N]`` top-1 class ids (agreement between rows, e.g. with ``fp32``);
 * ``kernel_check/<name>``: ONNX Runtime QDQ rows: fused int8 kernels vs the QDQ graph simulated in float;
@@ -289,20 +292,28 @@ def _jsonable_extra(extra: dict) -> dict:
     return keep
 
 
-def _move_into(tmp: Path, dest: Path) -> None:
-    """Move every file of ``tmp`` into ``dest`` (``os.replace``: atomic per file on one volume)."""
+def _move_into(tmp: Path, dest: Path) -> list[Path]:
+    """Move every file of ``tmp`` into ``dest`` (``os.replace``: atomic per file on one volume); returns the moved
+    files at their new place."""
     dest.mkdir(parents=True, exist_ok=True)
+    moved = []
     for f in sorted(tmp.rglob("*")):
         if f.is_file():
             target = dest / f.relative_to(tmp)
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(f, target)
+            moved.append(target)
+    return moved
 
 
 def remove_stale_temps(out_dir: Path) -> int:
-    """Delete temporary files an interrupted run left in ``out_dir`` (build folders, ``*.tmp`` cell writes).
-    Returns how many were removed."""
-    from voxquant.report.store import _TMP_PREFIX, _TMP_SUFFIX
+    """Delete temporary files an interrupted run left in ``out_dir``: artefact build folders
+    (``models/.building``) and every :mod:`voxquant.atomic` temporary file (result cells, ``cache/`` features,
+    reports, ``results.json``...). Returns how many files were removed.
+
+    The decode cache (``VOXQUANT_CACHE/waves``) is shared between runs; its writer removes the temporary files of
+    dead writers itself (:func:`voxquant.data.datasets.load_waves`)."""
+    from voxquant.atomic import remove_stale_temps as remove_temps
 
     n = 0
     out_dir = Path(out_dir)
@@ -310,14 +321,147 @@ def remove_stale_temps(out_dir: Path) -> int:
     if building.exists():
         n += sum(1 for f in building.rglob("*") if f.is_file())
         shutil.rmtree(building, ignore_errors=True)
-    if out_dir.exists():
-        for f in out_dir.rglob(f"{_TMP_PREFIX}*{_TMP_SUFFIX}"):
+    return n + remove_temps(out_dir, legacy_max_age_s=0.0)
+
+
+# ------------------------------------------------------------------------------------------- artefact records
+
+
+def artifact_files(path: Path) -> list[Path]:
+    """Every file of the artefact ``path``: the file itself plus its sidecars that exist (ONNX external data,
+    ``<model>.data``, OpenVINO's ``.bin``, ``<model>.json`` such as RKNN's input sidecar); a folder = its files.
+
+    Returns:
+        sorted-by-role paths, the main file first (it is listed even when missing, so a check notices).
+    """
+    p = Path(path)
+    if p.is_dir():
+        return sorted(f for f in p.rglob("*") if f.is_file())
+    files = [p]
+    extra = [p.with_name(p.name + ".data"), p.with_name(p.name + ".json")]
+    if p.suffix == ".xml":
+        extra.append(p.with_suffix(".bin"))
+    if p.suffix == ".onnx" and p.is_file():
+        try:
+            import onnx
+            from onnx.external_data_helper import _get_all_tensors
+
+            m = onnx.load(str(p), load_external_data=False)
+            for t in _get_all_tensors(m):
+                if t.data_location == onnx.TensorProto.EXTERNAL:
+                    loc = next((e.value for e in t.external_data if e.key == "location"), None)
+                    if loc:
+                        extra.append(p.parent / loc)
+        except Exception:  # noqa: BLE001 - an unreadable model is caught by its hash / by loading it
+            pass
+    for f in extra:
+        if f.is_file() and f not in files:
+            files.append(f)
+    return files
+
+
+def record_files(paths) -> list[dict]:
+    """``[{"path", "size", "sha256"}]`` of ``paths`` (the record a cell keeps to verify an artefact on resume)."""
+    out = []
+    for f in paths:
+        f = Path(f)
+        out.append({"path": str(f), "size": f.stat().st_size, "sha256": file_digest([f])})
+    return out
+
+
+def files_problem(records, base: Path | None = None) -> str | None:
+    """What is wrong with recorded files now (missing, other size, other sha256), or ``None`` when all match.
+
+    Args:
+        records: from :func:`record_files`.
+        base: check the files of these names in this folder instead of the recorded paths (a run folder that was
+            moved or copied: the model in use is the one next to it).
+    """
+    for r in records or []:
+        f = Path(r["path"]) if base is None else Path(base) / Path(r["path"]).name
+        if not f.is_file():
+            return f"{f} is missing"
+        size = f.stat().st_size
+        if size != r.get("size"):
+            return f"{f} has {size} bytes, {r.get('size')} when it was built (truncated or replaced)"
+        if file_digest([f]) != r.get("sha256"):
+            return f"{f} differs from the file that was built (sha256 mismatch)"
+    return None
+
+
+def _artifact_problem(cell: dict) -> str | None:
+    if cell.get("status") not in ("ok", "export-only"):
+        return None
+    if "files" in cell:
+        return files_problem(cell["files"])
+    p = Path(cell.get("path") or "")
+    return None if p.exists() else f"{p} is missing"  # a cell of an older voxquant: no hashes recorded
+
+
+def invalidate_variant(store, name: str) -> list[str]:
+    """Discard ``variant/<name>`` and every cell measured on that artefact (``acc/``, ``pred/``, ``latency/``
+    ``<name>/*``, ``kernel_check/<name>``), so the row is rebuilt and measured again. Returns the keys dropped."""
+    keys = {f"variant/{name}", f"kernel_check/{name}"}
+    for pre in ("acc", "pred", "latency"):
+        keys |= set(store.keys(f"{pre}/{name}/")) | set(store.array_keys(f"{pre}/{name}/"))
+    for k in sorted(keys):
+        store.discard(k)
+    return sorted(keys)
+
+
+#: Cell prefixes derived from the float ONNX model (all of them: every artefact is built from it).
+_DERIVED = ("variant/", "acc/", "pred/", "kernel_check/", "latency/")
+
+
+def ensure_source_model(store, path: Path, export, key: str = "source/fp32_onnx") -> Path:
+    """The float ONNX model every artefact is built from, written once and verified on every resume.
+
+    The model is exported into ``<path.parent>/.building/export`` and moved into place only when complete; its
+    files' sizes and sha256 are recorded in the cell ``key``. On a resume a recorded model that is missing,
+    truncated or replaced is exported again (with a logged warning); if the new export differs from the record,
+    every cell derived from the old model is discarded (:data:`_DERIVED`).
+
+    Args:
+        store: the run's :class:`~voxquant.report.store.ResultStore`.
+        path: final model path (e.g. ``out/models/model.fp32.onnx``).
+        export: ``export(tmp_path)`` writes the model (and any external data) at ``tmp_path``.
+
+    Returns:
+        ``path``.
+    """
+    path = Path(path)
+    rec = store.get(key, None)
+    if path.is_file() and rec:
+        why = files_problem(rec.get("files"), base=path.parent)
+        if why:
+            log.warning("%s; exporting the float model again", why)
+            for f in artifact_files(path):
+                f.unlink(missing_ok=True)
+    if not path.is_file():
+        tmp = path.parent / ".building" / "export"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        try:
+            export(tmp / path.name)
+            _move_into(tmp, path.parent)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
             try:
-                f.unlink()
-                n += 1
+                tmp.parent.rmdir()
             except OSError:
                 pass
-    return n
+    files = record_files(artifact_files(path))
+    if rec and [r["sha256"] for r in rec.get("files", [])] != [r["sha256"] for r in files]:
+        dropped = [k for pre in _DERIVED for k in store.keys(pre)]
+        if dropped:
+            log.warning("%s: the float model differs from the one the stored results were built from; "
+                        "discarding %d derived cells", path, len(dropped))
+        for pre in _DERIVED:
+            for k in set(store.keys(pre)) | set(store.array_keys(pre)):
+                store.discard(k)
+    if rec is None or rec.get("files") != files:
+        store.put(key, {"path": str(path), "files": files})
+    return path
 
 
 def build_artifact(spec: VariantSpec, inputs: MatrixInputs, models_dir: Path, settings: MatrixSettings):
@@ -431,11 +575,16 @@ def run_matrix(store, out_dir: Path, plan: list[VariantSpec], inputs: MatrixInpu
         task = prog.add_task("variants x slices", total=len(plan) * len(inputs.slices)) if prog else None
         for spec in plan:
             key = f"variant/{spec.name}"
+            why = _artifact_problem(store.get(key)) if store.has(key) else None
+            if why:  # truncated, replaced or deleted since it was recorded: never reuse it, build it again
+                log.warning("%s: %s; rebuilding it and measuring it again", spec.name, why)
+                invalidate_variant(store, spec.name)
             if not store.has(key) and spec.prebuilt:
                 p = Path(spec.prebuilt)
                 if p.is_file():
                     size = sum(f.stat().st_size for f in (p, p.with_suffix(".bin")) if f.is_file())
                     store.put(key, {**spec.__dict__, "status": "ok", "path": str(p), "size_bytes": int(size),
+                                    "files": record_files(artifact_files(p)),
                                     "build_seconds": None, "check_summary": "",
                                     "coverage": _coverage(spec, p, inputs.fp32_onnx)})
                 else:
@@ -453,6 +602,7 @@ def run_matrix(store, out_dir: Path, plan: list[VariantSpec], inputs: MatrixInpu
                         store.put(key, {
                             **spec.__dict__, "status": "export-only" if export_only else "ok", "path": str(art.path),
                             "size_bytes": int(art.size_bytes), "build_seconds": time.time() - t0,
+                            "files": record_files(artifact_files(Path(art.path))),
                             "check_summary": extra.get("check_summary", ""), "export_reason": extra.get("reason"),
                             "coverage": _coverage(spec, art.path, inputs.fp32_onnx),
                             "extra": {k: v for k, v in extra.items() if k not in ("check_summary",)}})
@@ -754,6 +904,7 @@ def check_fingerprint(out_dir: Path, fingerprint: dict) -> None:
 
 
 __all__ = ["KERNEL_AGREEMENT_MIN", "MatrixInputs", "MatrixSettings", "RECIPE_PRECISION", "REFERENCE", "VariantSpec",
-           "assemble_variants", "build_artifact", "check_fingerprint", "prebuilt_row", "file_digest", "group_slices", "latency_note",
+           "artifact_files", "assemble_variants", "build_artifact", "ensure_source_model", "files_problem",
+           "invalidate_variant", "record_files", "check_fingerprint", "prebuilt_row", "file_digest", "group_slices", "latency_note",
            "parse_backends", "plan_matrix", "predict", "predict_scores", "remove_stale_temps", "run_matrix", "value_digest",
            "variant_name"]

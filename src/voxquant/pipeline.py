@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -200,8 +199,8 @@ def run(cfg: RunConfig | None = None) -> dict:
     from voxquant.audio.frontend import compute_features
     from voxquant.data import load_noise_bank, load_rir_bank, load_waves
     from voxquant.data.slices import cached_array, condition_waves, model_splits, stratified_subset
-    from voxquant.engine import (MatrixInputs, MatrixSettings, check_fingerprint, plan_matrix, predict,
-                                 remove_stale_temps, run_matrix, value_digest)
+    from voxquant.engine import (MatrixInputs, MatrixSettings, check_fingerprint, ensure_source_model, plan_matrix,
+                                 predict, remove_stale_temps, run_matrix, value_digest)
     from voxquant.models.zoo_default import split_noise_bank
     from voxquant.report import ResultStore, print_summary, write_csv, write_html, write_json_atomic
     from voxquant.zoo.spec import to_model_layout
@@ -281,15 +280,8 @@ def run(cfg: RunConfig | None = None) -> dict:
                             lambda: feats(condition_waves(eval_waves, kind, param, noise_eval, rirs, cfg.seed)))
 
     # 2. float ONNX (atomic: a kill during the export leaves no model behind) -------------------------------------
-    fp32_onnx = out / "models" / "model.fp32.onnx"
-    if not fp32_onnx.is_file():
-        tmp = out / "models" / ".building" / "export"
-        tmp.mkdir(parents=True, exist_ok=True)
-        src.export(tmp / fp32_onnx.name, inputs=calib)  # output parity of the conversion, on calibration clips
-        from voxquant.engine import _move_into
-
-        _move_into(tmp, out / "models")
-        shutil.rmtree(out / "models" / ".building", ignore_errors=True)
+    fp32_onnx = ensure_source_model(store, out / "models" / "model.fp32.onnx",  # hash recorded, checked on resume
+                                    lambda tmp: src.export(tmp, inputs=calib))  # output parity on calibration clips
 
     # 3.-6. the matrix: variants x slices, latency -------------------------------------------------------------
     lat_files = [c.path for c in ev.clips[: max(1, cfg.latency_runs)]]

@@ -23,7 +23,6 @@ import csv
 import hashlib
 import os
 import re
-import tempfile
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
@@ -485,7 +484,7 @@ def load_waves(
                 arr = np.load(path, allow_pickle=False)
                 if arr.shape == (n, num_samples) and arr.dtype == np.float32:
                     return arr
-            except (OSError, ValueError):
+            except (OSError, ValueError, EOFError):
                 pass  # corrupt cache entry: decode again and overwrite
     out = np.empty((n, num_samples), dtype=np.float32)
     show = progress if progress is not None else n > 200
@@ -496,18 +495,19 @@ def load_waves(
     return out
 
 
+#: A temporary file of the shared decode cache older than this, with no writer pid in its name, is stale.
+_CACHE_TEMP_MAX_AGE_S = 24 * 3600
+
+
 def _atomic_save_npy(path: Path, arr: np.ndarray) -> None:
+    """Save a decode-cache entry atomically (:func:`voxquant.atomic.save_npy_atomic`), first deleting the temporary
+    files killed writers left in the cache folder (only those whose process is gone: other runs share the cache).
+    A read-only cache warns instead of failing."""
+    from voxquant.atomic import remove_stale_temps, save_npy_atomic
+
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.stem, suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.save(fh, arr, allow_pickle=False)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        remove_stale_temps(path.parent, legacy_max_age_s=_CACHE_TEMP_MAX_AGE_S)
+        save_npy_atomic(path, arr)
     except OSError as exc:  # a read-only cache must not break decoding
         warnings.warn(f"{path}: could not write the wave cache ({exc})", stacklevel=3)
 

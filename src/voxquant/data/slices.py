@@ -12,12 +12,15 @@ audio everywhere:
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from voxquant.errors import ConfigError
+
+log = logging.getLogger("voxquant")
 
 
 def slice_specs(rir_names, snrs=(20, 10, 5, 0), reverb: bool = True, far_field: bool = True,
@@ -134,16 +137,20 @@ def condition_waves(waves: np.ndarray, kind: str, param, noise_bank=None, rirs=N
 
 
 def cached_array(path: Path | None, compute: Callable[[], np.ndarray]) -> np.ndarray:
-    """``np.load(path)`` when it exists, else ``compute()`` saved atomically to ``path`` (no cache when ``None``)."""
+    """``np.load(path)`` when it exists, else ``compute()`` saved atomically to ``path`` (no cache when ``None``).
+
+    A cache file that cannot be read (not a ``.npy``, cut short) is computed again and replaced, never trusted.
+    """
+    from voxquant.atomic import save_npy_atomic
+
     if path is not None and Path(path).is_file():
-        return np.load(path)
+        try:
+            return np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as exc:
+            log.warning("%s: unreadable feature cache (%s); computing it again", path, exc)
     arr = compute()
     if path is not None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp.npy")
-        np.save(tmp, arr)
-        tmp.replace(path)
+        save_npy_atomic(path, arr)
     return arr
 
 

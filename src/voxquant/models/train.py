@@ -171,13 +171,15 @@ def train_model(
 
 def save_weights(model, path: Path, meta: dict) -> None:
     """Save ``state_dict`` to ``path`` (``.pt``) and ``meta`` (JSON: architecture, labels, front-end, recipe,
-    metrics) to ``path.with_suffix('.json')``."""
+    metrics) to ``path.with_suffix('.json')``, each atomically (:mod:`voxquant.atomic`: a kill leaves the old file
+    or the new one, never half of one)."""
     import torch
 
+    from voxquant.atomic import write_atomic, write_text_atomic
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict(), path)
-    path.with_suffix(".json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
+    write_atomic(path, lambda fh: torch.save(model.state_dict(), fh))
+    write_text_atomic(path.with_suffix(".json"), json.dumps(meta, indent=2, default=str) + "\n")
 
 
 def load_weights(path: Path):

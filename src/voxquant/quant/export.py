@@ -45,15 +45,17 @@ def export_onnx(model, example: "torch.Tensor", out: Path, *, dynamic_batch: boo
             dynamo=True, external_data=False, verbose=False, **kwargs,
         )
         prog.optimize()
-        prog.save(str(out), external_data=False)
-    m = onnx.load(str(out))
-    onnx.checker.check_model(m)
-    # numeric check
+    from voxquant.atomic import atomic_path
     from voxquant.backends.onnxruntime import OrtSession
 
-    x = example.detach().numpy().astype(np.float32)
-    ref = model(example).detach().numpy()
-    got = OrtSession(out, threads=1).run(x)
-    if not np.allclose(ref, got, atol=1e-4, rtol=1e-3):
-        raise RuntimeError(f"{out}: exported ONNX disagrees with the PyTorch model (max |diff| {np.abs(ref - got).max():.3g})")
+    with atomic_path(out) as tmp:  # written and checked under a temporary name, moved onto ``out`` when good
+        prog.save(str(tmp), external_data=False)
+        m = onnx.load(str(tmp))
+        onnx.checker.check_model(m)
+        # numeric check
+        x = example.detach().numpy().astype(np.float32)
+        ref = model(example).detach().numpy()
+        got = OrtSession(tmp, threads=1).run(x)
+        if not np.allclose(ref, got, atol=1e-4, rtol=1e-3):
+            raise RuntimeError(f"{out}: exported ONNX disagrees with the PyTorch model (max |diff| {np.abs(ref - got).max():.3g})")
     return out

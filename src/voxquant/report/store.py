@@ -16,20 +16,15 @@ level per ``/`` in the key. Each segment is percent-encoded (``urllib.parse.quot
 ``_.-~`` stay as they are, ``.``/``..``/leading dots are encoded), so keys map to safe file names
 reversibly and cannot escape the store folder.
 
-Atomic write = write a temporary file in the *same* folder, ``flush`` + ``os.fsync``, then
-``os.replace`` onto the final name (atomic on POSIX and Windows for same-volume renames), then fsync the
-folder (POSIX, best effort) so the rename itself survives a power loss. On any error the temporary file
-is removed and the previous content, if any, is left untouched.
+Atomic write = :mod:`voxquant.atomic` (temporary file in the *same* folder, fsync, ``os.replace``, fsync of the
+folder); its helpers are re-exported here under their old names.
 """
 
 from __future__ import annotations
 
-import io
 import json
-import math
 import os
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
@@ -40,140 +35,19 @@ from voxquant.errors import VoxquantError
 
 __all__ = ["ResultStore", "to_jsonable", "write_bytes_atomic", "write_json_atomic", "write_text_atomic"]
 
-_TMP_PREFIX = "."
-_TMP_SUFFIX = ".tmp"
+from voxquant.atomic import (  # noqa: F401  (re-exported: the helpers lived here before voxquant.atomic)
+    TMP_PREFIX as _TMP_PREFIX,
+    TMP_SUFFIX as _TMP_SUFFIX,
+    _fsync_dir,
+    _umask,
+    to_jsonable,
+    write_atomic as _write_atomic,
+    write_bytes_atomic,
+    write_json_atomic,
+    write_text_atomic,
+)
+
 _MAX_SEGMENT_BYTES = 200  # leaves room for ".json" / temp-file decorations under the usual 255-byte limit
-
-
-# --------------------------------------------------------------------------------------------- atomic I/O
-
-
-def _fsync_dir(folder: Path) -> None:
-    """fsync a folder so a rename inside it is durable (POSIX only; silently skipped elsewhere)."""
-    if os.name != "posix":  # pragma: no cover
-        return
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # pragma: no cover
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover - some filesystems refuse fsync on folders
-        pass
-    finally:
-        os.close(fd)
-
-
-def _umask() -> int:
-    """The process umask, read without changing it where possible (``/proc/self/status`` on Linux)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)  # pragma: no cover - non-Linux fallback (briefly changes the umask)
-    os.umask(mask)  # pragma: no cover
-    return mask  # pragma: no cover
-
-
-def _write_atomic(path: str | Path, write: Callable[[io.BufferedWriter], None]) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX + path.name + ".", suffix=_TMP_SUFFIX, dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            # mkstemp creates 0600 files; give the result the mode a plain open() would (0666 & ~umask)
-            if hasattr(os, "fchmod"):
-                os.fchmod(fh.fileno(), 0o666 & ~_umask())
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_dir(path.parent)
-    return path
-
-
-def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (temp file in the same folder + fsync + ``os.replace``).
-
-    Args:
-        path: destination; parent folders are created.
-        data: the bytes.
-
-    Returns:
-        ``path`` as a :class:`~pathlib.Path`.
-
-    Raises:
-        OSError: the folder is not writable, the disk is full, ... (the old file, if any, is intact and
-            no temporary file is left behind).
-    """
-    return _write_atomic(path, lambda fh: fh.write(data))
-
-
-def write_text_atomic(path: str | Path, text: str, encoding: str = "utf-8") -> Path:
-    """Write ``text`` to ``path`` atomically (see :func:`write_bytes_atomic`)."""
-    return write_bytes_atomic(path, text.encode(encoding))
-
-
-def to_jsonable(obj: Any) -> Any:
-    """Convert ``obj`` recursively to plain JSON types.
-
-    numpy scalars -> Python numbers, numpy arrays -> lists, tuples/sets -> lists, :class:`~pathlib.Path`
-    -> str, dataclasses with ``to_dict()`` -> that dict. Non-finite floats (NaN, +-Inf) become ``None``
-    so the output is strict JSON (RFC 8259 has no NaN). Dict keys are converted to ``str``.
-
-    Raises:
-        TypeError: an object of another type.
-    """
-    if obj is None or isinstance(obj, (bool, str)):
-        return obj
-    if isinstance(obj, (int, np.integer)) and not isinstance(obj, np.bool_):
-        return int(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    if isinstance(obj, (float, np.floating)):
-        f = float(obj)
-        return f if math.isfinite(f) else None
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, (set, frozenset)):
-        return [to_jsonable(v) for v in sorted(obj, key=repr)]
-    if isinstance(obj, np.ndarray):
-        return to_jsonable(obj.tolist())
-    if isinstance(obj, Path):
-        return str(obj)
-    if hasattr(obj, "to_dict") and callable(obj.to_dict):
-        return to_jsonable(obj.to_dict())
-    raise TypeError(f"cannot store an object of type {type(obj).__name__} as JSON")
-
-
-def write_json_atomic(path: str | Path, obj: Any, indent: int | None = 2) -> Path:
-    """Serialise ``obj`` as UTF-8 JSON and write it atomically (used for ``results.json`` and cells).
-
-    Args:
-        path: destination file.
-        obj: JSON-able data; numpy types, paths and non-finite floats are converted by :func:`to_jsonable`.
-        indent: ``json.dumps`` indent (``None`` = compact).
-
-    Returns:
-        ``path`` as a :class:`~pathlib.Path`.
-
-    Raises:
-        TypeError: ``obj`` holds something that is not JSON-able (nothing is written).
-        OSError: as :func:`write_bytes_atomic`.
-    """
-    text = json.dumps(to_jsonable(obj), indent=indent, ensure_ascii=False, allow_nan=False)
-    return write_text_atomic(path, text + "\n")
 
 
 # --------------------------------------------------------------------------------------------- the store

@@ -330,8 +330,10 @@ def zoo_eval_all(out_path: str | Path, data_root=None, threads: int = 1, downloa
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     jpath, mpath = out.with_suffix(".json"), out.with_suffix(".md")
-    jpath.write_text(json.dumps({"rows": rows}, indent=1, default=float))
-    mpath.write_text(md + "\n")
+    from voxquant.atomic import write_text_atomic
+
+    write_text_atomic(jpath, json.dumps({"rows": rows}, indent=1, default=float))
+    write_text_atomic(mpath, md + "\n")
     return {"rows": rows, "markdown": md, "json": jpath, "md": mpath}
 
 

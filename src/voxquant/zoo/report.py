@@ -329,10 +329,10 @@ def reproduce(out_md: str | Path = "docs/reproduction.md", data_root=None, threa
                                         "tf2onnx", "torch", "numpy")},
     }
     raw = {"zoo": zoo["rows"], "rounding": sens, "quant": quant, "accents": accents, "meta": meta}
-    (work / "reproduction.json").write_text(json.dumps(raw, indent=1, default=float))
-    out_md = Path(out_md)
-    out_md.parent.mkdir(parents=True, exist_ok=True)
-    out_md.write_text(render(raw))
+    from voxquant.atomic import write_text_atomic
+
+    write_text_atomic(work / "reproduction.json", json.dumps(raw, indent=1, default=float))
+    write_text_atomic(Path(out_md), render(raw))
     return raw
 
 
