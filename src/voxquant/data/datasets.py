@@ -415,7 +415,7 @@ def __getattr__(name: str):
 # ----------------------------------------------------------------------------------------------------------
 # decoding + cache
 
-_CACHE_VERSION = "waves-v1"
+_CACHE_VERSION = "waves-v2"  # bump when load_audio changes what it returns (v2: range checks, overshoot clipped)
 
 
 def waves_cache_key(clipset: ClipSet, sample_rate: int, num_samples: int | None, resample: bool = True) -> str:
