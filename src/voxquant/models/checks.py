@@ -249,5 +249,38 @@ def copy_onnx(src: str | Path, dst: str | Path) -> Path:
     return dst
 
 
-__all__ = ["MIN_OPSET", "check_model_io", "check_onnx_file", "copy_onnx", "expected_input_shape",
+__all__ = ["MIN_OPSET", "check_model_io", "check_onnx_file", "copy_onnx", "expected_input_shape", "validate_frontend",
            "external_data_files", "max_opset"]
+
+
+def validate_frontend(frontend, where: str | Path | None, field: str = "frontend"):
+    """Type-check every field of a :class:`~voxquant.audio.FrontendConfig` (``n_mfcc = "ten"``, ``window_ms = "x"``,
+    ``n_mels = 40.5`` ...) with pydantic against the dataclass annotations.
+
+    Args:
+        frontend: a ``FrontendConfig`` (as built from a file, possibly with ill-typed values) or a dict of its fields.
+        where: the file to name in the error (a spec ``.toml`` or a weights ``.json``).
+        field: the name of the front-end section in that file, prefixed to the offending key.
+
+    Returns:
+        The validated ``FrontendConfig`` (numeric strings such as ``"10"`` converted).
+
+    Raises:
+        ConfigError: naming ``where``, ``<field>.<key>``, the expected type and the value given.
+    """
+    import dataclasses
+
+    from pydantic import TypeAdapter, ValidationError
+
+    from voxquant.audio.frontend import FrontendConfig
+    from voxquant.errors import ConfigError
+
+    data = dataclasses.asdict(frontend) if dataclasses.is_dataclass(frontend) else dict(frontend)
+    try:
+        return TypeAdapter(FrontendConfig).validate_python(data)
+    except ValidationError as exc:
+        e = exc.errors()[0]
+        key = ".".join(str(x) for x in (field, *e["loc"]))
+        raise ConfigError(f"'{key}': {e['msg'].lower()}, got {e.get('input')!r}", where) from None
+    except ConfigError as exc:  # FrontendConfig's own checks (__post_init__)
+        raise ConfigError(f"'{field}': {exc.problem}", where, hint=exc.hint) from None
