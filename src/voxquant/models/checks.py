@@ -249,8 +249,14 @@ def copy_onnx(src: str | Path, dst: str | Path) -> Path:
     return dst
 
 
-__all__ = ["MIN_OPSET", "check_model_io", "check_onnx_file", "copy_onnx", "expected_input_shape", "validate_frontend",
-           "external_data_files", "max_opset"]
+
+
+def did_you_mean(word: str, choices) -> str:
+    """``" (did you mean 'x'?)"`` for the closest of ``choices`` (``difflib``, cutoff 0.6), else ``""``."""
+    import difflib
+
+    m = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f" (did you mean '{m[0]}'?)" if m else ""
 
 
 def validate_frontend(frontend, where: str | Path | None, field: str = "frontend"):
@@ -266,7 +272,8 @@ def validate_frontend(frontend, where: str | Path | None, field: str = "frontend
         The validated ``FrontendConfig`` (numeric strings such as ``"10"`` converted).
 
     Raises:
-        ConfigError: naming ``where``, ``<field>.<key>``, the expected type and the value given.
+        ConfigError: naming ``where``, ``<field>.<key>``, the expected type and the value given; for a dict, an
+            unknown key (with the closest known one).
     """
     import dataclasses
 
@@ -275,7 +282,13 @@ def validate_frontend(frontend, where: str | Path | None, field: str = "frontend
     from voxquant.audio.frontend import FrontendConfig
     from voxquant.errors import ConfigError
 
-    data = dataclasses.asdict(frontend) if dataclasses.is_dataclass(frontend) else dict(frontend)
+    if dataclasses.is_dataclass(frontend):
+        data = dataclasses.asdict(frontend)
+    else:
+        data = dict(frontend)
+        known = [f.name for f in dataclasses.fields(FrontendConfig)]
+        for k in sorted(set(data) - set(known)):
+            raise ConfigError(f"unknown key '{field}.{k}'{did_you_mean(k, known)}", where)
     try:
         return TypeAdapter(FrontendConfig).validate_python(data)
     except ValidationError as exc:
@@ -284,3 +297,7 @@ def validate_frontend(frontend, where: str | Path | None, field: str = "frontend
         raise ConfigError(f"'{key}': {e['msg'].lower()}, got {e.get('input')!r}", where) from None
     except ConfigError as exc:  # FrontendConfig's own checks (__post_init__)
         raise ConfigError(f"'{field}': {exc.problem}", where, hint=exc.hint) from None
+
+
+__all__ = ["MIN_OPSET", "check_model_io", "check_onnx_file", "copy_onnx", "did_you_mean", "expected_input_shape",
+           "external_data_files", "max_opset", "validate_frontend"]

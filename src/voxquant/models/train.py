@@ -235,11 +235,9 @@ def load_weights(path: Path):
     try:
         from voxquant.models.checks import validate_frontend
 
-        fe = validate_frontend(FrontendConfig.from_dict(meta["frontend"]), meta_path)
+        fe = validate_frontend(meta["frontend"], meta_path)
         shape = fe.shape
-    except ConfigError as exc:
-        raise ConfigError(f"field 'frontend': {exc.problem}", meta_path, hint=exc.hint) from None
-    except (TypeError, ValueError) as exc:  # ill-typed front-end values (e.g. n_mfcc = "ten")
+    except (TypeError, ValueError) as exc:  # values of the right type that FrontendConfig still refuses
         raise ConfigError(f"field 'frontend' holds an invalid value ({exc})", meta_path) from None
     try:
         model = build_model(meta["arch"], n_classes=len(labels), input_shape=shape, **arch_kwargs)
