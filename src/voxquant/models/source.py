@@ -193,15 +193,15 @@ def resolve_model(model: Path | str | None, frontend: str | None = None, labels=
     if p.suffix == ".toml":
         spec = load_spec(p)
     elif p.suffix in (".onnx", ".tflite"):
-        if p.suffix == ".onnx":
-            from voxquant.models.checks import check_model_io
-
-            check_model_io(p, probe=False)  # the file and its graph, before guessing a layout from its input
         if not frontend:
             raise ConfigError(f"{p}: a bare model needs --frontend (a preset name, e.g. mlperf-tiny-mfcc, or raw)")
         if labels is None:
             raise ConfigError(f"{p}: a bare model needs --labels (its class names in output order, comma-separated "
                               f"or a file; 'sc12' for voxquant's 12-class order) or a model spec .toml")
+        if p.suffix == ".onnx":
+            from voxquant.models.checks import check_model_io
+
+            check_model_io(p, probe=False)  # the file and its graph, before guessing a layout from its input
         spec = spec_for_file(p, frontend=frontend, labels=parse_labels(labels, p))
     elif p.suffix == ".pb":
         raise ConfigError(f"{p}: a TF1 frozen graph needs a model spec .toml (format = \"tf_frozen_graph\" with "
