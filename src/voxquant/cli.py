@@ -130,11 +130,13 @@ def cmd_quantize(a) -> int:
     if a.onnx:
         from voxquant.audio.presets import get_preset
 
-        from voxquant.backends.onnxruntime import check_onnx_file
+        from voxquant.models.checks import check_model_io
 
         fp32 = Path(a.onnx)
-        check_onnx_file(fp32)
         fe = get_preset(a.frontend)
+        # opset, external data, one float32 input of the front-end's shape, one finite [N, C] output (no labels
+        # are given to quantize, so C is not checked)
+        check_model_io(fp32, fe, "nchw", None)
     else:
         model, meta = load_model(Path(a.model) if a.model else None)
         fe, labels = meta["frontend"], tuple(meta.get("labels") or ())
@@ -170,8 +172,13 @@ def cmd_bench(a) -> int:
     from voxquant.eval.latency import measure_latency
     from voxquant.models.source import load_model
 
+    from voxquant.models.checks import check_model_io
+
     _, meta = load_model(Path(a.weights) if a.weights else None)
     fe: FrontendConfig = meta["frontend"]
+    for m in a.models:  # refuse a model that does not fit the front-end / labels before timing anything
+        if Path(m).suffix.lower() == ".onnx":
+            check_model_io(Path(m), fe, "nchw", len(meta["labels"]))
     _, ev = split_dev_eval(speech_commands_test())
     files = [c.path for c in ev.clips[: a.runs]]
     print(f"{'model':40s} {'thr':>3s} {'e2e p50':>9s} {'e2e p95':>9s} {'model p50':>9s} {'RSS MB':>7s}")
@@ -195,6 +202,9 @@ def cmd_predict(a) -> int:
     model, meta = load_model(Path(a.weights) if a.weights else None)
     fe = meta["frontend"]
     if a.onnx:
+        from voxquant.models.checks import check_model_io
+
+        check_model_io(Path(a.onnx), fe, "nchw", len(meta["labels"]))
         sess = OrtSession(Path(a.onnx), threads=1)
         run = lambda x: sess.run(x)  # noqa: E731
     else:

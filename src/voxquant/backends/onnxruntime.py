@@ -11,16 +11,11 @@ from voxquant.errors import ModelError
 
 
 def check_onnx_file(path: Path) -> None:
-    """Raise :class:`ModelError` naming ``path`` if it is missing or not a loadable ONNX model."""
-    import onnx
+    """Raise :class:`ModelError` naming ``path`` if it is missing, not a loadable ONNX model, of an unsupported
+    opset, or lacks its external-data file (:func:`voxquant.models.checks.check_onnx_file`)."""
+    from voxquant.models.checks import check_onnx_file as _check
 
-    path = Path(path)
-    if not path.is_file():
-        raise ModelError("model file not found", path)
-    try:
-        onnx.load(str(path), load_external_data=False)
-    except Exception as exc:  # onnx raises DecodeError / ValidationError with protobuf text
-        raise ModelError(f"not a valid ONNX model ({type(exc).__name__})", path) from None
+    _check(path)
 
 
 class OrtSession(Session):
@@ -35,7 +30,8 @@ class OrtSession(Session):
             i.e. the exact int8 arithmetic simulated in float, the reference an integer-exact backend matches).
 
     Raises:
-        ModelError: the file is not a loadable ONNX model.
+        ModelError: the file is not a loadable ONNX model (missing, not ONNX, unsupported opset, missing
+            external data) or ONNX Runtime refuses it; :meth:`run` raises it when ONNX Runtime fails on the input.
     """
 
     def __init__(self, path: Path, threads: int = 1, profile: bool = False, optimization: str = "all"):
@@ -60,13 +56,19 @@ class OrtSession(Session):
         self.input_shape = tuple(d if isinstance(d, int) else None for d in inp.shape)
         self.input_type = inp.type
         self.output_name = self.sess.get_outputs()[0].name
+        self.path = Path(path)
 
     def run(self, x: np.ndarray) -> np.ndarray:
         """Run ``float32 [N, ...]``; returns ``float32 [N, C]``. Models with a fixed batch of 1 run clip by clip."""
         x = np.ascontiguousarray(x, dtype=np.float32)
         if self.input_shape and self.input_shape[0] == 1 and x.shape[0] != 1:
             return np.concatenate([self.run(x[i : i + 1]) for i in range(x.shape[0])], axis=0)
-        return np.asarray(self.sess.run([self.output_name], {self.input_name: x})[0], dtype=np.float32)
+        try:
+            y = self.sess.run([self.output_name], {self.input_name: x})[0]
+        except Exception as exc:  # onnxruntime raises Fail / InvalidArgument with the node's text
+            raise ModelError(f"ONNX Runtime cannot run it on input {list(x.shape)}: "
+                             f"{str(exc).splitlines()[0][:200]}", self.path) from None
+        return np.asarray(y, dtype=np.float32)
 
 
 class OrtBackend(Backend):

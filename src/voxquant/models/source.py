@@ -136,7 +136,7 @@ def parity_inputs(frontend, layout: str, n: int = PARITY_N, seed: int = 0, data_
     return to_model_layout(compute_features(waves, frontend), layout), source
 
 
-def _torch_export(net, meta_out: dict, name: str, frontend, layout: str):
+def _torch_export(net, meta_out: dict, name: str, frontend, layout: str, n_labels: int):
     def export(out, inputs=None):
         import torch
 
@@ -150,6 +150,9 @@ def _torch_export(net, meta_out: dict, name: str, frontend, layout: str):
             with torch.no_grad():
                 return net(torch.from_numpy(np.ascontiguousarray(b))).numpy()
 
+        from voxquant.models.checks import check_model_io
+
+        check_model_io(out, frontend, layout, n_labels, probe=False)  # the parity check below runs it
         rec = check_conversion_parity(predict, out, x, name=name, inputs_source=source)
         write_parity_record(out, rec)
         meta_out["conversion_parity"] = rec
@@ -171,7 +174,10 @@ def resolve_model(model: Path | str | None, frontend: str | None = None, labels=
     Raises:
         ModelError / ConfigError: missing file, unknown zoo name, a model with integer inputs (quantize the float
             model instead), a bare model without ``frontend`` or without ``labels``, a bare ``.pb`` (its tensor
-            names need a spec).
+            names need a spec). A bare ``.onnx`` is checked at once (:func:`voxquant.models.checks.check_model_io`:
+            opset, external data, one float32 input, one rank-2 output); every ``export`` checks the written ONNX
+            against the front-end, the layout and the label count (input shape, output ``[N, labels]``, finite
+            outputs) and raises :class:`ModelError` naming the file.
     """
     p = Path(model) if model else None
     if p is None or p.suffix == ".pt":
@@ -180,7 +186,7 @@ def resolve_model(model: Path | str | None, frontend: str | None = None, labels=
         info = {"arch": meta.get("arch"), "n_parameters": meta.get("n_parameters"),
                 "eval_accuracy_card": meta.get("eval_accuracy"), "files": _weight_files(p)}
         return ModelSource(name=name, frontend=meta["frontend"], labels=tuple(meta["labels"]), layout="nchw",
-                           export=_torch_export(net, info, name, meta["frontend"], "nchw"), meta=info,
+                           export=_torch_export(net, info, name, meta["frontend"], "nchw", len(meta["labels"])), meta=info,
                            torch_model=net)
     from voxquant.zoo import load_spec, spec_for_file, to_onnx, zoo_spec
 
@@ -192,6 +198,10 @@ def resolve_model(model: Path | str | None, frontend: str | None = None, labels=
         if labels is None:
             raise ConfigError(f"{p}: a bare model needs --labels (its class names in output order, comma-separated "
                               f"or a file; 'sc12' for voxquant's 12-class order) or a model spec .toml")
+        if p.suffix == ".onnx":
+            from voxquant.models.checks import check_model_io
+
+            check_model_io(p, probe=False)  # the file and its graph, before guessing a layout from its input
         spec = spec_for_file(p, frontend=frontend, labels=parse_labels(labels, p))
     elif p.suffix == ".pb":
         raise ConfigError(f"{p}: a TF1 frozen graph needs a model spec .toml (format = \"tf_frozen_graph\" with "
@@ -206,7 +216,19 @@ def resolve_model(model: Path | str | None, frontend: str | None = None, labels=
     meta = {"spec": spec.name, "format": spec.format, "published": spec.published, "files": files}
 
     def export(out, inputs=None):
-        path = to_onnx(spec, out, inputs=inputs)
+        from voxquant.models.checks import check_model_io
+
+        io = (spec.frontend, spec.input.layout, len(spec.labels))
+        if spec.format == "onnx":
+            check_model_io(spec.model_path, *io)  # the user's file, named in the error, before it is copied
+            path = to_onnx(spec, out, inputs=inputs)
+        else:
+            path = to_onnx(spec, out, inputs=inputs)
+            try:
+                check_model_io(path, *io)
+            except ModelError as exc:  # name the model the user gave, and the conversion
+                raise ModelError(f"{exc.problem} (in its ONNX conversion {path})", spec.model_path,
+                                 hint=exc.hint) from None
         from voxquant.models.parity import read_parity_record
 
         rec = read_parity_record(path)

@@ -185,26 +185,80 @@ def save_weights(model, path: Path, meta: dict) -> None:
 def load_weights(path: Path):
     """Load a model saved by :func:`save_weights`.
 
+    The ``.pt`` is read with ``torch.load(..., weights_only=True)`` (no arbitrary unpickling); the ``.json`` beside
+    it must be a JSON object with ``arch`` (a registered architecture), ``labels`` (a non-empty list of distinct
+    names) and ``frontend`` (a :class:`FrontendConfig` dict); ``arch_kwargs`` is optional.
+
     Returns:
         ``(model, meta)`` with the model in eval mode and ``meta['frontend']`` a :class:`FrontendConfig`.
 
     Raises:
-        ModelError: missing file or weights that do not fit the recorded architecture.
+        ModelError: missing ``.pt`` or ``.json`` (each named), a ``.json`` that is not valid JSON or lacks / mistypes a
+            field (names the ``.json`` and the field), a ``.pt`` that is not a PyTorch weights file or not a
+            state dict (names the ``.pt``), or weights that do not fit the recorded architecture.
+        ConfigError: invalid front-end parameters or an unknown architecture in the ``.json`` (names the ``.json``).
     """
+    import pickle
+
     import torch
 
-    from voxquant.errors import ModelError
+    from voxquant.errors import ConfigError, ModelError
     from voxquant.models import build_model
 
     path = Path(path)
     meta_path = path.with_suffix(".json")
-    if not path.is_file() or not meta_path.is_file():
-        raise ModelError("weights or their .json metadata not found", path)
-    meta = json.loads(meta_path.read_text())
-    fe = FrontendConfig.from_dict(meta["frontend"])
-    model = build_model(meta["arch"], n_classes=len(meta["labels"]), input_shape=fe.shape, **meta.get("arch_kwargs", {}))
+    if path.is_dir():
+        raise ModelError("is a folder, not a voxquant weights file (.pt)", path)
+    if not path.is_file():
+        raise ModelError("weights file not found", path)
+    if not meta_path.is_file():
+        raise ModelError(f"the weights' metadata file {meta_path.name} is missing (save_weights writes it beside "
+                         f"the .pt: architecture, labels, front-end)", meta_path)
     try:
-        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelError(f"not valid JSON ({exc})", meta_path) from None
+    except OSError as exc:
+        raise ModelError(f"cannot read the weights' metadata ({exc.strerror})", meta_path) from None
+    if not isinstance(meta, dict):
+        raise ModelError(f"the weights' metadata must be a JSON object, got {type(meta).__name__}", meta_path)
+    for key, typ in (("arch", str), ("labels", list), ("frontend", dict)):
+        if key not in meta:
+            raise ModelError(f"the weights' metadata lacks '{key}'", meta_path)
+        if not isinstance(meta[key], typ):
+            raise ModelError(f"field '{key}' must be a JSON {'string' if typ is str else typ.__name__.replace('dict', 'object')}, "
+                             f"got {type(meta[key]).__name__}", meta_path)
+    labels = meta["labels"]
+    if not labels or not all(isinstance(x, str) for x in labels) or len(set(labels)) != len(labels):
+        raise ModelError("field 'labels' must be a non-empty list of distinct names", meta_path)
+    arch_kwargs = meta.get("arch_kwargs", {})
+    if not isinstance(arch_kwargs, dict):
+        raise ModelError(f"field 'arch_kwargs' must be a JSON object, got {type(arch_kwargs).__name__}", meta_path)
+    try:
+        from voxquant.models.checks import validate_frontend
+
+        fe = validate_frontend(meta["frontend"], meta_path)
+        shape = fe.shape
+    except (TypeError, ValueError) as exc:  # values of the right type that FrontendConfig still refuses
+        raise ConfigError(f"field 'frontend' holds an invalid value ({exc})", meta_path) from None
+    try:
+        model = build_model(meta["arch"], n_classes=len(labels), input_shape=shape, **arch_kwargs)
+    except ConfigError as exc:
+        raise ConfigError(f"field 'arch': {exc.problem}", meta_path, hint=exc.hint) from None
+    except (TypeError, ValueError) as exc:  # unknown / ill-typed arch_kwargs
+        raise ModelError(f"field 'arch_kwargs' does not fit architecture '{meta['arch']}' ({exc})", meta_path) from None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise ModelError("holds objects other than tensors, which voxquant does not unpickle (weights_only=True)",
+                         path, hint="save a plain state_dict, e.g. with voxquant.models.train.save_weights") from None
+    except Exception as exc:  # torch.load raises many types on a file that is not a torch archive
+        raise ModelError(f"not a PyTorch weights file ({type(exc).__name__})", path) from None
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+        raise ModelError(f"not a voxquant state dict (a dict of parameter name -> tensor), got {type(state).__name__}",
+                         path, hint="save weights with voxquant.models.train.save_weights")
+    try:
+        model.load_state_dict(state)
     except Exception as exc:
         raise ModelError(f"weights do not fit architecture '{meta['arch']}': {str(exc).splitlines()[0][:160]}", path) from None
     meta["frontend"] = fe

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -82,15 +81,17 @@ def preprocess(fp32_onnx: Path, out: Path) -> Path:
     try:
         quant_pre_process(str(fp32_onnx), str(out), skip_symbolic_shape=False)
     except Exception:  # pragma: no cover - depends on graph
-        shutil.copyfile(fp32_onnx, out)
+        from voxquant.models.checks import copy_onnx
+
+        copy_onnx(fp32_onnx, out)
     return out
 
 
 @register_recipe("fp32", "fp32", False, "float32 reference (the exported model, unchanged)")
 def fp32(fp32_onnx: Path, out: Path, calibration=None, **_):
-    if Path(fp32_onnx).resolve() != Path(out).resolve():
-        shutil.copyfile(fp32_onnx, out)
-    return out
+    from voxquant.models.checks import copy_onnx
+
+    return copy_onnx(fp32_onnx, out)  # embeds (or carries along) external data
 
 
 @register_recipe("fp16", "fp16", False, "float16 weights and activations, float32 inputs/outputs")

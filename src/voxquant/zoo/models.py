@@ -353,11 +353,9 @@ def to_onnx(spec: ModelSpec, out: str | Path | None = None, inputs: np.ndarray |
     if spec.format == "onnx":
         if out is None:
             return path
-        import shutil
+        from voxquant.models.checks import copy_onnx
 
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, out)
-        return Path(out)
+        return copy_onnx(path, out)  # carries external data (model.onnx.data) along
     from voxquant.models.parity import check_conversion_parity, read_parity_record, write_parity_record
 
     cached = None

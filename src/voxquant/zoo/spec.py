@@ -281,24 +281,157 @@ def _get(d: dict, key: str, typ, where: Path, default=dataclasses.MISSING, secti
     return v
 
 
+# ------------------------------------------------------------------------------------------------------------
+# schema (pydantic): types, ranges and known keys of the TOML, checked before the semantics in parse_spec
+
+
+def _schema():
+    """The pydantic models of a spec's TOML (built lazily: pydantic is imported only when a spec is read)."""
+    from typing import Annotated, Any
+
+    from pydantic import BaseModel, ConfigDict, Field
+
+    strict = ConfigDict(extra="forbid", strict=True)
+    Dim = Annotated[int, Field(ge=-1)]
+
+    class Quantization(BaseModel):
+        model_config = strict
+        scale: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+        zero_point: Annotated[int, Field(ge=-128, le=255)]
+        rounding: str = "nearest"
+        clip: bool = True
+
+    class Input(BaseModel):
+        model_config = strict
+        name: str | None = None
+        shape: Annotated[list[Dim], Field(min_length=1)]
+        layout: str | None = None
+        dtype: str = "float32"
+        quantization: Quantization | None = None
+
+    class Output(BaseModel):
+        model_config = strict
+        kind: str = "logits"
+        name: str | None = None
+
+    class Labels(BaseModel):
+        model_config = strict
+        order: list[str]
+        target: str = "label"
+        map: dict[str, str] = {}
+
+    class Frontend(BaseModel):
+        model_config = strict
+        preset: str | None = None
+        kind: str | None = None
+        pad: str = "audio"
+        pad_value: Annotated[float, Field(allow_inf_nan=False)] = 0.0
+        overrides: dict[str, Any] = {}
+        sample_rate: Annotated[int, Field(gt=0)] | None = None
+        clip_samples: Annotated[int, Field(gt=0)] | None = None
+        clip_ms: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+        audio_norm: str | None = None
+
+    class Architecture(BaseModel):
+        model_config = strict
+        name: str
+        kwargs: dict[str, Any] = {}
+
+    class File(BaseModel):
+        model_config = strict
+        path: str
+        sha256: str | None = None
+        bytes: Annotated[int, Field(ge=0)] | None = None
+        url: str | None = None
+
+    class Spec(BaseModel):
+        model_config = strict
+        name: Annotated[str, Field(min_length=1)]
+        format: str
+        model: Annotated[str, Field(min_length=1)]
+        precision: str = "fp32"
+        description: str = ""
+        family: str | None = None
+        licence: str | None = None
+        source: str | None = None
+        input_name: str | None = None
+        output_name: str | None = None
+        files: list[File] = []
+        input: Input
+        output: Output = Output()
+        labels: Labels
+        frontend: Frontend
+        architecture: Architecture | None = None
+        published: dict[str, Any] = {}
+
+    sections = {"": Spec, "input": Input, "input.quantization": Quantization, "output": Output, "labels": Labels,
+                "frontend": Frontend, "architecture": Architecture, "files": File}
+    return Spec, sections
+
+
+def validate_spec_dict(data: dict, where: Path) -> None:
+    """Check a spec's TOML against the schema: known keys only, each of the right type and range.
+
+    ``input.shape`` must be a non-empty list of integers, each >= 1 or -1 (dynamic); ``input.quantization.scale``
+    > 0; ``frontend`` a table (or the string ``"raw"``); ``frontend.overrides`` is checked against
+    :class:`FrontendConfig` by :func:`parse_spec`.
+
+    Raises:
+        ConfigError: naming ``where``, the dotted field (``input.shape[0]``), what it must be and the value given;
+            an unknown field gets the closest known name (``did you mean``).
+    """
+    from pydantic import ValidationError
+
+    from voxquant.models.checks import did_you_mean
+
+    Spec, sections = _schema()
+    if data.get("frontend") == "raw":
+        data = dict(data, frontend={"kind": "raw"})
+    elif "frontend" in data and not isinstance(data["frontend"], dict):
+        raise ConfigError(f"model spec field 'frontend' must be a table or \"raw\", got {data['frontend']!r}", where)
+    try:
+        Spec.model_validate(data)
+    except ValidationError as exc:
+        e = exc.errors()[0]
+        loc = list(e["loc"])
+        key = ""
+        for x in loc:
+            key += f"[{x}]" if isinstance(x, int) else (f".{x}" if key else str(x))
+        if e["type"] == "extra_forbidden":
+            section = ".".join(str(x) for x in loc[:-1] if not isinstance(x, int))
+            known = sections.get(section, Spec).model_fields
+            what = "unknown model spec field" if not section else "unknown field"
+            raise ConfigError(f"{what} '{key}'{did_you_mean(loc[-1], known)}", where) from None
+        if e["type"] == "missing":
+            raise ConfigError(f"model spec lacks '{key}'", where) from None
+        got = e.get("input")
+        raise ConfigError(f"model spec field '{key}': {e['msg'].lower()}, got {got!r}", where) from None
+
+
 def parse_spec(data: dict, root: Path, source: Path | None = None) -> ModelSpec:
     """Build a :class:`ModelSpec` from a parsed TOML dict (see :func:`load_spec`).
 
     Raises:
-        ConfigError: missing/ill-typed fields, unknown format/layout/rounding/target/preset (message names
-            ``source``).
+        ConfigError: missing/ill-typed/out-of-range/unknown fields (:func:`validate_spec_dict`, pydantic), ill-typed
+            front-end overrides, ``model`` naming a folder (a file for ``savedmodel``), unknown
+            format/layout/rounding/target/preset (message names ``source`` and the field).
     """
     where = source if source is not None else Path(root)
-    known_top = {"name", "format", "model", "precision", "description", "family", "licence", "files", "input",
-                 "output", "labels", "frontend", "architecture", "published", "source", "input_name", "output_name"}
-    unknown = sorted(set(data) - known_top)
-    if unknown:
-        raise ConfigError(f"unknown model spec field(s): {', '.join(unknown)}", where)
+    validate_spec_dict(data, where)
     name = _get(data, "name", str, where)
     fmt = _get(data, "format", str, where)
     if fmt not in FORMATS:
-        raise ConfigError(f"unknown model format '{fmt}' (choose from {', '.join(FORMATS)})", where)
+        from voxquant.models.checks import did_you_mean
+
+        raise ConfigError(f"unknown model format '{fmt}'{did_you_mean(fmt, FORMATS)} (choose from {', '.join(FORMATS)})",
+                          where)
     model = _get(data, "model", str, where)
+    model_path = Path(model) if Path(model).is_absolute() else Path(root) / model
+    if fmt != "savedmodel" and model_path.is_dir():
+        raise ConfigError(f"model spec field 'model' names a folder ({model_path}); format '{fmt}' needs a file", where)
+    if fmt == "savedmodel" and model_path.is_file():
+        raise ConfigError(f"model spec field 'model' names a file ({model_path}); format 'savedmodel' needs the "
+                          "SavedModel folder", where)
 
     files = []
     for i, f in enumerate(_get(data, "files", list, where, default=[])):
@@ -369,6 +502,13 @@ def parse_spec(data: dict, root: Path, source: Path | None = None) -> ModelSpec:
     else:
         preset = _get(fe, "preset", str, where, default=None, section="frontend")
         overrides = dict(_get(fe, "overrides", dict, where, default={}, section="frontend"))
+        try:
+            base = dataclasses.asdict(get_preset(preset)) if preset else {}
+        except ConfigError as exc:
+            raise ConfigError(exc.problem, where, hint=exc.hint) from None
+        from voxquant.models.checks import validate_frontend
+
+        validate_frontend({**base, **overrides}, where, field="frontend.overrides")  # names an ill-typed override
         try:
             frontend = get_preset(preset, **overrides) if preset else FrontendConfig.from_dict(overrides)
         except ConfigError as exc:
