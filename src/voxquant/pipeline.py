@@ -122,7 +122,7 @@ class RunConfig:
         """Check the type, range and finiteness of every field before any work starts (the one place shared by the
         CLI, ``--config run.toml`` and the Python API; :func:`run` calls it first).
 
-        Checked: ``threads`` (non-empty, ints >= 1), ``eval_threads`` >= 1, ``latency_runs`` >= 1,
+        Checked: ``threads`` (ints >= 1; empty = no latency), ``eval_threads`` >= 1, ``latency_runs`` >= 1,
         ``latency_warmup`` >= 0, ``n_boot`` >= :attr:`MIN_BOOT`, ``seed`` in [0, 2**32 - 1], ``snrs`` finite within
         :attr:`SNR_RANGE` dB, ``far_field_snr`` likewise, ``max_drop`` (and ``recipe_options["mixed"]["max_drop"]``)
         finite in [0, 100] pp, ``limit`` ``None`` or >= 1, ``calib_n`` >= 1, ``recipes`` and ``backends`` non-empty
@@ -153,8 +153,8 @@ class RunConfig:
             if not names(name):
                 raise ConfigError(f"{opt(name)}: empty list", hint="name at least one, e.g. --recipes fp32,int8_dynamic")
         names("group_by")
-        if not isinstance(self.threads, (tuple, list)) or not self.threads:
-            raise ConfigError(f"{opt('threads')}: must be a non-empty list of thread counts, got {self.threads!r}")
+        if not isinstance(self.threads, (tuple, list)):  # empty: no latency measured
+            raise ConfigError(f"{opt('threads')}: must be a list of thread counts, got {self.threads!r}")
         for t in self.threads:
             check_int(t, opt("threads"), 1, 4096)
         check_int(self.eval_threads, opt("eval_threads"), 1, 4096)
