@@ -76,8 +76,11 @@ def _convert(cls, name: str, value, path: Path):
             raise bad("a list")
         default = field_defaults(cls).get(name) or ()
         kinds = {type(v) for v in default}
+        if kinds and kinds <= {int, float} and name not in ("threads",):
+            kinds = {float}  # a list of numbers (snrs = [20, 2.5]); ranges are RunConfig.validate's
         for v in value:
-            if kinds and not any(isinstance(v, k) for k in kinds) and not (float in kinds and isinstance(v, int)):
+            if isinstance(v, bool) or (kinds and not any(isinstance(v, k) for k in kinds)
+                                       and not (float in kinds and isinstance(v, int))):
                 raise bad(f"a list of {' or '.join(sorted(k.__name__ for k in kinds))}")
         return tuple(value)
     if "dict" in alts:
