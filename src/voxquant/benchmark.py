@@ -53,6 +53,37 @@ class BenchmarkConfig:
     progress: bool = True
     frontend: str | None = None
 
+    def validate(self) -> "BenchmarkConfig":
+        """Check every field before any work (named by its ``voxquant benchmark`` option): ``--limit`` ``None`` or
+        >= 1, ``--calib-n`` >= 1, ``--snrs`` finite within :attr:`voxquant.pipeline.RunConfig.SNR_RANGE` dB,
+        ``--runs`` >= 1, ``--warmup`` >= 0, ``--threads`` >= 1, ``--max-drop`` finite in [0, 100] pp, ``--seed``
+        in [0, 2**32 - 1], ``--formats`` non-empty, ``--out`` writable (:func:`voxquant.paths.ensure_writable_dir`).
+
+        Returns:
+            ``self``.
+
+        Raises:
+            ConfigError: the first bad option, naming it and the value.
+        """
+        from voxquant.errors import ConfigError, check_int, check_number
+        from voxquant.paths import ensure_writable_dir
+        from voxquant.pipeline import RunConfig
+
+        if self.limit is not None:
+            check_int(self.limit, "--limit", 1)
+        check_int(self.calib_n, "--calib-n", 1)
+        for s in self.snrs:
+            check_number(s, "--snrs (dB)", *RunConfig.SNR_RANGE)
+        check_int(self.runs, "--runs", 1)
+        check_int(self.warmup, "--warmup", 0)
+        check_int(self.threads, "--threads", 1, 4096)
+        check_number(self.max_drop, "--max-drop (pp)", 0.0, 100.0)
+        check_int(self.seed, "--seed", 0, 2**32 - 1)
+        if not isinstance(self.formats, str) or not self.formats.strip(" ,"):
+            raise ConfigError(f"--formats: must be 'all' or a comma list of backends, got {self.formats!r}")
+        ensure_writable_dir(self.out_dir, "--out")
+        return self
+
 
 def row_status(v: dict, max_drop: float) -> str:
     """``ok`` / ``accuracy`` / ``failed`` / ``export-only`` of a ``results.json`` variant row."""
@@ -119,6 +150,7 @@ def benchmark_cli(cfg: BenchmarkConfig) -> dict:
         the ``results.json`` dict.
 
     Raises:
+        ConfigError: a bad option (:meth:`BenchmarkConfig.validate`), before any work.
         VoxquantError: missing data / bad model / unknown format (one clear line).
     """
     import sys
@@ -126,6 +158,7 @@ def benchmark_cli(cfg: BenchmarkConfig) -> dict:
     from voxquant.engine import parse_backends
     from voxquant.pipeline import RunConfig, run
 
+    cfg.validate()
     backends = tuple(parse_backends(cfg.formats))  # fail fast on a typo
     rc = RunConfig(out_dir=Path(cfg.out_dir), model=cfg.model, frontend=cfg.frontend, recipes=BENCH_RECIPES,
                    backends=backends, snrs=tuple(cfg.snrs), calib_n=cfg.calib_n, seed=cfg.seed,

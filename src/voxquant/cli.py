@@ -24,12 +24,37 @@ def _csv(s: str) -> list[str]:
     return [x.strip() for x in s.split(",") if x.strip()]
 
 
-def _floats(s: str) -> tuple:
-    return tuple(float(x) for x in _csv(s))
+def _floats(s: str, option: str = "value") -> tuple:
+    """Comma-separated numbers; :class:`~voxquant.errors.ConfigError` naming ``option`` for one that is not."""
+    return tuple(_convert(x, float, "float value", option) for x in _csv(s))
 
 
-def _ints(s: str) -> tuple:
-    return tuple(int(x) for x in _csv(s))
+def _ints(s: str, option: str = "value") -> tuple:
+    """Comma-separated integers; :class:`~voxquant.errors.ConfigError` naming ``option`` for one that is not."""
+    return tuple(_convert(x, int, "int value", option) for x in _csv(s))
+
+
+def _convert(x: str, conv, what: str, option: str):
+    from voxquant.errors import ConfigError
+
+    try:
+        return conv(x)
+    except ValueError:
+        raise ConfigError(f"{option}: invalid {what} {x!r}") from None
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose usage errors are one :class:`~voxquant.errors.ConfigError` line
+    (``error: --threads: invalid int value 'abc' (see voxquant run --help)``) instead of a usage block."""
+
+    def error(self, message: str):
+        import re
+
+        from voxquant.errors import ConfigError
+
+        message = re.sub(r"^argument ([^:]+): ", r"\1: ", message)
+        message = re.sub(r"invalid (\w+) value: ", r"invalid \1 value ", message)
+        raise ConfigError(message, hint=f"see {self.prog} --help")
 
 
 # ------------------------------------------------------------------------------------------------ commands
@@ -41,7 +66,9 @@ def run_config_from_args(a):
     on the command line (the parser's defaults are ``argparse.SUPPRESS``, so only given options are in ``a``).
 
     Raises:
-        ConfigError: unknown key or wrong type in the config file (names the file and key).
+        ConfigError: unknown key or wrong type in the config file (names the file and key); a value out of range
+            (:meth:`voxquant.pipeline.RunConfig.validate`, names the option and the value); an ``--out`` that
+            cannot be written.
     """
     from voxquant.commands.config import config_from_toml
     from voxquant.pipeline import RunConfig
@@ -56,7 +83,8 @@ def run_config_from_args(a):
     if "out" in given:
         cli["out_dir"] = Path(given["out"])
     for opt, conv in (("recipes", lambda v: tuple(_csv(v))), ("backends", lambda v: tuple(_csv(v))),
-                      ("group_by", lambda v: tuple(_csv(v))), ("snrs", _floats), ("threads", _ints)):
+                      ("group_by", lambda v: tuple(_csv(v))), ("snrs", lambda v: _floats(v, "--snrs")),
+                      ("threads", lambda v: _ints(v, "--threads"))):
         if opt in given:
             cli[opt] = conv(given[opt])
     if given.get("no_reverb"):
@@ -75,7 +103,7 @@ def run_config_from_args(a):
     if given.get("budget"):
         mixed["budget"] = given["budget"]
     opts["mixed"] = mixed
-    return replace(cfg, recipe_options=opts)
+    return replace(cfg, recipe_options=opts).validate()
 
 
 def cmd_run(a) -> int:
@@ -87,10 +115,29 @@ def cmd_run(a) -> int:
     return 0
 
 
+def _check_weights_path(out: str) -> None:
+    """``--out`` of ``voxquant train``: a file path whose folder can be written, and not a folder itself."""
+    from voxquant.errors import ConfigError
+    from voxquant.paths import ensure_writable_dir
+
+    if Path(out).is_dir():
+        raise ConfigError(f"--out: {out} is a folder; give the weights file path (e.g. {Path(out) / 'model.pt'})")
+    ensure_writable_dir(Path(out).expanduser().parent, "--out")
+
+
 def cmd_train(a) -> int:
     from voxquant.models.train import TrainConfig
     from voxquant.models.zoo_default import DEFAULT_WEIGHTS, train_default
 
+    from voxquant.errors import ConfigError, check_int, check_number
+
+    check_int(a.epochs, "--epochs", 1)
+    check_int(a.seed, "--seed", 0, 2**32 - 1)
+    check_int(a.threads, "--threads", 1, 4096)
+    if check_number(a.max_minutes, "--max-minutes", 0.0) == 0:
+        raise ConfigError(f"--max-minutes: must be a finite number > 0, got {a.max_minutes!r}")
+    if a.out:
+        _check_weights_path(a.out)
     cfg = TrainConfig(epochs=a.epochs, seed=a.seed, max_minutes=a.max_minutes, threads=a.threads)
     labels = tuple(_csv(a.labels)) if a.labels else None
     if a.data is None and labels is None and a.noise is None:
@@ -120,9 +167,16 @@ def cmd_quantize(a) -> int:
     from voxquant.quant import expand_recipes, get_recipe
     from voxquant.quant.export import export_onnx
 
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
+    from voxquant.errors import ConfigError, check_int
+    from voxquant.paths import ensure_writable_dir
+
+    check_int(a.calib_n, "--calib-n", 1)
+    check_int(a.seed, "--seed", 0, 2**32 - 1)
     recipes = _csv(a.recipes)
+    if not recipes:
+        raise ConfigError("--recipes: empty list", hint="name at least one, e.g. --recipes fp16,int8_dynamic")
+    out = ensure_writable_dir(a.out, "--out")
+    out.mkdir(parents=True, exist_ok=True)
     plan, _ = plan_matrix(recipes, "onnx")  # fails fast on an unknown recipe
     wanted = set(expand_recipes(recipes))
     plan = [s for s in plan if s.recipe in wanted]  # the fp32 reference only when asked for
@@ -170,10 +224,17 @@ def cmd_bench(a) -> int:
     from voxquant.audio.frontend import FrontendConfig
     from voxquant.data import speech_commands_test, split_dev_eval
     from voxquant.eval.latency import measure_latency
+    from voxquant.errors import ConfigError, check_int
+    from voxquant.models.checks import check_model_io
     from voxquant.models.source import load_model
 
-    from voxquant.models.checks import check_model_io
-
+    check_int(a.runs, "--runs", 1)
+    check_int(a.warmup, "--warmup", 0)
+    threads = _ints(a.threads, "--threads")
+    if not threads:
+        raise ConfigError("--threads: empty list", hint="e.g. --threads 1,2")
+    for t in threads:
+        check_int(t, "--threads", 1, 4096)
     _, meta = load_model(Path(a.weights) if a.weights else None)
     fe: FrontendConfig = meta["frontend"]
     for m in a.models:  # refuse a model that does not fit the front-end / labels before timing anything
@@ -183,7 +244,7 @@ def cmd_bench(a) -> int:
     files = [c.path for c in ev.clips[: a.runs]]
     print(f"{'model':40s} {'thr':>3s} {'e2e p50':>9s} {'e2e p95':>9s} {'model p50':>9s} {'RSS MB':>7s}")
     for m in a.models:
-        for t in _ints(a.threads):
+        for t in threads:
             r = measure_latency(Path(m), files, fe, a.backend, threads=t, runs=a.runs, warmup=a.warmup)
             print(f"{Path(m).name:40s} {t:3d} {r['e2e_ms']['p50']:9.3f} {r['e2e_ms']['p95']:9.3f} "
                   f"{r['model_ms']['p50']:9.3f} {r['peak_rss_bytes'] / 2**20:7.1f}")
@@ -245,7 +306,7 @@ def cmd_data_list(a) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="voxquant", description=__doc__.splitlines()[0])
+    p = _Parser(prog="voxquant", description=__doc__.splitlines()[0])
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     p.add_argument("--version", action="version", version=f"voxquant {__import__('voxquant').__version__}")
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
@@ -389,7 +450,11 @@ def main(argv: list[str] | None = None) -> int:
     from voxquant.errors import VoxquantError
 
     parser = build_parser()
-    a = parser.parse_args(argv)
+    try:
+        a = parser.parse_args(argv)
+    except VoxquantError as exc:  # a usage error (_Parser.error): one line, exit 2 like argparse
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.DEBUG if a.debug else logging.WARNING, format="%(levelname)s: %(message)s")
     if not a.debug:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

@@ -102,3 +102,47 @@ def require(module: str, extra: str, what: str):
         return importlib.import_module(module)
     except ImportError as exc:  # pragma: no cover - exercised where the extra is absent
         raise MissingExtraError(module.split(".")[0], extra, what) from exc
+
+
+def check_int(value, option: str, minimum: int | None = None, maximum: int | None = None) -> int:
+    """``value`` as an ``int`` if it is a whole number (not a bool) within ``[minimum, maximum]``.
+
+    Args:
+        value: the value to check (``int`` or a numpy integer; ``bool`` and ``float`` are refused).
+        option: the option or config key that gave it (``"--threads"``), named in the message.
+        minimum, maximum: inclusive bounds (``None`` = unbounded).
+
+    Raises:
+        ConfigError: ``"<option>: must be an integer >= <minimum>, got <value>"``.
+    """
+    import numbers
+
+    want = "an integer" + (f" >= {minimum}" if minimum is not None else "") + (
+        f" and <= {maximum}" if maximum is not None else "")
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ConfigError(f"{option}: must be {want}, got {type(value).__name__} {value!r}")
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise ConfigError(f"{option}: must be {want}, got {value!r}")
+    return int(value)
+
+
+def check_number(value, option: str, minimum: float | None = None, maximum: float | None = None) -> float:
+    """``value`` as a ``float`` if it is a finite real number (not a bool) within ``[minimum, maximum]``.
+
+    Raises:
+        ConfigError: ``"<option>: must be a finite number ..., got <value>"`` (NaN, +-inf, out of range, a string).
+    """
+    import math
+    import numbers
+
+    rng = (f" >= {minimum:g}" if minimum is not None else "") + (f" and <= {maximum:g}" if maximum is not None else "")
+    if minimum is not None and maximum is not None:
+        rng = f" in [{minimum:g}, {maximum:g}]"
+    want = "a finite number" + rng
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ConfigError(f"{option}: must be {want}, got {type(value).__name__} {value!r}")
+    if not math.isfinite(value):
+        raise ConfigError(f"{option}: must be {want}, got {value!r}")
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise ConfigError(f"{option}: must be {want}, got {value!r}")
+    return float(value)

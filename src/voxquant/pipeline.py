@@ -106,6 +106,83 @@ class RunConfig:
     labels: object = None
     data: object = None
 
+    #: The ``voxquant run`` option of each checked field (fields without one are named by their config key).
+    OPTIONS = {"out_dir": "--out", "recipes": "--recipes", "backends": "--backends", "snrs": "--snrs",
+               "calib_n": "--calib-n", "seed": "--seed", "threads": "--threads", "latency_runs": "--latency-runs",
+               "n_boot": "--n-boot", "max_drop": "--max-drop", "limit": "--limit", "group_by": "--group-by"}
+    #: Noise-slice SNRs outside this range (dB) are refused: below -30 dB the speech is gone, above 60 dB the
+    #: noise is below 16-bit quantization noise (the slice would equal ``clean``).
+    SNR_RANGE = (-30.0, 60.0)
+    #: Fewest bootstrap resamples accepted: fewer give CI bounds that move with the seed by more than the
+    #: resolution of the report (Efron & Tibshirani 1993, ch. 13, recommend >= 1000 for percentile intervals).
+    MIN_BOOT = 100
+
+    def validate(self) -> "RunConfig":
+        """Check the type, range and finiteness of every field before any work starts (the one place shared by the
+        CLI, ``--config run.toml`` and the Python API; :func:`run` calls it first).
+
+        Checked: ``threads`` (ints >= 1; empty = no latency), ``eval_threads`` >= 1, ``latency_runs`` >= 1,
+        ``latency_warmup`` >= 0, ``n_boot`` >= :attr:`MIN_BOOT`, ``seed`` in [0, 2**32 - 1], ``snrs`` finite within
+        :attr:`SNR_RANGE` dB, ``far_field_snr`` likewise, ``max_drop`` (and ``recipe_options["mixed"]["max_drop"]``)
+        finite in [0, 100] pp, ``limit`` ``None`` or >= 1, ``calib_n`` >= 1, ``recipes`` and ``backends`` non-empty
+        tuples of names, the boolean switches, and ``out_dir`` a folder that can be written
+        (:func:`voxquant.paths.ensure_writable_dir`; nothing is created).
+
+        Returns:
+            ``self`` (unchanged).
+
+        Raises:
+            ConfigError: the first bad field, naming its option (``--threads``) or config key and the bad value.
+        """
+        from voxquant.errors import check_int, check_number
+        from voxquant.paths import ensure_writable_dir
+
+        opt = lambda name: self.OPTIONS.get(name, name)  # noqa: E731
+
+        def names(name):
+            v = getattr(self, name)
+            if isinstance(v, str) or not isinstance(v, (tuple, list)):
+                raise ConfigError(f"{opt(name)}: must be a list of names, got {type(v).__name__} {v!r}")
+            bad = [x for x in v if not isinstance(x, str) or not x.strip()]
+            if bad:
+                raise ConfigError(f"{opt(name)}: every entry must be a non-empty name, got {bad[0]!r}")
+            return v
+
+        for name in ("recipes", "backends"):
+            if not names(name):
+                raise ConfigError(f"{opt(name)}: empty list", hint="name at least one, e.g. --recipes fp32,int8_dynamic")
+        names("group_by")
+        if not isinstance(self.threads, (tuple, list)):  # empty: no latency measured
+            raise ConfigError(f"{opt('threads')}: must be a list of thread counts, got {self.threads!r}")
+        for t in self.threads:
+            check_int(t, opt("threads"), 1, 4096)
+        check_int(self.eval_threads, opt("eval_threads"), 1, 4096)
+        check_int(self.latency_runs, opt("latency_runs"), 1)
+        check_int(self.latency_warmup, opt("latency_warmup"), 0)
+        check_int(self.n_boot, opt("n_boot"), self.MIN_BOOT)
+        check_int(self.seed, opt("seed"), 0, 2**32 - 1)
+        check_int(self.calib_n, opt("calib_n"), 1)
+        if self.limit is not None:
+            check_int(self.limit, opt("limit"), 1)
+        if not isinstance(self.snrs, (tuple, list)):
+            raise ConfigError(f"{opt('snrs')}: must be a list of SNRs in dB, got {self.snrs!r}")
+        for s in self.snrs:
+            check_number(s, f"{opt('snrs')} (dB)", *self.SNR_RANGE)
+        check_number(self.far_field_snr, f"{opt('far_field_snr')} (dB)", *self.SNR_RANGE)
+        check_number(self.max_drop, f"{opt('max_drop')} (pp)", 0.0, 100.0)
+        mixed = (self.recipe_options or {}).get("mixed") if isinstance(self.recipe_options, dict) else None
+        if not isinstance(self.recipe_options, dict):
+            raise ConfigError(f"recipe_options: must be a table of per-recipe options, got {self.recipe_options!r}")
+        if isinstance(mixed, dict) and "max_drop" in mixed:
+            check_number(mixed["max_drop"], "recipe_options.mixed.max_drop (pp)", 0.0, 100.0)
+        for name in ("reverb", "far_field", "progress"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name}: must be true or false, got {getattr(self, name)!r}")
+        if not isinstance(self.out_dir, (str, os.PathLike)):
+            raise ConfigError(f"{opt('out_dir')}: must be a folder path, got {self.out_dir!r}")
+        ensure_writable_dir(self.out_dir, opt("out_dir"))
+        return self
+
     def to_dict(self) -> dict:
         """The configuration as plain JSON types (recorded in the results)."""
         from voxquant.report.store import to_jsonable
@@ -205,7 +282,7 @@ def run(cfg: RunConfig | None = None) -> dict:
     from voxquant.report import ResultStore, print_summary, write_csv, write_html, write_json_atomic
     from voxquant.zoo.spec import to_model_layout
 
-    cfg = cfg or RunConfig()
+    cfg = (cfg or RunConfig()).validate()
     t_start = time.time()
     plan, skipped = plan_matrix(cfg.recipes, cfg.backends)  # fail fast on an unknown recipe or backend
     out = Path(cfg.out_dir)

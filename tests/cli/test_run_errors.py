@@ -67,7 +67,7 @@ def test_empty_calibration_folder(capsys, tmp_path, shared_data):
 
 def test_resume_under_another_fingerprint(capsys, tmp_path, shared_data):
     args = ["run", "--out", str(tmp_path / "out"), "--limit", "24", "--recipes", "fp32", "--threads", "1",
-            "--latency-runs", "5", "--no-reverb", "--snrs", "10", "--n-boot", "50", "--quiet"]
+            "--latency-runs", "5", "--no-reverb", "--snrs", "10", "--n-boot", "100", "--quiet"]
     assert main(args) == 0
     capsys.readouterr()
     line = _err(capsys, *args, "--seed", "3")

@@ -15,10 +15,11 @@ from pathlib import Path
 
 def cmd_benchmark(a) -> int:
     from voxquant.benchmark import BenchmarkConfig, benchmark_cli
+    from voxquant.commands.config import parse_numbers
 
     cfg = BenchmarkConfig(
         out_dir=Path(a.out), model=Path(a.model) if a.model else None, formats=a.formats, limit=a.limit,
-        calib_n=a.calib_n, snrs=tuple(float(s) for s in a.snrs.split(",") if s.strip()), runs=a.runs, warmup=a.warmup,
+        calib_n=a.calib_n, snrs=parse_numbers(a.snrs, "--snrs"), runs=a.runs, warmup=a.warmup,
         threads=a.threads, max_drop=a.max_drop, data_root=Path(a.data_root) if a.data_root else None, seed=a.seed,
         progress=not a.quiet, frontend=a.frontend,
     )

@@ -76,8 +76,11 @@ def _convert(cls, name: str, value, path: Path):
             raise bad("a list")
         default = field_defaults(cls).get(name) or ()
         kinds = {type(v) for v in default}
+        if kinds and kinds <= {int, float} and name not in ("threads",):
+            kinds = {float}  # a list of numbers (snrs = [20, 2.5]); ranges are RunConfig.validate's
         for v in value:
-            if kinds and not any(isinstance(v, k) for k in kinds) and not (float in kinds and isinstance(v, int)):
+            if isinstance(v, bool) or (kinds and not any(isinstance(v, k) for k in kinds)
+                                       and not (float in kinds and isinstance(v, int))):
                 raise bad(f"a list of {' or '.join(sorted(k.__name__ for k in kinds))}")
         return tuple(value)
     if "dict" in alts:
@@ -114,3 +117,26 @@ def config_from_toml(cls, path: str | Path) -> dict:
             raise ConfigError(f"{path}: unknown key '{key}'{hint}")
         out[key] = _convert(cls, key, value, path)
     return out
+
+
+def parse_numbers(text: str, option: str, kind=float) -> tuple:
+    """A comma list of numbers from the command line (``"20,10,5"`` -> ``(20.0, 10.0, 5.0)``).
+
+    Args:
+        text: the option's value; blanks and empty entries are ignored.
+        option: the option (``"--snrs"``), named in the message.
+        kind: ``float`` or ``int``.
+
+    Raises:
+        ConfigError: an entry that is not a number (``"--snrs: invalid number 'abc'"``); ranges are checked by the
+            config's ``validate()``.
+    """
+    out = []
+    for x in (t.strip() for t in str(text).split(",")):
+        if not x:
+            continue
+        try:
+            out.append(kind(x))
+        except ValueError:
+            raise ConfigError(f"{option}: invalid {'int' if kind is int else 'float'} value {x!r}") from None
+    return tuple(out)

@@ -10,7 +10,16 @@ def _csv(s: str) -> list[str]:
 
 
 def cmd_architectures(a) -> int:
+    from voxquant.errors import check_int, check_number
+    from voxquant.paths import ensure_writable_dir
     from voxquant.studies.architectures import ArchStudyConfig, run_study
+
+    check_number(a.max_drop, "--max-drop (pp)", 0.0, 100.0)
+    check_int(a.qat_epochs, "--qat-epochs", 1)
+    check_int(a.latency_runs, "--latency-runs", 1)
+    if a.limit is not None:
+        check_int(a.limit, "--limit", 1)
+    ensure_writable_dir(a.out, "--out")
 
     cfg = ArchStudyConfig(out_dir=Path(a.out), archs=tuple(_csv(a.archs)), max_drop=a.max_drop, budget=a.budget,
                           qat_epochs=a.qat_epochs, latency_runs=a.latency_runs, limit=a.limit,
@@ -21,7 +30,17 @@ def cmd_architectures(a) -> int:
 
 
 def cmd_calibration(a) -> int:
+    from voxquant.commands.config import parse_numbers
+    from voxquant.errors import check_int
+    from voxquant.paths import ensure_writable_dir
     from voxquant.studies.calibration import CalibStudyConfig, run_study
+
+    for n in parse_numbers(a.sizes, "--sizes", int):
+        check_int(n, "--sizes", 1)
+    if a.limit is not None:
+        check_int(a.limit, "--limit", 1)
+    check_int(a.seed, "--seed", 0, 2**32 - 1)
+    ensure_writable_dir(a.out, "--out")
 
     cfg = CalibStudyConfig(out_dir=Path(a.out), model=Path(a.model) if a.model else None,
                            compositions=tuple(_csv(a.compositions)), sizes=tuple(int(x) for x in _csv(a.sizes)),

@@ -23,6 +23,11 @@ def cmd_zoo_list(a) -> int:
 
 
 def cmd_zoo_eval(a) -> int:
+    from voxquant.errors import check_int
+
+    check_int(a.threads, "--threads", 1, 4096)
+    if a.limit is not None:
+        check_int(a.limit, "--limit", 1)
     if a.all:
         from voxquant.zoo import zoo_eval_all
 
@@ -48,7 +53,10 @@ def cmd_zoo_eval(a) -> int:
 
 
 def cmd_zoo_reproduce(a) -> int:
+    from voxquant.errors import check_int
     from voxquant.zoo import reproduce
+
+    check_int(a.threads, "--threads", 1, 4096)
 
     reproduce(out_md=a.out, threads=a.threads, quick=a.quick)
     print(f"wrote {a.out}")

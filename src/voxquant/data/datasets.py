@@ -20,9 +20,13 @@ Set folders are found under :func:`voxquant.paths.data_root` (``VOXQUANT_DATA``)
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
+import logging
 import os
 import re
+import stat
+import tempfile
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
@@ -173,6 +177,99 @@ def parse_sc_name(name: str) -> tuple[str | None, str | None, str | None]:
     return m.group("word"), m.group("speaker"), m.group("utt")
 
 
+#: Reasons an entry that looks like audio (or sits in a label folder) is not read: ``(singular, plural)``.
+SKIP_REASONS: dict[str, tuple[str, str]] = {
+    "dangling": ("dangling symbolic link", "dangling symbolic links"),
+    "loop": ("symbolic link loop", "symbolic link loops"),
+    "missing": ("missing file", "missing files"),
+    "directory": ("directory named like an audio file", "directories named like audio files"),
+    "fifo": ("FIFO named like an audio file", "FIFOs named like audio files"),
+    "special": ("special file (socket/device) named like an audio file", "special files (sockets/devices) named like audio files"),
+    "unreadable": ("unreadable file (no permission)", "unreadable files (no permission)"),
+    "non-audio": ("non-audio file", "non-audio files"),
+}
+
+
+def entry_problem(path: str | Path) -> str | None:
+    """Why ``path`` cannot be read as an audio file, or ``None`` if it is a readable regular file.
+
+    Looks at the entry itself without opening it (opening a FIFO would block): one of the keys of
+    :data:`SKIP_REASONS` except ``non-audio`` (``dangling``, ``loop``, ``missing``, ``directory``, ``fifo``,
+    ``special``, ``unreadable``).
+    """
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "loop"
+        if os.path.islink(path):
+            return "dangling"
+        if exc.errno == errno.EACCES:
+            return "unreadable"
+        return "missing"
+    if stat.S_ISDIR(st.st_mode):
+        return "directory"
+    if stat.S_ISFIFO(st.st_mode):
+        return "fifo"
+    if not stat.S_ISREG(st.st_mode):
+        return "special"
+    if not os.access(path, os.R_OK):
+        return "unreadable"
+    return None
+
+
+def skipped_summary(skipped: Sequence[tuple[Path | str, str]], limit: int = 3) -> str:
+    """``"3 files: 2 dangling symbolic links (a.wav, b.wav), 1 directory named like an audio file (x.wav)"``.
+
+    Args:
+        skipped: ``(path, reason)`` pairs; reasons are keys of :data:`SKIP_REASONS`.
+        limit: paths named per reason (the rest are counted).
+    """
+    by: dict[str, list[str]] = {}
+    for path, reason in skipped:
+        by.setdefault(reason, []).append(str(path))
+    parts = []
+    for reason, paths in by.items():
+        one, many = SKIP_REASONS.get(reason, (reason, reason))
+        more = f", ... {len(paths) - limit} more" if len(paths) > limit else ""
+        parts.append(f"{len(paths)} {one if len(paths) == 1 else many} ({', '.join(paths[:limit])}{more})")
+    n = len(skipped)
+    return f"{n} {'entry' if n == 1 else 'entries'}: " + ", ".join(parts)
+
+
+def report_skipped(source: str | Path, skipped: Sequence[tuple[Path | str, str]]) -> None:
+    """One warning line on the ``voxquant`` logger naming ``source`` and every reason with its count
+    (:func:`skipped_summary`); each path also at debug level. Nothing when ``skipped`` is empty."""
+    if not skipped:
+        return
+    log = logging.getLogger("voxquant")
+    for path, reason in skipped:
+        log.debug("%s: skipped %s: %s", source, path, SKIP_REASONS.get(reason, (reason,))[0])
+    log.warning("%s: skipped %s", source, skipped_summary(skipped))
+
+
+def scan_label_folder(folder: Path, exts: tuple[str, ...]) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """The readable audio files of one label folder (sorted by name) and the entries skipped, with their reason.
+
+    An entry whose name ends in one of ``exts`` but is not a readable regular file (dangling symlink, symlink
+    loop, directory, FIFO, ...) and any other file (``non-audio``) is skipped; sub-folders without an audio
+    extension are not entries of a label folder and are ignored silently.
+    """
+    good: list[Path] = []
+    skipped: list[tuple[Path, str]] = []
+    for f in sorted(folder.iterdir()):
+        problem = entry_problem(f)
+        if not f.name.lower().endswith(exts):
+            if problem is None:
+                skipped.append((f, "non-audio"))
+            continue
+        if problem is None:
+            good.append(f)
+        else:
+            skipped.append((f, problem))
+    return good, skipped
+
+
 def load_labelled_folder(
     root: str | Path,
     labels: Sequence[str] | None = None,
@@ -201,24 +298,34 @@ def load_labelled_folder(
     if not root.is_dir():
         raise DataError("data folder not found", root)
     exts = tuple(e.lower() for e in extensions)
+    scans: dict[str, tuple[list[Path], list[tuple[Path, str]]]] = {}
     if labels is None:
-        labels = sorted(
-            d.name for d in root.iterdir() if d.is_dir() and any(f.name.lower().endswith(exts) for f in d.iterdir())
-        )
+        for d in sorted(root.iterdir()):
+            if d.is_dir() and not d.name.lower().endswith(exts):
+                good, bad = scan_label_folder(d, exts)
+                if good or any(r != "non-audio" for _, r in bad):  # a label folder: audio, or entries named so
+                    scans[d.name] = (good, bad)
+        labels = sorted(name for name, (good, _) in scans.items() if good)
     labels = tuple(labels)
     clips: list[Clip] = []
+    skipped: list[tuple[Path, str]] = []
     for label in labels:
         folder = root / label
         if not folder.is_dir():
             raise DataError(f"label folder '{label}' is missing", folder, hint=f"expected one folder per label: {list(labels)}")
-        for f in sorted(folder.iterdir()):
-            if not f.is_file() or not f.name.lower().endswith(exts):
-                continue
+        good, bad = scans.get(label) or scan_label_folder(folder, exts)
+        skipped += bad
+        for f in good:
             word, speaker, utt = parse_sc_name(f.name)
             meta = {"utterance": utt} if utt is not None else {}
             clips.append(Clip(f.resolve(), label, speaker, word or label, meta))
+    for label, (good, bad) in scans.items():
+        if label not in labels:
+            skipped += bad  # label folders left with no usable audio
     if not clips:
-        raise DataError(f"no audio files ({', '.join(exts)}) found in the label folders", root)
+        why = f"; skipped {skipped_summary(skipped)}" if skipped else ""
+        raise DataError(f"no audio files ({', '.join(exts)}) found in the label folders{why}", root)
+    report_skipped(root, skipped)
     return ClipSet(name or root.name, clips, labels)
 
 
@@ -308,11 +415,17 @@ def clips_from_rows(csv_path: str | Path, rows: Iterable[tuple[int, dict]]) -> l
 
 
 def check_files_exist(clips: Sequence[Clip], source: str | Path) -> None:
-    """Raise one :class:`DataError` naming ``source`` and the first missing audio files, if any are missing."""
-    missing = [str(c.path) for c in clips if not c.path.is_file()]
-    if missing:
-        raise DataError(f"{len(missing)} of {len(clips)} audio file(s) not found: {_listing(missing)}", source,
-                        hint="manifest paths are relative to the manifest's folder")
+    """Raise one :class:`DataError` naming ``source`` and the first audio files that are missing or cannot be read
+    (dangling symlinks, symlink loops, directories or FIFOs named like audio; :func:`entry_problem`), with the
+    count per reason."""
+    bad = [(c.path, p) for c in clips if (p := entry_problem(c.path)) is not None]
+    if not bad:
+        return
+    if all(p == "missing" for _, p in bad):
+        raise DataError(f"{len(bad)} of {len(clips)} audio file(s) not found: {_listing([str(x) for x, _ in bad])}",
+                        source, hint="manifest paths are relative to the manifest's folder")
+    raise DataError(f"{len(bad)} of {len(clips)} audio file(s) cannot be read: {skipped_summary(bad)}", source,
+                    hint="manifest paths are relative to the manifest's folder")
 
 
 def load_manifest(set_dir: str | Path, labels: Sequence[str] | None = None, name: str | None = None) -> ClipSet:
