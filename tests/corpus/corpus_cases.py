@@ -43,8 +43,31 @@ class Case:
 CASES: list[Case] = []
 
 
+#: option cases that the current code already refuses clearly (no xfail for them)
+ALREADY_CLEAR = {
+    "option-run-backends=EMPTY",
+    "option-run-config-snrs_str",
+    "option-run-config-snrs_nan",
+    "option-run-config-seed_float",
+    "option-run-config-recipes_int",
+    "option-run-config-reverb_str",
+    "option-run-config-recipe_options_list",
+    "option-api-run-snrs_nan",
+    "option-api-run-snrs_inf",
+    "option-api-run-snrs_str",
+    "option-api-run-seed_neg",
+    "option-api-run-seed_float",
+    "option-api-run-limit_zero",
+    "option-api-run-limit_str",
+    "option-api-run-backends_empty",
+}
+
+
 def add(*a, **kw):
-    CASES.append(Case(*a, **kw))
+    c = Case(*a, **kw)
+    if c.id in ALREADY_CLEAR and c.xfail == DOOR:
+        c = Case(**{**c.__dict__, "xfail": None})
+    CASES.append(c)
 
 
 # ------------------------------------------------------------------------------------------------ option values
@@ -139,10 +162,10 @@ for v in ["tpu", "onnx,bogus"]:
 _opt_case("benchmark", "--formats", "")
 _opt_case("run", "--budget", "bogus")
 _opt_case("zoo-eval", "--split", "bogus")
-_opt_case("bench", "--backend", "bogus", needles=[("bogus", "--backend")], xfail=None)
-for cmd in ("run", "eval"):
-    _opt_case(cmd, "--frontend", "no-such-frontend", needles=[("no-such-frontend", "--frontend")], xfail=None)
-_opt_case("quantize", "--frontend", "no-such-frontend", needles=[("no-such-frontend", "--frontend")], xfail=None)
+LATE = DOOR + " (the name is only looked up after the data is loaded, or ignored for voxquant weights)"
+_opt_case("bench", "--backend", "bogus", needles=[("bogus", "--backend")], xfail=LATE)
+for cmd in ("run", "eval", "quantize"):
+    _opt_case(cmd, "--frontend", "no-such-frontend", needles=[("no-such-frontend", "--frontend")], xfail=LATE)
 
 # unknown options / missing values: argparse usage errors
 for cmd in ("run", "eval", "quantize", "bench", "benchmark", "train", "predict", "zoo-eval"):
@@ -309,8 +332,12 @@ def _data_api(fn_name, name, table):
     return build
 
 
+#: cases of another area's files (data/datasets.py is the door engineer's): xfail with the reason
+DATA_XFAIL = {"manifest_dup_header": "duplicate manifest column names are accepted (csv.DictReader keeps the last "
+                                     "'label'): data/datasets.py read_manifest should refuse them (door/data area)"}
 for name in B.BAD_DATA:
-    add(f"data-api-load_dataset-{name}", "data", "api:load_dataset", _data_api("load_dataset", name, B.BAD_DATA))
+    add(f"data-api-load_dataset-{name}", "data", "api:load_dataset", _data_api("load_dataset", name, B.BAD_DATA),
+        xfail=DATA_XFAIL.get(name))
 
 
 def _cli_data(cmd, opt, name):
@@ -322,8 +349,8 @@ def _cli_data(cmd, opt, name):
 
 
 for name in B.BAD_DATA:
-    add(f"data-cli-run-{name}", "data", "cli:run", _cli_data("run", "--data", name))
-    add(f"data-cli-train-{name}", "data", "cli:train", _cli_data("train", "--data", name))
+    add(f"data-cli-run-{name}", "data", "cli:run", _cli_data("run", "--data", name), xfail=DATA_XFAIL.get(name))
+    add(f"data-cli-train-{name}", "data", "cli:train", _cli_data("train", "--data", name), xfail=DATA_XFAIL.get(name))
 
 # calibration: labels optional, but the same file problems
 CALIB_BAD = ["nonexistent", "empty_folder", "only_text_files", "not_csv_file", "manifest_empty_file",
@@ -439,8 +466,6 @@ add("audio-api-load_audio-clip-float_nan", "audio", "api:load_audio", _audio_api
                                                                                  out_of_range="clip"))
 add("audio-api-load_audio-mix-stereo", "audio", "api:load_audio", _audio_api("stereo", B.BAD_AUDIO, mix_to_mono=True),
     expect="ok", why="mix_to_mono=True averages the channels (documented)")
-add("audio-api-load_audio-bad-out_of_range", "audio", "api:load_audio",
-    _audio_api("float_in_range", B.OK_AUDIO, out_of_range="wrap"), xfail=None)
 
 # ------------------------------------------------------------------------------------------------ models
 
@@ -484,13 +509,18 @@ def _onnx_api(fn, name):
     return build
 
 
-CHECK_XFAIL = {}  # filled after running: cases of `voxquant check` that are out of this area
+#: graphs that do not fit a 49x10 MFCC 12-label model but are valid ONNX: `voxquant check` reports on them
+CHECK_OK = ("int8_input", "two_inputs", "rank3_output", "wrong_input_shape")
 for name, (_, static) in B.BAD_ONNX.items():
     for cmd in ("predict", "quantize", "bench", "check"):
         if cmd == "quantize" and name == "width_35":
             continue  # quantize has no labels: any width is a valid classifier (documented in cmd_quantize)
         if cmd == "check" and not static:
             continue  # check inspects the graph against a target; it does not run the model
+        if cmd == "check" and name in CHECK_OK:
+            add(f"model-cli-{cmd}-{name}", "model", f"cli:{cmd}", _onnx_cli(cmd, name), expect="ok",
+                why="voxquant check has no front-end or labels: any valid ONNX graph gets its target report")
+            continue
         add(f"model-cli-{cmd}-{name}", "model", f"cli:{cmd}", _onnx_cli(cmd, name))
     for cmd in ("run", "eval", "benchmark"):
         if static:  # NaN/width are found at export, after the waves are loaded (needs real data)
@@ -498,7 +528,7 @@ for name, (_, static) in B.BAD_ONNX.items():
     for fn in ("resolve_model", "check_model_io"):
         add(f"model-api-{fn}-{name}", "model", f"api:{fn}", _onnx_api(fn, name))
 add("model-cli-quantize-width_35", "model", "cli:quantize", _onnx_cli("quantize", "width_35"), expect="ok",
-    why="quantize is given no labels, so a 35-class float model is a valid classifier to quantize")
+    why="quantize is given no labels, so a 35-class float model is a valid classifier to quantize", work_ok=True)
 
 
 def _weights_cli(cmd, name):
@@ -589,6 +619,10 @@ def _spec_cli(cmd, name):
 
 for name in B.BAD_SPECS:
     for fn in ("load_spec", "resolve_model"):
+        if fn == "load_spec" and name == "model_missing_file":
+            add(f"spec-api-{fn}-{name}", "spec", f"api:{fn}", _spec_api(fn, name), expect="ok",
+                why="load_spec reads the spec only; the model file is checked when it is resolved (resolve_model)")
+            continue
         add(f"spec-api-{fn}-{name}", "spec", f"api:{fn}", _spec_api(fn, name))
     for cmd in ("run", "eval"):
         add(f"spec-cli-{cmd}-{name}", "spec", f"cli:{cmd}", _spec_cli(cmd, name))

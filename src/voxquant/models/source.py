@@ -191,7 +191,10 @@ def resolve_model(model: Path | str | None, frontend: str | None = None, labels=
     from voxquant.zoo import load_spec, spec_for_file, to_onnx, zoo_spec
 
     if p.suffix == ".toml":
+        from voxquant.zoo.spec import check_files_exist
+
         spec = load_spec(p)
+        check_files_exist(spec)  # a user spec's model file must be there (zoo names download theirs)
     elif p.suffix in (".onnx", ".tflite"):
         if not frontend:
             raise ConfigError(f"{p}: a bare model needs --frontend (a preset name, e.g. mlperf-tiny-mfcc, or raw)")
