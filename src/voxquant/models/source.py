@@ -192,6 +192,10 @@ def resolve_model(model: Path | str | None, frontend: str | None = None, labels=
 
     if p.suffix == ".toml":
         spec = load_spec(p)
+        missing = [f for f in [spec.model_path, *(spec.root / e.path for e in spec.files)] if not Path(f).exists()]
+        if missing:  # a user spec's files must be there (zoo names download theirs)
+            raise ModelError(f"model file '{missing[0]}' named by the spec does not exist", p,
+                             hint="fix 'model'/'files' in the spec, or use the zoo name for a zoo model")
     elif p.suffix in (".onnx", ".tflite"):
         if not frontend:
             raise ConfigError(f"{p}: a bare model needs --frontend (a preset name, e.g. mlperf-tiny-mfcc, or raw)")

@@ -440,9 +440,10 @@ def check_model(onnx_path: str | Path, target: str | Target, evidence: dict | No
     import onnx
 
     t = target if isinstance(target, Target) else get_target(target)
+    from voxquant.models.checks import check_onnx_file
+
     path = Path(onnx_path)
-    if not path.is_file():
-        raise ModelError("model file not found", path)
+    check_onnx_file(path)  # missing/empty/not ONNX, opset outside what ONNX Runtime runs, external data missing
     try:
         model = onnx.load(str(path))
     except Exception as exc:

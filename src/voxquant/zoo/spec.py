@@ -289,10 +289,15 @@ def _schema():
     """The pydantic models of a spec's TOML (built lazily: pydantic is imported only when a spec is read)."""
     from typing import Annotated, Any
 
-    from pydantic import BaseModel, ConfigDict, Field
+    from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+    def _not_zero(d: int) -> int:
+        if d == 0:
+            raise ValueError("a dimension must be >= 1, or -1 for a dynamic one")
+        return d
 
     strict = ConfigDict(extra="forbid", strict=True)
-    Dim = Annotated[int, Field(ge=-1)]
+    Dim = Annotated[int, Field(ge=-1), AfterValidator(_not_zero)]
 
     class Quantization(BaseModel):
         model_config = strict
