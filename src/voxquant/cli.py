@@ -167,11 +167,16 @@ def cmd_quantize(a) -> int:
     from voxquant.quant import expand_recipes, get_recipe
     from voxquant.quant.export import export_onnx
 
+    from voxquant.audio.presets import get_preset
     from voxquant.errors import ConfigError, check_int
     from voxquant.paths import ensure_writable_dir
 
     check_int(a.calib_n, "--calib-n", 1)
     check_int(a.seed, "--seed", 0, 2**32 - 1)
+    try:  # checked even without --onnx (where it is not used): a typo is still a typo
+        get_preset(a.frontend)
+    except ConfigError as exc:
+        raise ConfigError(f"--frontend: {exc}") from None
     recipes = _csv(a.recipes)
     if not recipes:
         raise ConfigError("--recipes: empty list", hint="name at least one, e.g. --recipes fp16,int8_dynamic")
@@ -228,8 +233,14 @@ def cmd_bench(a) -> int:
     from voxquant.models.checks import check_model_io
     from voxquant.models.source import load_model
 
+    from voxquant.backends.table import get_backend
+
     check_int(a.runs, "--runs", 1)
     check_int(a.warmup, "--warmup", 0)
+    try:
+        get_backend(a.backend)
+    except ConfigError as exc:
+        raise ConfigError(f"--backend: {exc}") from None
     threads = _ints(a.threads, "--threads")
     if not threads:
         raise ConfigError("--threads: empty list", hint="e.g. --threads 1,2")

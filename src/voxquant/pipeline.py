@@ -137,7 +137,8 @@ class RunConfig:
         from voxquant.errors import check_int, check_number
         from voxquant.paths import ensure_writable_dir
 
-        opt = lambda name: self.OPTIONS.get(name, name)  # noqa: E731
+        def opt(name):  # the CLI option and the config/API key, so either way of giving it is recognised
+            return f"{self.OPTIONS[name]} ({name})" if name in self.OPTIONS and self.OPTIONS[name] != name else name
 
         def names(name):
             v = getattr(self, name)
@@ -180,6 +181,15 @@ class RunConfig:
                 raise ConfigError(f"{name}: must be true or false, got {getattr(self, name)!r}")
         if not isinstance(self.out_dir, (str, os.PathLike)):
             raise ConfigError(f"{opt('out_dir')}: must be a folder path, got {self.out_dir!r}")
+        if self.frontend is not None:  # a typo here would otherwise surface only after the data is loaded
+            from voxquant.audio.presets import get_preset
+
+            if not isinstance(self.frontend, str):
+                raise ConfigError(f"--frontend (frontend): must be a preset name, got {self.frontend!r}")
+            try:
+                get_preset(self.frontend)
+            except ConfigError as exc:
+                raise ConfigError(f"--frontend (frontend): {exc}") from None
         ensure_writable_dir(self.out_dir, opt("out_dir"))
         return self
 
@@ -326,14 +336,7 @@ def run(cfg: RunConfig | None = None) -> dict:
     store = ResultStore(out)
     cache_key = value_digest(fp)[:16]
 
-    y_eval = remap[ev.label_ids()]
-    eval_waves = load_waves(ev, fe.sample_rate, fe.clip_samples, progress=cfg.progress)
-    # calibration: the user's representative audio (--calib) or dev clips; stratified by label where labelled
-    cal_src = cal_set if cal_set is not None else dev
-    calib_idx = stratified_indices(cal_src.label_ids(), cfg.calib_n, cfg.seed)
-    calib_waves = load_waves(cal_src.subset(calib_idx, name="calibration"), fe.sample_rate, fe.clip_samples, progress=False)
-    calib = feats(calib_waves)
-
+    # the user's noise/RIR folders are read before any audio is decoded: a bad folder stops the run at once
     noise_eval = {}
     rirs = {}
     if cfg.noise:  # the user's own noise: all of it is held out (nothing of voxquant's training saw it)
@@ -350,6 +353,14 @@ def run(cfg: RunConfig | None = None) -> dict:
             rirs = load_rir_bank(cfg.data_root, sample_rate=fe.sample_rate) if (cfg.reverb or cfg.far_field) else {}
         except VoxquantError as exc:
             log.warning("reverb slices skipped: %s", exc)
+    y_eval = remap[ev.label_ids()]
+    eval_waves = load_waves(ev, fe.sample_rate, fe.clip_samples, progress=cfg.progress)
+    # calibration: the user's representative audio (--calib) or dev clips; stratified by label where labelled
+    cal_src = cal_set if cal_set is not None else dev
+    calib_idx = stratified_indices(cal_src.label_ids(), cfg.calib_n, cfg.seed)
+    calib_waves = load_waves(cal_src.subset(calib_idx, name="calibration"), fe.sample_rate, fe.clip_samples, progress=False)
+    calib = feats(calib_waves)
+
     specs = [s for s in slice_specs(cfg, list(rirs)) if (s[1] not in ("noise", "far_field") or noise_eval)]
 
     def slice_features(name, kind, param):

@@ -132,7 +132,7 @@ def test_toml_values_are_validated_too(capsys, tmp_path):
 def test_python_api_validates(tmp_path):
     import voxquant.pipeline as pipeline
 
-    with pytest.raises(ConfigError, match="--n-boot: .* got 0"):
+    with pytest.raises(ConfigError, match=r"--n-boot \(n_boot\): .* got 0"):  # the CLI option and the API key
         pipeline.run(RunConfig(out_dir=tmp_path / "o", n_boot=0))
     with pytest.raises(ConfigError, match="--threads"):
         RunConfig(out_dir=tmp_path / "o", threads=(True,)).validate()

@@ -24,7 +24,9 @@ from typing import Callable
 
 import corpus_builders as B
 
-DOOR = "door validation pending merge"
+#: No record waits on another area any more (door validation, data and model checks are merged); kept as the
+#: marker for records that would need one.
+DOOR = None
 
 
 @dataclass(frozen=True)
@@ -43,31 +45,8 @@ class Case:
 CASES: list[Case] = []
 
 
-#: option cases that the current code already refuses clearly (no xfail for them)
-ALREADY_CLEAR = {
-    "option-run-backends=EMPTY",
-    "option-run-config-snrs_str",
-    "option-run-config-snrs_nan",
-    "option-run-config-seed_float",
-    "option-run-config-recipes_int",
-    "option-run-config-reverb_str",
-    "option-run-config-recipe_options_list",
-    "option-api-run-snrs_nan",
-    "option-api-run-snrs_inf",
-    "option-api-run-snrs_str",
-    "option-api-run-seed_neg",
-    "option-api-run-seed_float",
-    "option-api-run-limit_zero",
-    "option-api-run-limit_str",
-    "option-api-run-backends_empty",
-}
-
-
 def add(*a, **kw):
-    c = Case(*a, **kw)
-    if c.id in ALREADY_CLEAR and c.xfail == DOOR:
-        c = Case(**{**c.__dict__, "xfail": None})
-    CASES.append(c)
+    CASES.append(Case(*a, **kw))
 
 
 # ------------------------------------------------------------------------------------------------ option values
@@ -162,7 +141,7 @@ for v in ["tpu", "onnx,bogus"]:
 _opt_case("benchmark", "--formats", "")
 _opt_case("run", "--budget", "bogus")
 _opt_case("zoo-eval", "--split", "bogus")
-LATE = DOOR + " (the name is only looked up after the data is loaded, or ignored for voxquant weights)"
+LATE = None  # names (front-end preset, backend) are checked at the door, before any data is loaded
 _opt_case("bench", "--backend", "bogus", needles=[("bogus", "--backend")], xfail=LATE)
 for cmd in ("run", "eval", "quantize"):
     _opt_case(cmd, "--frontend", "no-such-frontend", needles=[("no-such-frontend", "--frontend")], xfail=LATE)
@@ -332,9 +311,8 @@ def _data_api(fn_name, name, table):
     return build
 
 
-#: cases of another area's files (data/datasets.py is the door engineer's): xfail with the reason
-DATA_XFAIL = {"manifest_dup_header": "duplicate manifest column names are accepted (csv.DictReader keeps the last "
-                                     "'label'): data/datasets.py read_manifest should refuse them (door/data area)"}
+#: cases that would wait on another area (none left)
+DATA_XFAIL: dict = {}  # none left (duplicate header columns are refused by read_manifest)
 for name in B.BAD_DATA:
     add(f"data-api-load_dataset-{name}", "data", "api:load_dataset", _data_api("load_dataset", name, B.BAD_DATA),
         xfail=DATA_XFAIL.get(name))
@@ -425,7 +403,7 @@ def _real_opt(opt, name):
 
 for opt in ("--calib", "--noise", "--rirs"):
     for name in ("nonexistent", "empty_folder", "only_text_files"):
-        xf = None if opt == "--calib" else "noise/RIR folders are read after the eval waves are loaded (door: validate paths first)"
+        xf = None  # noise/RIR folders are read before any audio is decoded
         add(f"data-cli-run-realdata-{opt.strip('-')}-{name}", "data", "cli:run", _real_opt(opt, name), xfail=xf,
             data="shared")
 

@@ -182,7 +182,6 @@ _OPT_TEXT = st.one_of(st.text(alphabet="0123456789-.,eainf x", max_size=8),
                       st.integers(-10**12, 10**12).map(str))
 
 
-@pytest.mark.xfail(strict=False, reason=DOOR)
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 @given(st.sampled_from(["--threads", "--snrs", "--n-boot", "--limit", "--calib-n", "--max-drop", "--seed"]), _OPT_TEXT)
 def test_run_option_text_never_crashes(tmp_path_factory, opt, value):

@@ -376,6 +376,9 @@ def read_manifest(csv_path: str | Path, label_required: bool = True) -> tuple[li
                 rows.append((reader.line_num, row))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DataError(f"cannot read manifest ({exc})", csv_path) from None
+    dup = sorted({c for c in columns if columns.count(c) > 1})
+    if dup:  # csv.DictReader would keep the last one silently
+        raise DataError(f"manifest header repeats column(s) {dup}", csv_path, hint="each column name must appear once")
     required = ["path", "label"] if label_required else ["path"]
     missing = [c for c in required if c not in columns]
     if missing:
