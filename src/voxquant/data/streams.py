@@ -1,0 +1,525 @@
+"""Continuous test streams for always-on wake-word evaluation.
+
+A wake word is judged on continuous audio: false rejects (FRR) at a fixed false-accept rate per hour (FA/h),
+not top-1 on 1-second clips. Following Picovoice's wake-word benchmark (github.com/Picovoice/wake-word-benchmark:
+keyword clips mixed with background speech and noise at 10 dB SNR; a detection counts if it falls between a
+clip's start and its end + 0.5 s), :func:`build_stream` places real keyword clips ("positives") and real
+non-keyword speech ("negatives") one after another at random, seeded gaps, optionally convolves the speech with a
+real room impulse response, and mixes real background noise under everything at a requested SNR. The placement
+is returned as a manifest of :class:`Event` so a detection runner can score it.
+
+Definitions (all documented numbers are module constants):
+
+* **Trimming.** Each speech clip is cut to its spoken part: frames of :data:`TRIM_FRAME_S` (10 ms) whose RMS is
+  at least :data:`TRIM_THRESHOLD_DB` (-40 dB) below the clip's loudest frame are "voice"; the clip is cut from the
+  first to the last voice frame. Event times are therefore the word, not the file padding. An all-zero clip is
+  skipped (warning).
+* **Placement.** The stream starts with a gap; then clips follow, each after a gap drawn uniformly from
+  ``[min_gap_s, max_gap_s]``. The first clip is always a keyword; after that each clip is a keyword with
+  probability ``keyword_fraction``. Clips are drawn without replacement from a seeded permutation of each pool
+  (a new permutation once a pool is used up). Placement stops at the first clip that would not end inside the
+  stream. Events never overlap and are sorted by start.
+* **Reverberation.** With ``rir``, the whole speech track is convolved (:func:`voxquant.data.augment.apply_rir`:
+  ``scipy.signal.fftconvolve``, aligned on the RIR's direct-path peak, same RMS as the dry track). Event times stay
+  those of the dry word; the reverberant tail runs on into the following gap.
+* **SNR.** ``snr_db = 10 log10(P_speech / P_noise)``, both powers measured over the samples inside events (the
+  speech after reverberation, the noise as added). The noise track is made by chaining random-offset crops of the
+  recordings (a recording shorter than what is still needed is looped with a random rotation); which recording
+  comes next is drawn at random.
+* **Level.** The mix is scaled down as a whole only if its peak exceeds :data:`PEAK_LIMIT` (0.99); the factor is
+  stored as ``Stream.info["gain"]`` (1.0 when untouched). Levels of the source clips are otherwise kept.
+* **Determinism.** Placement and noise use independent generators seeded from ``seed``
+  (``numpy.random.default_rng([seed, k])``), so the same inputs and seed give a bit-identical stream, and a clean
+  stream (``snr_db=None``) has the same placement as its noisy twin.
+
+Streams are saved with :func:`save_stream` (``audio.wav``/``audio.flac`` + ``events.csv`` + ``stream.json``) and
+read back with :func:`load_stream`, so every model variant is scored on the very same audio.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from voxquant.errors import DataError
+
+TRIM_FRAME_S = 0.010
+"""Frame length (s) of the energy trimmer."""
+TRIM_THRESHOLD_DB = -40.0
+"""A frame is voice if its RMS is within this many dB of the clip's loudest frame."""
+PEAK_LIMIT = 0.99
+"""The mix is scaled down as a whole when its peak exceeds this."""
+AUDIO_FORMATS = {"wav": ("WAV", "FLOAT"), "flac": ("FLAC", "PCM_16")}
+"""``save_stream`` formats: WAV float32 (bit-exact round trip, default) or FLAC 16-bit (smaller, quantized)."""
+EVENT_FIELDS = ("start_s", "end_s", "label", "source_path", "is_keyword")
+
+
+@dataclass(frozen=True)
+class Event:
+    """One clip placed in a stream.
+
+    Attributes:
+        start_s: start of the (trimmed) word in the stream, seconds.
+        end_s: its end, seconds (``> start_s``).
+        label: the clip's word (for Speech Commands ``_unknown_`` clips: the real word).
+        source_path: the source audio file (string, as given).
+        is_keyword: true for a positive (keyword) clip.
+    """
+
+    start_s: float
+    end_s: float
+    label: str
+    source_path: str
+    is_keyword: bool
+
+
+@dataclass
+class Stream:
+    """A continuous test stream and the manifest of what was placed where.
+
+    Attributes:
+        audio: ``float32 [S]`` mono in [-1, 1] (scaled down only if needed: ``info["gain"]``).
+        sample_rate: Hz.
+        events: :class:`Event` list, sorted by start, non-overlapping, all inside ``[0, S / sample_rate]``.
+        keyword: the wake word of the positives.
+        info: build parameters (seed, snr_db, rir, noise names, gaps, gain, ...), JSON-able.
+    """
+
+    audio: np.ndarray
+    sample_rate: int
+    events: list[Event]
+    keyword: str
+    info: dict = field(default_factory=dict)
+
+    @property
+    def duration_s(self) -> float:
+        """Length in seconds."""
+        return self.audio.shape[0] / float(self.sample_rate)
+
+    def keyword_events(self) -> list[Event]:
+        """The positive events only."""
+        return [e for e in self.events if e.is_keyword]
+
+
+# ---- sources -------------------------------------------------------------------------------------------------
+
+
+def _clip_word(clip) -> str:
+    word = getattr(clip, "word", None)
+    return str(word) if word and clip.label.startswith("_") else str(clip.label)
+
+
+def _as_items(source, what: str) -> list[tuple[str, str]]:
+    """ClipSet / list of Clip / list of (path, label) -> [(path, word)]."""
+    items = []
+    if source is None:
+        raise DataError(f"{what}: no clips given (None)")
+    for i, entry in enumerate(source):
+        if hasattr(entry, "path") and hasattr(entry, "label"):
+            items.append((str(entry.path), _clip_word(entry)))
+        elif isinstance(entry, (tuple, list)) and len(entry) == 2:
+            items.append((str(entry[0]), str(entry[1])))
+        else:
+            raise DataError(f"{what}: entry {i} is neither a Clip nor a (path, label) pair: {entry!r}")
+    return items
+
+
+def _same_word(a: str, b: str) -> bool:
+    return a.strip().lower() == b.strip().lower()
+
+
+def _split_sets(cs, split: str):
+    from voxquant.data.splits import split_dev_eval
+
+    if split == "all":
+        return cs
+    if split not in ("dev", "eval"):
+        raise DataError(f"split must be 'dev', 'eval' or 'all', got {split!r}")
+    dev, ev = split_dev_eval(cs)
+    return dev if split == "dev" else ev
+
+
+def default_stream_sources(keyword: str, data_root: str | Path | None = None, split: str = "eval"):
+    """Pick positives and negatives for a stream from the shared data pack.
+
+    Positives: the clips of ``keyword`` - one of Picovoice's six wake words (``picovoice-wakewords``: alexa,
+    computer, jarvis, smart_mirror, snowboy, view_glass) or any Speech Commands v0.02 word (the 12-class test set,
+    whose ``_unknown_`` clips carry their real word; e.g. ``yes`` or ``marvin``). Negatives: every Speech Commands
+    test clip of another word (``_silence_`` excluded), plus, for a Picovoice keyword, the other five wake words.
+    A keyword clip never appears among negatives.
+
+    Args:
+        keyword: the wake word (case-insensitive).
+        data_root: data pack root (default ``VOXQUANT_DATA``).
+        split: ``"eval"`` (default, the held-out half of :func:`voxquant.data.split_dev_eval`), ``"dev"`` or ``"all"``.
+
+    Returns:
+        ``(positives, negatives)``: two lists of :class:`~voxquant.data.Clip`.
+
+    Raises:
+        DataError: no clip of ``keyword`` (names the words available), a bad ``split``, or a missing set.
+    """
+    from voxquant.data.specs import load_dataset
+
+    sc = _split_sets(load_dataset("speech-commands-v2-test", data_root=data_root), split)
+    sc_clips = [c for c in sc.clips if c.label != "_silence_"]
+    pico_clips: list = []
+    available = {_clip_word(c) for c in sc_clips}
+    try:
+        pico = _split_sets(load_dataset("picovoice-wakewords", data_root=data_root), split)
+        pico_clips = list(pico.clips)
+        available |= {_clip_word(c) for c in pico_clips}
+    except DataError:
+        pico = None
+    pico_words = {_clip_word(c).lower() for c in pico_clips}
+    positives = [c for c in sc_clips + pico_clips if _same_word(_clip_word(c), keyword)]
+    if not positives:
+        raise DataError(
+            f"keyword {keyword!r} has no clips in the data pack (split {split!r}); words available: "
+            f"{', '.join(sorted(available))}"
+        )
+    negatives = [c for c in sc_clips if not _same_word(_clip_word(c), keyword)]
+    if keyword.lower() in pico_words:
+        negatives += [c for c in pico_clips if not _same_word(_clip_word(c), keyword)]
+    return positives, negatives
+
+
+# ---- building --------------------------------------------------------------------------------------------------
+
+
+def trim_silence(x: np.ndarray, sample_rate: int, threshold_db: float = TRIM_THRESHOLD_DB) -> np.ndarray:
+    """Cut leading and trailing silence by frame energy (module docstring: 10 ms frames, -40 dB re loudest frame).
+
+    Args:
+        x: ``float32 [N]``.
+        sample_rate: Hz.
+        threshold_db: voice threshold relative to the loudest frame's RMS, dB (negative).
+
+    Returns:
+        ``float32 [M]``, ``M <= N``, a contiguous slice of ``x`` (whole frames); empty if ``x`` is all zeros.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    hop = max(1, int(round(TRIM_FRAME_S * sample_rate)))
+    n = int(math.ceil(x.shape[0] / hop))
+    if n == 0:
+        return x[:0]
+    padded = np.zeros(n * hop, dtype=np.float64)
+    padded[: x.shape[0]] = x
+    rms = np.sqrt(np.mean(padded.reshape(n, hop) ** 2, axis=1))
+    peak = float(rms.max())
+    if peak <= 0.0:
+        return x[:0]
+    voice = np.flatnonzero(rms >= peak * 10.0 ** (threshold_db / 20.0))
+    return x[voice[0] * hop : min(x.shape[0], (voice[-1] + 1) * hop)]
+
+
+class _Pool:
+    """Draws clips without replacement from seeded permutations; decodes and trims each file once."""
+
+    def __init__(self, items, rng, sample_rate, cache):
+        self.items, self.rng, self.sr, self.cache = items, rng, sample_rate, cache
+        self.order: list[int] = []
+
+    def _audio(self, path: str) -> np.ndarray:
+        if path not in self.cache:
+            from voxquant.audio.io import load_audio
+
+            self.cache[path] = trim_silence(load_audio(path, self.sr, mix_to_mono=True), self.sr)
+        return self.cache[path]
+
+    def draw(self) -> tuple[str, str, np.ndarray]:
+        for _ in range(2 * len(self.items) + 1):
+            if not self.order:
+                self.order = [int(i) for i in self.rng.permutation(len(self.items))]
+            path, word = self.items[self.order.pop(0)]
+            x = self._audio(path)
+            if x.size:
+                return path, word, x
+            warnings.warn(f"stream: skipping silent clip {path}", stacklevel=3)
+        raise DataError(f"stream: every clip is silent (e.g. {self.items[0][0]})")
+
+
+def _noise_track(noise: Mapping[str, np.ndarray], n: int, rng: np.random.Generator) -> tuple[np.ndarray, list]:
+    names = sorted(noise)
+    out = np.zeros(n, dtype=np.float64)
+    used, filled = [], 0
+    while filled < n:
+        name = names[int(rng.integers(len(names)))]
+        rec = noise[name]
+        need = n - filled
+        if rec.shape[0] > need:
+            off = int(rng.integers(0, rec.shape[0] - need + 1))
+            seg = rec[off : off + need]
+        else:
+            off = int(rng.integers(0, rec.shape[0]))
+            seg = np.roll(rec, -off)
+        out[filled : filled + seg.shape[0]] = seg
+        used.append({"name": name, "offset": off, "at_s": filled, "samples": int(seg.shape[0])})
+        filled += seg.shape[0]
+    return out, used
+
+
+def _check_noise(noise) -> dict[str, np.ndarray]:
+    if not isinstance(noise, Mapping) or not noise:
+        raise DataError("stream: noise must be a non-empty {name: float32 [L]} mapping (e.g. load_noise_bank())")
+    out = {}
+    for k, v in noise.items():
+        a = np.asarray(v, dtype=np.float32)
+        if a.ndim != 1 or a.size == 0 or not np.all(np.isfinite(a)):
+            raise DataError(f"stream: noise {k!r} must be a non-empty, finite 1-D array, got shape {a.shape}")
+        if not np.any(a):
+            raise DataError(f"stream: noise {k!r} is all zeros")
+        out[str(k)] = a
+    return out
+
+
+def build_stream(
+    positives,
+    negatives_speech,
+    noise: Mapping[str, np.ndarray] | None,
+    *,
+    keyword: str,
+    duration_s: float,
+    sample_rate: int = 16000,
+    snr_db: float | None = 10.0,
+    rir: np.ndarray | None = None,
+    min_gap_s: float = 0.5,
+    max_gap_s: float = 2.0,
+    keyword_fraction: float = 0.5,
+    seed: int = 0,
+) -> Stream:
+    """Build a continuous, seeded test stream (module docstring: trimming, placement, reverberation, SNR, level).
+
+    Args:
+        positives: clips of ``keyword``: a :class:`~voxquant.data.ClipSet`, a list of Clip, or of ``(path, label)``.
+            Every label must be ``keyword`` (case-insensitive).
+        negatives_speech: other speech, same forms. Clips labelled ``keyword`` are dropped with a warning.
+        noise: ``{name: float32 [L]}`` real recordings at ``sample_rate`` (e.g. ``load_noise_bank()`` or the eval
+            half of ``split_noise_bank``); ignored (may be ``None``) when ``snr_db`` is ``None``.
+        keyword: the wake word.
+        duration_s: stream length, seconds.
+        sample_rate: Hz; clips are resampled when needed.
+        snr_db: speech-to-noise ratio over the events, dB (Picovoice's benchmark: 10); ``None``: clean.
+        rir: ``float32 [K]`` room impulse response at ``sample_rate`` applied to the speech, or ``None``.
+        min_gap_s, max_gap_s: gap before each clip, uniform in ``[min_gap_s, max_gap_s]`` seconds.
+        keyword_fraction: probability that a clip after the first is a keyword (the first always is).
+        seed: integer seed.
+
+    Returns:
+        :class:`Stream` with ``audio float32 [round(duration_s * sample_rate)]``.
+
+    Raises:
+        DataError: no positives, positives of another label, no clip of ``keyword`` (names the labels given),
+            empty negatives (or only keyword clips), ``duration_s`` too short for one gap plus one keyword clip,
+            bad gaps/fraction/SNR, empty or malformed noise, a bad RIR. AudioError: an unreadable clip (named).
+    """
+    from voxquant.data.augment import apply_rir
+
+    if not isinstance(keyword, str) or not keyword.strip():
+        raise DataError(f"stream: keyword must be a non-empty string, got {keyword!r}")
+    for name, v in (("duration_s", duration_s), ("min_gap_s", min_gap_s), ("max_gap_s", max_gap_s)):
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v < 0:
+            raise DataError(f"stream: {name} must be a finite number >= 0, got {v!r}")
+    if max_gap_s < min_gap_s:
+        raise DataError(f"stream: max_gap_s ({max_gap_s}) < min_gap_s ({min_gap_s})")
+    if not 0.0 <= keyword_fraction <= 1.0:
+        raise DataError(f"stream: keyword_fraction must be in [0, 1], got {keyword_fraction!r}")
+    if snr_db is not None and (not isinstance(snr_db, (int, float)) or not math.isfinite(snr_db)):
+        raise DataError(f"stream: snr_db must be a finite number or None, got {snr_db!r}")
+
+    pos = _as_items(positives, "positives")
+    neg = _as_items(negatives_speech, "negatives")
+    labels = sorted({w for _, w in pos})
+    if not pos or not any(_same_word(w, keyword) for _, w in pos):
+        raise DataError(f"stream: no clip of keyword {keyword!r} among the positives; labels given: {labels or 'none'}")
+    others = [w for w in labels if not _same_word(w, keyword)]
+    if others:
+        raise DataError(f"stream: positives for keyword {keyword!r} also hold other labels: {others}")
+    dropped = [p for p, w in neg if _same_word(w, keyword)]
+    if dropped:
+        warnings.warn(
+            f"stream: {len(dropped)} negative clip(s) are labelled with the keyword {keyword!r} and were dropped "
+            f"(e.g. {dropped[0]})",
+            stacklevel=2,
+        )
+        neg = [(p, w) for p, w in neg if not _same_word(w, keyword)]
+    if not neg:
+        raise DataError(f"stream: no negative speech for keyword {keyword!r} (the negatives are empty)")
+    clean = snr_db is None
+    bank = None if clean else _check_noise(noise)
+    h = None
+    if rir is not None:
+        h = np.asarray(rir, dtype=np.float32)
+        if h.ndim != 1 or h.size == 0 or not np.any(h) or not np.all(np.isfinite(h)):
+            raise DataError(f"stream: rir must be a non-empty, non-zero, finite 1-D array, got shape {h.shape}")
+
+    n = int(round(duration_s * sample_rate))
+    rng_place = np.random.default_rng([int(seed), 0])
+    rng_noise = np.random.default_rng([int(seed), 1])
+    cache: dict[str, np.ndarray] = {}
+    pos_pool = _Pool(pos, rng_place, sample_rate, cache)
+    neg_pool = _Pool(neg, rng_place, sample_rate, cache)
+
+    speech = np.zeros(n, dtype=np.float64)
+    events: list[Event] = []
+    cursor = 0
+    first = True
+    while True:
+        gap = int(round(rng_place.uniform(min_gap_s, max_gap_s) * sample_rate))
+        is_kw = first or bool(rng_place.random() < keyword_fraction)
+        path, word, x = (pos_pool if is_kw else neg_pool).draw()
+        start = cursor + gap
+        if start + x.shape[0] > n:
+            if first:
+                raise DataError(
+                    f"stream: duration_s={duration_s} is too short for one gap ({gap / sample_rate:.2f} s) plus one "
+                    f"{keyword!r} clip ({x.shape[0] / sample_rate:.2f} s, {path})"
+                )
+            break
+        speech[start : start + x.shape[0]] += x
+        events.append(Event(start / sample_rate, (start + x.shape[0]) / sample_rate, keyword if is_kw else word,
+                            path, is_kw))
+        cursor = start + x.shape[0]
+        first = False
+
+    if h is not None:
+        speech = apply_rir(speech.astype(np.float32), h).astype(np.float64)
+    info: dict = {"seed": int(seed), "snr_db": snr_db, "min_gap_s": min_gap_s, "max_gap_s": max_gap_s,
+                  "keyword_fraction": keyword_fraction, "rir": h is not None, "noise": []}
+    mix = speech
+    if not clean:
+        noise_track, used = _noise_track(bank, n, rng_noise)
+        mask = np.zeros(n, dtype=bool)
+        for e in events:
+            mask[int(round(e.start_s * sample_rate)) : int(round(e.end_s * sample_rate))] = True
+        p_s = float(np.mean(speech[mask] ** 2))
+        p_n = float(np.mean(noise_track[mask] ** 2))
+        if p_n <= 0.0:
+            raise DataError("stream: the noise is silent under every event; cannot set an SNR")
+        g = math.sqrt(p_s / (p_n * 10.0 ** (snr_db / 10.0)))
+        mix = speech + g * noise_track
+        info["noise"] = used
+        info["noise_gain"] = g
+    peak = float(np.max(np.abs(mix))) if n else 0.0
+    gain = PEAK_LIMIT / peak if peak > PEAK_LIMIT else 1.0
+    info["gain"] = gain
+    audio = (mix * gain).astype(np.float32)
+    return Stream(audio=audio, sample_rate=int(sample_rate), events=events, keyword=keyword, info=info)
+
+
+# ---- manifest, save, load ----------------------------------------------------------------------------------------
+
+
+def stream_manifest(stream: Stream) -> list[dict]:
+    """The events as dicts ``{start_s, end_s, label, source_path, is_keyword}``, in stream order."""
+    return [asdict(e) for e in stream.events]
+
+
+def save_stream(stream: Stream, folder: str | Path, audio_format: str = "wav") -> Path:
+    """Write ``audio.<wav|flac>``, ``events.csv`` and ``stream.json`` into ``folder`` (atomic writes).
+
+    Args:
+        stream: the stream.
+        folder: created if missing.
+        audio_format: ``"wav"`` (float32, bit-exact) or ``"flac"`` (16-bit PCM, lossy by quantization).
+
+    Returns:
+        ``folder`` as a Path.
+
+    Raises:
+        DataError: an unknown ``audio_format``. OSError: the folder is not writable.
+    """
+    import soundfile as sf
+
+    from voxquant.atomic import atomic_path, write_json_atomic, write_text_atomic
+
+    if audio_format not in AUDIO_FORMATS:
+        raise DataError(f"save_stream: audio_format must be one of {sorted(AUDIO_FORMATS)}, got {audio_format!r}")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    fmt, subtype = AUDIO_FORMATS[audio_format]
+    audio_name = f"audio.{audio_format}"
+    with atomic_path(folder / audio_name) as tmp:
+        sf.write(str(tmp), stream.audio, stream.sample_rate, format=fmt, subtype=subtype)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(EVENT_FIELDS), lineterminator="\n")
+    w.writeheader()
+    for row in stream_manifest(stream):
+        w.writerow({**row, "start_s": repr(row["start_s"]), "end_s": repr(row["end_s"])})
+    write_text_atomic(folder / "events.csv", buf.getvalue())
+    write_json_atomic(folder / "stream.json", {
+        "audio": audio_name, "sample_rate": stream.sample_rate, "keyword": stream.keyword,
+        "num_samples": int(stream.audio.shape[0]), "events": "events.csv", "info": stream.info,
+    })
+    return folder
+
+
+def load_stream(folder: str | Path) -> Stream:
+    """Read a stream written by :func:`save_stream`.
+
+    Returns:
+        :class:`Stream` (audio ``float32 [S]``; events from ``events.csv``).
+
+    Raises:
+        DataError: missing folder/files, malformed ``stream.json`` or ``events.csv`` (names the file and row), or
+            audio whose rate/length disagrees with ``stream.json``. AudioError: an unreadable audio file.
+    """
+    from voxquant.audio.io import load_audio
+
+    folder = Path(folder)
+    meta_path = folder / "stream.json"
+    if not meta_path.is_file():
+        raise DataError("not a saved stream (no stream.json)", folder)
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        audio_path = folder / str(meta["audio"])
+        sr, keyword, num = int(meta["sample_rate"]), str(meta["keyword"]), int(meta["num_samples"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"malformed stream.json ({type(exc).__name__}: {exc})", meta_path) from None
+    if not audio_path.is_file():
+        raise DataError(f"the stream's audio file {audio_path.name} is missing", folder)
+    audio = load_audio(audio_path, sr, resample=False)
+    if audio.shape[0] != num:
+        raise DataError(f"audio has {audio.shape[0]} samples, stream.json says {num}", audio_path)
+    ev_path = folder / "events.csv"
+    if not ev_path.is_file():
+        raise DataError("the stream's events.csv is missing", folder)
+    events = []
+    with ev_path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        if tuple(reader.fieldnames or ()) != EVENT_FIELDS:
+            raise DataError(f"events.csv columns must be {list(EVENT_FIELDS)}, got {reader.fieldnames}", ev_path)
+        for i, row in enumerate(reader, start=2):
+            try:
+                kw = {"True": True, "False": False}[row["is_keyword"]]
+                e = Event(float(row["start_s"]), float(row["end_s"]), row["label"], row["source_path"], kw)
+            except (KeyError, ValueError, TypeError):
+                raise DataError(f"line {i}: bad event row {row}", ev_path) from None
+            if not (0.0 <= e.start_s < e.end_s <= num / sr + 1e-9):
+                raise DataError(f"line {i}: event [{e.start_s}, {e.end_s}] s is outside the stream", ev_path)
+            events.append(e)
+    return Stream(audio=audio, sample_rate=sr, events=events, keyword=keyword, info=dict(meta.get("info") or {}))
+
+
+__all__ = [
+    "AUDIO_FORMATS",
+    "PEAK_LIMIT",
+    "TRIM_FRAME_S",
+    "TRIM_THRESHOLD_DB",
+    "Event",
+    "Stream",
+    "build_stream",
+    "default_stream_sources",
+    "load_stream",
+    "save_stream",
+    "stream_manifest",
+    "trim_silence",
+]
