@@ -3,7 +3,8 @@ augmentation, verified download.
 
 See :mod:`voxquant.data.datasets` (clips, manifests, decoding), :mod:`voxquant.data.registry` +
 :mod:`voxquant.data.sets` (known sets), :mod:`voxquant.data.specs` (bring your own data),
-:mod:`voxquant.data.splits`, :mod:`voxquant.data.augment` and :mod:`voxquant.data.fetch`.
+:mod:`voxquant.data.splits`, :mod:`voxquant.data.augment`, :mod:`voxquant.data.streams` (continuous wake-word test streams) and
+:mod:`voxquant.data.fetch`.
 """
 
 from voxquant.data.augment import (
@@ -37,6 +38,15 @@ from voxquant.data.sets.speech_commands import speech_commands_extra, speech_com
 from voxquant.data.sets.speech_commands_noise import noise_clips
 from voxquant.data.specs import check_labels, load_calibration, load_dataset, with_labels
 from voxquant.data.splits import split_dev_eval, split_rule, split_summary
+from voxquant.data.streams import (
+    Event,
+    Stream,
+    build_stream,
+    default_stream_sources,
+    load_stream,
+    save_stream,
+    stream_manifest,
+)
 
 __all__ = [
     "DATASETS",
@@ -46,11 +56,15 @@ __all__ = [
     "Augmenter",
     "Clip",
     "ClipSet",
+    "Event",
     "RemoteDataset",
+    "Stream",
     "alphanumeric_accents",
     "apply_rir",
+    "build_stream",
     "check_labels",
     "dataset_names",
+    "default_stream_sources",
     "fetch",
     "fsdd",
     "get_loader",
@@ -61,6 +75,7 @@ __all__ = [
     "load_manifest",
     "load_noise_bank",
     "load_rir_bank",
+    "load_stream",
     "load_waves",
     "make_slice",
     "mix_at_snr",
@@ -70,11 +85,13 @@ __all__ = [
     "random_gain",
     "read_manifest",
     "rirs",
+    "save_stream",
     "speech_commands_extra",
     "speech_commands_test",
     "split_dev_eval",
     "split_rule",
     "split_summary",
+    "stream_manifest",
     "time_shift",
     "with_labels",
 ]
