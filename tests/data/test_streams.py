@@ -206,3 +206,17 @@ def test_real_yes_stream(shared_data):
     assert {n["name"] for n in st.info["noise"]} <= set(eval_noise)
     with pytest.raises(DataError, match="'nosuchword'.*yes"):
         default_stream_sources("nosuchword", shared_data)
+
+
+def test_clipset_input_uses_real_word_of_unknown(synth):
+    """A ClipSet works as input; a Speech Commands-style `_unknown_` clip is labelled (and screened) by its word."""
+    from pathlib import Path
+
+    from voxquant.data import Clip, ClipSet
+
+    pos = ClipSet("kw", [Clip(Path(p), "kw") for p, _ in synth["pos"]], ("kw",))
+    neg = ClipSet("neg", [Clip(Path(synth["neg"][0][0]), "_unknown_", word="marvin"),
+                          Clip(Path(synth["pos"][0][0]), "_unknown_", word="kw")], ("_unknown_",))
+    with pytest.warns(UserWarning, match="1 negative clip"):
+        st = build_stream(pos, neg, synth["noise"], keyword="kw", duration_s=15, seed=1)
+    assert {e.label for e in st.events if not e.is_keyword} == {"marvin"}
