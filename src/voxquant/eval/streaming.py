@@ -1,0 +1,616 @@
+"""Always-on (streaming) wake-word evaluation on continuous audio: scores, detections, event matching, DET.
+
+A wake word is judged by its false-reject rate (FRR) at a fixed false-accept rate per hour of audio (FA/h),
+measured on a continuous stream rather than on isolated clips. This module follows published conventions:
+
+* **Picovoice wake-word benchmark** (github.com/Picovoice/wake-word-benchmark): a detection counts as a hit
+  when it falls between the keyword utterance's start and its end + 0.5 s; the headline number is the miss
+  rate at 0.1 FA/h. :func:`match` uses ``[start_s, end_s + hit_after_end_s]`` with ``hit_after_end_s=0.5``.
+* **openWakeWord** (github.com/dscripka/openWakeWord, ``openwakeword/model.py`` and its evaluation notebooks):
+  80 ms frames, consecutive activations inside a refractory window count once, a threshold sweep gives the
+  FRR / FA/h curve. :func:`detect` applies ``refractory_s``; :func:`det_curve` sweeps thresholds.
+* **microWakeWord** (github.com/kahrendt/microWakeWord, ``microwakeword/inference.py`` / ESPHome
+  ``micro_wake_word``): the probabilities are averaged over a sliding window of the last 5 outputs
+  (``smooth_k=5``) and a cooldown follows each accept.
+
+Two layers:
+
+1. **Clip-model runner.** A clip classifier (e.g. DS-CNN on 1 s of MFCC) is slid over the stream with a hop of
+   20-100 ms: :func:`window_scores` (offline, batched; the stream's features are computed once and each window
+   is a slice of them when the framing allows, see :func:`features_are_sliceable`) and
+   :class:`StreamingDetector` (live: a ring buffer of feature frames fed by :class:`IncrementalFrontend`, which
+   computes only the new frames of each hop). Both give the softmax probability of the keyword class at each
+   window's end, in audio time.
+2. **Metrics** on ``(times_s, probs)`` series and labelled events: :func:`detect`, :func:`match`,
+   :func:`det_curve`, :func:`frr_at_fa_per_hour`, :func:`detection_latency_ms`, :func:`bootstrap_frr_ci`.
+
+Events are plain objects with ``start_s``, ``end_s`` and ``is_keyword`` attributes (e.g. :class:`Event`, or the
+events of a ``voxquant.data.streams`` stream); nothing here depends on how streams are built.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from voxquant.audio.frontend import FrontendConfig, compute_features
+from voxquant.audio.layout import to_model_layout
+from voxquant.errors import ConfigError, DataError
+from voxquant.eval.metrics import softmax
+
+__all__ = [
+    "DetCurve",
+    "Event",
+    "IncrementalFrontend",
+    "MatchResult",
+    "StreamingDetector",
+    "bootstrap_frr_ci",
+    "det_curve",
+    "detect",
+    "detection_latency_ms",
+    "features_are_sliceable",
+    "frr_at_fa_per_hour",
+    "match",
+    "smooth",
+    "window_scores",
+]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# events
+
+
+@dataclass(frozen=True)
+class Event:
+    """One labelled segment of a stream (times in seconds of audio from the stream's start).
+
+    ``is_keyword`` marks the target wake word; other events (other words, noise bursts) are negatives: a detection
+    inside them is a false accept.
+    """
+
+    start_s: float
+    end_s: float
+    label: str = ""
+    is_keyword: bool = True
+
+
+def _keyword_spans(events: Iterable) -> np.ndarray:
+    """``float64 [E, 2]`` (start_s, end_s) of the keyword events, sorted by start. Raises DataError on bad spans."""
+    spans = []
+    for i, e in enumerate(events):
+        try:
+            s, t, kw = float(e.start_s), float(e.end_s), bool(e.is_keyword)
+        except AttributeError as exc:
+            raise DataError(f"event {i} lacks start_s/end_s/is_keyword ({exc})") from None
+        if not (math.isfinite(s) and math.isfinite(t)) or t < s or s < 0:
+            raise DataError(f"event {i} has an invalid span start_s={s}, end_s={t} (need 0 <= start_s <= end_s)")
+        if kw:
+            spans.append((s, t))
+    arr = np.asarray(spans, dtype=np.float64).reshape(-1, 2)
+    return arr[np.argsort(arr[:, 0], kind="stable")]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# detection rule
+
+
+def smooth(probs: np.ndarray, k: int = 1) -> np.ndarray:
+    """Causal moving average of the last ``k`` outputs (microWakeWord's sliding window, ``k=5`` there).
+
+    Args:
+        probs: ``float [W]`` scores in time order.
+        k: window length in outputs (``1`` = no smoothing). The first ``k-1`` outputs average what exists so far.
+
+    Returns:
+        ``float64 [W]``.
+
+    Raises:
+        ConfigError: ``k < 1``.
+    """
+    if int(k) < 1:
+        raise ConfigError(f"smoothing window must be >= 1 output, got {k}")
+    p = np.asarray(probs, dtype=np.float64).ravel()
+    if k == 1 or p.size == 0:
+        return p.copy()
+    c = np.concatenate([[0.0], np.cumsum(p)])
+    idx = np.arange(1, p.size + 1)
+    lo = np.maximum(idx - k, 0)
+    return (c[idx] - c[lo]) / (idx - lo)
+
+
+def _refractory(cand_times: np.ndarray, refractory_s: float) -> np.ndarray:
+    """Greedy cooldown over sorted candidate times: keep one, skip everything < ``refractory_s`` after it."""
+    if cand_times.size == 0 or refractory_s <= 0:
+        return cand_times.copy()
+    out = []
+    i = 0
+    n = cand_times.size
+    while i < n:
+        t = cand_times[i]
+        out.append(t)
+        i = int(np.searchsorted(cand_times, t + refractory_s, side="left"))
+    return np.asarray(out, dtype=np.float64)
+
+
+def detect(times_s: np.ndarray, probs: np.ndarray, threshold: float, smooth_k: int = 1,
+           refractory_s: float = 1.0) -> np.ndarray:
+    """Detection times from a score series: smoothing, threshold, refractory (cooldown).
+
+    An output triggers when its smoothed score (:func:`smooth`, ``smooth_k`` outputs) is ``>= threshold`` and at
+    least ``refractory_s`` seconds have passed since the previous *detection* (microWakeWord's cooldown; as in
+    openWakeWord, consecutive activations inside the window count once). A score that stays above the threshold
+    for longer than ``refractory_s`` triggers again.
+
+    Args:
+        times_s: ``float [W]`` increasing output times (seconds of audio, the window end).
+        probs: ``float [W]`` keyword probabilities.
+        threshold: decision threshold on the smoothed score.
+        smooth_k: moving-average length in outputs.
+        refractory_s: cooldown in seconds (0 = every output above threshold is a detection).
+
+    Returns:
+        ``float64 [D]`` detection times (seconds), increasing.
+
+    Raises:
+        ConfigError: mismatched lengths, non-increasing times, negative ``refractory_s``, ``smooth_k < 1``.
+    """
+    t, s = _check_series(times_s, probs)
+    if refractory_s < 0:
+        raise ConfigError(f"refractory_s must be >= 0, got {refractory_s}")
+    s = smooth(s, smooth_k)
+    return _refractory(t[s >= threshold], float(refractory_s))
+
+
+def _check_series(times_s, probs) -> tuple[np.ndarray, np.ndarray]:
+    t = np.asarray(times_s, dtype=np.float64).ravel()
+    p = np.asarray(probs, dtype=np.float64).ravel()
+    if t.shape != p.shape:
+        raise ConfigError(f"times_s and probs differ in length ({t.size} vs {p.size})")
+    if t.size > 1 and np.any(np.diff(t) <= 0):
+        raise ConfigError("times_s must be strictly increasing")
+    if not np.all(np.isfinite(p)):
+        raise ConfigError("probs contains NaN or Inf")
+    return t, p
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# event matching
+
+
+@dataclass
+class MatchResult:
+    """Outcome of :func:`match`.
+
+    Attributes:
+        hits: ``bool [E]`` per keyword event (sorted by start): was it detected.
+        hit_times_s: ``float64 [E]`` first detection credited to each event (NaN if missed).
+        keyword_spans: ``float64 [E, 2]`` (start_s, end_s) of the keyword events, in the order of ``hits``.
+        false_accept_times_s: ``float64 [F]`` detections outside every keyword acceptance window.
+    """
+
+    hits: np.ndarray
+    hit_times_s: np.ndarray
+    keyword_spans: np.ndarray
+    false_accept_times_s: np.ndarray
+
+    @property
+    def n_false_accepts(self) -> int:
+        """Number of false accepts."""
+        return int(self.false_accept_times_s.size)
+
+
+def match(detections_s: Sequence[float], events: Iterable, hit_after_end_s: float = 0.5) -> MatchResult:
+    """Match detections to keyword events (Picovoice wake-word benchmark convention).
+
+    A detection at time ``d`` is inside the acceptance window of keyword event ``e`` when
+    ``e.start_s <= d <= e.end_s + hit_after_end_s`` (0.5 s in Picovoice's benchmark). Detections are taken in time
+    order; each one inside some window credits the earliest-starting not-yet-hit event whose window contains it
+    (each event is hit at most once); a detection inside a window whose events are all hit already is neither a hit
+    nor a false accept. Every other detection (between events, or inside a non-keyword event) is a false accept.
+
+    Args:
+        detections_s: detection times in seconds.
+        events: objects with ``start_s``, ``end_s``, ``is_keyword`` (e.g. :class:`Event`).
+        hit_after_end_s: tolerance after the keyword's end, seconds.
+
+    Returns:
+        :class:`MatchResult`.
+
+    Raises:
+        DataError: an event without those attributes or with an invalid span; ConfigError: negative tolerance.
+    """
+    if hit_after_end_s < 0:
+        raise ConfigError(f"hit_after_end_s must be >= 0, got {hit_after_end_s}")
+    spans = _keyword_spans(events)
+    dets = np.sort(np.asarray(detections_s, dtype=np.float64).ravel())
+    n = spans.shape[0]
+    hits = np.zeros(n, dtype=bool)
+    hit_t = np.full(n, np.nan)
+    lo, hi = spans[:, 0], spans[:, 1] + hit_after_end_s
+    inside_any = np.zeros(dets.size, dtype=bool)
+    if n:  # union of acceptance windows (sorted by start), then one searchsorted for every detection
+        u_lo, u_hi = [lo[0]], [hi[0]]
+        for a, b in zip(lo[1:], hi[1:]):
+            if a <= u_hi[-1]:
+                u_hi[-1] = max(u_hi[-1], b)
+            else:
+                u_lo.append(a)
+                u_hi.append(b)
+        j = np.searchsorted(np.asarray(u_lo), dets, side="right") - 1
+        inside_any = (j >= 0) & (dets <= np.asarray(u_hi)[np.maximum(j, 0)])
+    for d in dets[inside_any]:  # few: at most a handful per keyword event
+        inside = np.flatnonzero((lo <= d) & (d <= hi))
+        free = inside[~hits[inside]]
+        if free.size:
+            hits[free[0]] = True
+            hit_t[free[0]] = d
+    fa = dets[~inside_any]
+    return MatchResult(hits=hits, hit_times_s=hit_t, keyword_spans=spans,
+                       false_accept_times_s=np.asarray(fa, dtype=np.float64))
+
+
+def detection_latency_ms(result: MatchResult) -> dict:
+    """Latency from the end of each detected keyword to its (first credited) trigger, in audio time.
+
+    Negative values mean the detector fired before the labelled end of the word.
+
+    Returns:
+        ``{"n": int, "p50_ms": float, "p95_ms": float, "mean_ms": float}`` (NaN values when nothing was hit).
+    """
+    lat = (result.hit_times_s - result.keyword_spans[:, 1])[result.hits] * 1000.0
+    if lat.size == 0:
+        return {"n": 0, "p50_ms": math.nan, "p95_ms": math.nan, "mean_ms": math.nan}
+    return {"n": int(lat.size), "p50_ms": float(np.percentile(lat, 50)), "p95_ms": float(np.percentile(lat, 95)),
+            "mean_ms": float(lat.mean())}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# DET curve and operating point
+
+
+@dataclass
+class DetCurve:
+    """FRR and FA/h per threshold (see :func:`det_curve`).
+
+    Attributes:
+        thresholds: ``float64 [K]`` increasing.
+        frr: ``float64 [K]`` false-reject rate (missed keyword events / keyword events).
+        fa_per_hour: ``float64 [K]`` false accepts per hour of audio.
+        n_false_accepts: ``int64 [K]``.
+        hits: ``bool [K, E]`` per threshold and keyword event (for the bootstrap).
+        false_accept_times_s: per threshold, ``float64 [F_k]`` false-accept times (for the bootstrap).
+        duration_h: hours of audio the FA rate is divided by.
+    """
+
+    thresholds: np.ndarray
+    frr: np.ndarray
+    fa_per_hour: np.ndarray
+    n_false_accepts: np.ndarray
+    hits: np.ndarray
+    false_accept_times_s: list = field(repr=False)
+    duration_h: float = 0.0
+
+
+def det_curve(times_s: np.ndarray, probs: np.ndarray, events: Iterable, duration_h: float,
+              thresholds: Sequence[float] | None = None, smooth_k: int = 1, refractory_s: float = 1.0,
+              hit_after_end_s: float = 0.5) -> DetCurve:
+    """Sweep the detection threshold (openWakeWord-style) and give FRR and FA/h at each.
+
+    At each threshold: :func:`detect` (``smooth_k``, ``refractory_s``) then :func:`match` (``hit_after_end_s``).
+    FA/h divides the false accepts by ``duration_h``: pass the hours of audio the false accepts can occur in (the
+    whole stream, or only its negative part when keyword events are excluded, as Picovoice/openWakeWord report on
+    background-only audio).
+
+    Args:
+        times_s, probs: ``float [W]`` score series (e.g. from :func:`window_scores`).
+        events: labelled events (``start_s``, ``end_s``, ``is_keyword``).
+        duration_h: hours of audio, > 0.
+        thresholds: increasing thresholds (default 0.00..1.00 step 0.01).
+
+    Returns:
+        :class:`DetCurve` (FRR is non-decreasing and FA/h non-increasing in the threshold when
+        ``refractory_s == 0``; with a cooldown a higher threshold can shift, not only drop, detections).
+
+    Raises:
+        ConfigError: ``duration_h <= 0``, non-increasing thresholds, bad series (see :func:`detect`);
+        DataError: bad events; no keyword event.
+    """
+    if not duration_h > 0:
+        raise ConfigError(f"duration_h must be > 0, got {duration_h}")
+    th = np.round(np.linspace(0.0, 1.0, 101), 10) if thresholds is None else np.asarray(thresholds, np.float64)
+    if th.ndim != 1 or th.size == 0 or np.any(np.diff(th) <= 0):
+        raise ConfigError("thresholds must be a non-empty increasing sequence")
+    events = list(events)
+    t, p = _check_series(times_s, probs)
+    s = smooth(p, smooth_k)
+    n_kw = _keyword_spans(events).shape[0]
+    if n_kw == 0:
+        raise DataError("no keyword event: FRR is undefined")
+    hits = np.zeros((th.size, n_kw), dtype=bool)
+    fa_times = []
+    for i, thr in enumerate(th):
+        r = match(_refractory(t[s >= thr], float(refractory_s)), events, hit_after_end_s)
+        hits[i] = r.hits
+        fa_times.append(r.false_accept_times_s)
+    n_fa = np.array([f.size for f in fa_times], dtype=np.int64)
+    return DetCurve(thresholds=th, frr=1.0 - hits.mean(axis=1), fa_per_hour=n_fa / duration_h,
+                    n_false_accepts=n_fa, hits=hits, false_accept_times_s=fa_times, duration_h=float(duration_h))
+
+
+def _operating_point(frr: np.ndarray, fa: np.ndarray, fa_h: float, mode: str) -> float:
+    ok = fa <= fa_h
+    if not ok.any():
+        return math.nan
+    best = float(frr[ok].min())
+    if mode == "conservative":
+        return best
+    # interpolated: linear in FA/h between the best point at or below the target and the best point at the
+    # lowest FA/h above it (the next measured operating point)
+    above = ~ok
+    if not above.any():
+        return best
+    j_lo = np.flatnonzero(ok)[np.argmin(frr[ok])]
+    cand = np.flatnonzero(above & (fa == fa[above].min()))
+    j_hi = cand[np.argmin(frr[cand])]
+    x0, y0, x1, y1 = fa[j_lo], frr[j_lo], fa[j_hi], frr[j_hi]
+    if y1 >= y0 or x1 <= x0:
+        return best
+    w = (fa_h - x0) / (x1 - x0)
+    return float(y0 + w * (y1 - y0))
+
+
+def frr_at_fa_per_hour(curve: DetCurve, fa_h: float = 0.1, mode: str = "conservative") -> float:
+    """FRR at a target false-accept rate (Picovoice reports the miss rate at 0.1 FA/h).
+
+    ``mode="conservative"``: the lowest FRR among swept thresholds whose FA/h is ``<= fa_h`` (an operating point
+    that was actually measured; the reported FRR is never better than what a deployed threshold achieves).
+    ``mode="interpolated"``: linear interpolation in FA/h between that point
+    and the best point at the next measured FA/h above it (optimistic by up to one threshold step; for plots).
+
+    Returns:
+        FRR in [0, 1], or NaN when no swept threshold reaches ``fa_h`` (extend the thresholds upward).
+
+    Raises:
+        ConfigError: unknown ``mode`` or negative ``fa_h``.
+    """
+    if mode not in ("conservative", "interpolated"):
+        raise ConfigError(f"unknown mode '{mode}' (choose from conservative, interpolated)")
+    if fa_h < 0:
+        raise ConfigError(f"fa_h must be >= 0, got {fa_h}")
+    return _operating_point(curve.frr, curve.fa_per_hour, float(fa_h), mode)
+
+
+def bootstrap_frr_ci(curve: DetCurve, fa_h: float = 0.1, n_boot: int = 1000, alpha: float = 0.05,
+                     block_s: float = 3600.0, seed: int = 0, mode: str = "conservative") -> tuple[float, float, float]:
+    """Percentile bootstrap CI of FRR at ``fa_h`` FA/h, resampling positives and hours of negatives independently.
+
+    Each replicate draws the keyword events with replacement (FRR per threshold) and, independently, blocks of
+    ``block_s`` seconds of audio with replacement (FA/h per threshold = resampled false accepts / resampled
+    duration; the last block may be partial), then takes the operating point as :func:`frr_at_fa_per_hour`.
+    Blocks of an hour resample "hours of negatives"; shorter blocks suit short test streams.
+
+    Returns:
+        ``(point, lo, hi)``: the point estimate on the full data and the ``alpha/2`` / ``1-alpha/2`` percentiles
+        (NaN-valued replicates, where no threshold reaches ``fa_h``, count as FRR 1.0: a conservative choice).
+
+    Raises:
+        ConfigError: ``n_boot < 1``, ``alpha`` outside (0, 1), ``block_s <= 0``.
+    """
+    if n_boot < 1 or not 0 < alpha < 1 or not block_s > 0:
+        raise ConfigError(f"need n_boot >= 1, 0 < alpha < 1, block_s > 0 (got {n_boot}, {alpha}, {block_s})")
+    point = frr_at_fa_per_hour(curve, fa_h, mode)
+    total_s = curve.duration_h * 3600.0
+    n_blk = max(1, int(math.ceil(total_s / block_s)))
+    blk_dur = np.full(n_blk, block_s)
+    blk_dur[-1] = total_s - block_s * (n_blk - 1)
+    fa_blk = np.zeros((curve.thresholds.size, n_blk))
+    for k, ft in enumerate(curve.false_accept_times_s):
+        if ft.size:
+            fa_blk[k] = np.bincount(np.minimum((ft // block_s).astype(int), n_blk - 1), minlength=n_blk)
+    rng = np.random.default_rng(seed)
+    hits = curve.hits.astype(np.float64)
+    n_pos = hits.shape[1]
+    out = np.empty(n_boot)
+    for b in range(n_boot):
+        ip = rng.integers(0, n_pos, n_pos)
+        ib = rng.integers(0, n_blk, n_blk)
+        frr = 1.0 - hits[:, ip].mean(axis=1)
+        fa = fa_blk[:, ib].sum(axis=1) / (blk_dur[ib].sum() / 3600.0)
+        v = _operating_point(frr, fa, float(fa_h), mode)
+        out[b] = 1.0 if math.isnan(v) else v
+    lo, hi = np.percentile(out, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+    return float(point), float(lo), float(hi)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# clip-model runner
+
+
+def _check_frontend(frontend: FrontendConfig) -> None:
+    if frontend.kind != "features":
+        raise ConfigError(f"streaming runner needs a host feature front-end, got kind '{frontend.kind}' "
+                          f"(front-end '{frontend.name}')")
+
+
+def _hop_samples(frontend: FrontendConfig, hop_ms: float) -> int:
+    hop = int(round(hop_ms * frontend.sample_rate / 1000.0))
+    if hop < 1 or abs(hop * 1000.0 / frontend.sample_rate - hop_ms) > 1e-6:
+        raise ConfigError(f"window hop of {hop_ms} ms is not a whole number of samples at {frontend.sample_rate} Hz")
+    return hop
+
+
+def features_are_sliceable(frontend: FrontendConfig, hop_ms: float) -> bool:
+    """Whether each window's features equal a slice of the whole stream's feature matrix.
+
+    True when the front-end frames with ``center=False`` (frame ``k`` starts at sample ``k * hop_length``; no
+    padding), has no per-clip state (``audio_norm="none"``, no pre-emphasis, whose first sample is kept
+    unfiltered per clip) and the window hop is a multiple of the frame hop: window ``j`` (start ``j*H``) then uses
+    frames ``j*H/hop_length ... + T - 1`` of the stream. Otherwise :func:`window_scores` computes each window's
+    features on its own samples.
+    """
+    if frontend.kind != "features" or frontend.center or frontend.audio_norm != "none" or frontend.preemphasis:
+        return False
+    hop = _hop_samples(frontend, hop_ms)
+    return hop % frontend.hop_length == 0
+
+
+def window_scores(session, audio: np.ndarray, frontend: FrontendConfig, layout: str, keyword_index: int,
+                  hop_ms: float = 20.0, batch: int = 512, outputs: str = "logits") -> tuple[np.ndarray, np.ndarray]:
+    """Offline: slide the clip model's window over a stream and score the keyword at each window end.
+
+    Window ``j`` covers samples ``[j*H, j*H + clip_samples)`` (``H`` = ``hop_ms`` in samples); its time is its end,
+    ``(j*H + clip_samples) / sample_rate`` s. When :func:`features_are_sliceable`, the stream's features are
+    computed once and windows are slices of them (equal to per-window computation, tested); otherwise each window
+    is featurised on its own. Windows run through ``session.run`` in batches of ``batch``.
+
+    Args:
+        session: object with ``run(float32 [N, ...]) -> float32 [N, C]`` (e.g. ``voxquant.backends.onnxruntime
+            .OrtSession``).
+        audio: ``float32 [S]`` mono stream at ``frontend.sample_rate``.
+        frontend: the model's front-end (``kind="features"``); ``clip_samples`` is the window length.
+        layout: model input layout (``voxquant.audio.layout.LAYOUTS``).
+        keyword_index: output index of the keyword class.
+        hop_ms: window hop in milliseconds (20-100 ms typical; openWakeWord uses 80 ms).
+        outputs: ``"logits"`` (softmax applied) or ``"probs"`` (model already outputs probabilities).
+
+    Returns:
+        ``(times_s float64 [W], probs float32 [W])``, ``W = 1 + (S - clip_samples) // H``.
+
+    Raises:
+        ConfigError: raw front-end, bad hop/outputs/keyword index; DataError: audio not 1-D, non-finite, or shorter
+        than one window.
+    """
+    _check_frontend(frontend)
+    if outputs not in ("logits", "probs"):
+        raise ConfigError(f"unknown outputs '{outputs}' (choose from logits, probs)")
+    x = np.asarray(audio, dtype=np.float32)
+    if x.ndim != 1:
+        raise DataError(f"stream audio must be 1-D float32 [S], got shape {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise DataError("stream audio contains NaN or Inf")
+    hop = _hop_samples(frontend, hop_ms)
+    clip = frontend.clip_samples
+    if x.size < clip:
+        raise DataError(f"stream of {x.size} samples is shorter than one window ({clip} samples)")
+    n_win = 1 + (x.size - clip) // hop
+    starts = np.arange(n_win, dtype=np.int64) * hop
+    t_frames = frontend.n_frames()
+    if features_are_sliceable(frontend, hop_ms):
+        m = hop // frontend.hop_length
+        feats = compute_features(x[: starts[-1] + clip], frontend)  # [T_all, F]
+        view = np.lib.stride_tricks.sliding_window_view(feats, t_frames, axis=0)[::m]  # [W, F, T]
+        get = lambda a, b: view[a:b].transpose(0, 2, 1)  # noqa: E731
+    else:
+        get = lambda a, b: compute_features(  # noqa: E731
+            np.stack([x[s : s + clip] for s in starts[a:b]]), frontend)
+    probs = np.empty(n_win, dtype=np.float32)
+    for a in range(0, n_win, batch):
+        b = min(a + batch, n_win)
+        y = np.asarray(session.run(to_model_layout(get(a, b), layout)), dtype=np.float32)
+        probs[a:b] = _keyword_prob(y, keyword_index, outputs)
+    return (starts + clip) / float(frontend.sample_rate), probs
+
+
+def _keyword_prob(y: np.ndarray, keyword_index: int, outputs: str) -> np.ndarray:
+    if y.ndim != 2 or not 0 <= keyword_index < y.shape[1]:
+        raise ConfigError(f"keyword_index {keyword_index} is outside the model's {y.shape[-1]} outputs")
+    p = softmax(y, axis=1) if outputs == "logits" else y
+    return p[:, keyword_index]
+
+
+class IncrementalFrontend:
+    """Feature front-end for a live stream: each :meth:`push` computes only the frames that became complete.
+
+    Frames are those of :func:`~voxquant.audio.frontend.compute_features` on the whole stream (frame ``k`` starts
+    at sample ``k * hop_length``, ``center=False``); unconsumed samples (less than one frame step ahead) are kept.
+
+    Raises:
+        ConfigError: the front-end is not sliceable into independent frames (``center=True``, ``audio_norm`` other
+            than ``"none"``, pre-emphasis, or ``kind="raw"``).
+    """
+
+    def __init__(self, frontend: FrontendConfig):
+        _check_frontend(frontend)
+        if frontend.center or frontend.audio_norm != "none" or frontend.preemphasis:
+            raise ConfigError(f"front-end '{frontend.name}' has per-clip state (center/audio_norm/pre-emphasis): "
+                              "it cannot be computed frame by frame")
+        self.cfg = frontend
+        self._buf = np.zeros(0, dtype=np.float32)
+        self.frames_done = 0
+
+    def push(self, samples: np.ndarray) -> np.ndarray:
+        """Append ``float32 [n]`` samples; return the new frames ``float32 [k, F]`` (``k`` may be 0)."""
+        cfg = self.cfg
+        self._buf = np.concatenate([self._buf, np.asarray(samples, dtype=np.float32).ravel()])
+        win, hop = cfg.win_length, cfg.hop_length
+        if self._buf.size < win:
+            return np.zeros((0, cfg.n_features), dtype=np.float32)
+        k = 1 + (self._buf.size - win) // hop
+        feats = compute_features(self._buf[: (k - 1) * hop + win], cfg)
+        self._buf = self._buf[k * hop :]
+        self.frames_done += k
+        return feats
+
+
+class StreamingDetector:
+    """Live wake-word detection with a clip model: ring buffer of feature frames + incremental front-end.
+
+    Every window hop (``hop_ms``, a multiple of the front-end's frame hop) the last ``T`` frames (one window of
+    ``clip_samples``) are run through the model; the keyword probability is smoothed over the last ``smooth_k``
+    outputs and a detection fires when it is ``>= threshold`` and ``refractory_s`` has passed since the previous
+    detection (the same rule as :func:`detect`, so offline and live results agree).
+
+    Attributes:
+        times_s, probs: every output so far (window end time in seconds of audio, raw keyword probability).
+
+    Raises:
+        ConfigError: hop not a multiple of the frame hop, or a front-end that :class:`IncrementalFrontend` refuses.
+    """
+
+    def __init__(self, session, frontend: FrontendConfig, layout: str, keyword_index: int, hop_ms: float = 20.0,
+                 threshold: float = 0.5, smooth_k: int = 1, refractory_s: float = 1.0, outputs: str = "logits"):
+        if not features_are_sliceable(frontend, hop_ms):
+            raise ConfigError(f"window hop {hop_ms} ms is not a multiple of front-end '{frontend.name}' frame hop "
+                              f"({frontend.hop_ms} ms), or the front-end has per-clip state")
+        if int(smooth_k) < 1 or refractory_s < 0 or outputs not in ("logits", "probs"):
+            raise ConfigError(f"need smooth_k >= 1, refractory_s >= 0, outputs logits|probs "
+                              f"(got {smooth_k}, {refractory_s}, {outputs})")
+        self.session, self.cfg, self.layout = session, frontend, layout
+        self.keyword_index, self.outputs = int(keyword_index), outputs
+        self.threshold, self.refractory_s = float(threshold), float(refractory_s)
+        self.fe = IncrementalFrontend(frontend)
+        self.m = _hop_samples(frontend, hop_ms) // frontend.hop_length
+        self.t_frames = frontend.n_frames()
+        self._ring = np.zeros((self.t_frames, frontend.n_features), dtype=np.float32)
+        self._pos = 0  # next write slot in the ring
+        self._recent = deque(maxlen=int(smooth_k))
+        self._last_det = -math.inf
+        self.times_s: list[float] = []
+        self.probs: list[float] = []
+
+    def push(self, samples: np.ndarray) -> list[float]:
+        """Feed ``float32 [n]`` new samples (any chunk size); return the detection times (seconds) they caused."""
+        dets = []
+        cfg = self.cfg
+        new = self.fe.push(samples)
+        base = self.fe.frames_done - new.shape[0]
+        for i, f in enumerate(new):
+            self._ring[self._pos] = f
+            self._pos = (self._pos + 1) % self.t_frames
+            k = base + i + 1  # frames completed so far, including f
+            if k >= self.t_frames and (k - self.t_frames) % self.m == 0:
+                window = np.roll(self._ring, -self._pos, axis=0)[None]  # oldest first
+                y = np.asarray(self.session.run(to_model_layout(window, self.layout)), dtype=np.float32)
+                p = float(_keyword_prob(y, self.keyword_index, self.outputs)[0])
+                t = ((k - self.t_frames) * cfg.hop_length + cfg.clip_samples) / float(cfg.sample_rate)
+                self.times_s.append(t)
+                self.probs.append(p)
+                self._recent.append(p)
+                if sum(self._recent) / len(self._recent) >= self.threshold and t - self._last_det >= self.refractory_s:
+                    self._last_det = t
+                    dets.append(t)
+        return dets
