@@ -120,22 +120,9 @@ def write_atomic(path: str | Path, write: Callable[[io.BufferedWriter], Any]) ->
         OSError: as :func:`write_bytes_atomic`; anything ``write`` raises (nothing is left behind).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _mkstemp(path)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            # mkstemp creates 0600 files; give the result the mode a plain open() would (0666 & ~umask)
-            if hasattr(os, "fchmod"):
-                os.fchmod(fh.fileno(), 0o666 & ~_umask())
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:  # fsync, mode, rename and cleanup: atomic_path's
+        write(fh)
+        fh.flush()
     return path
 
 
