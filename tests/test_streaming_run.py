@@ -132,3 +132,23 @@ def test_cli_bad_keyword_exit_2(tmp_path, shared_data, capsys):
                "--data-root", str(shared_data), "--quiet"])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and err[0].startswith("error: --keyword") and "yes" in err[0]
+
+
+def test_paired_frr_diff_ci():
+    from voxquant.eval.streaming import Event, bootstrap_frr_diff_ci, det_curve
+
+    ev = [Event(10.0 * i + 1, 10.0 * i + 2) for i in range(20)]
+    t = np.arange(0.05, 200, 0.05)
+    p = np.zeros_like(t)
+    for i, e in enumerate(ev):
+        p[(t > e.start_s) & (t < e.end_s)] = 0.9 if i % 2 else 0.3  # half the keywords score 0.3
+        p[(t > e.start_s + 4) & (t < e.end_s + 4)] = 0.35  # a non-keyword scoring above them
+    a = det_curve(t, p, ev, 200 / 3600)
+    q = p.copy()
+    q[(p > 0.2) & (p < 0.32)] = 0.9  # b detects every keyword
+    b = det_curve(t, q, ev, 200 / 3600)
+    assert bootstrap_frr_diff_ci(a, a, 0.5, n_boot=200) == (0.0, 0.0, 0.0)
+    d, lo, hi = bootstrap_frr_diff_ci(a, b, 0.5, n_boot=200)
+    assert d == pytest.approx(-0.5) and lo <= d <= hi < 0
+    with pytest.raises(ConfigError, match="same stream"):
+        bootstrap_frr_diff_ci(a, det_curve(t, p, ev[:5], 200 / 3600), 0.5)
