@@ -49,6 +49,7 @@ __all__ = [
     "MatchResult",
     "StreamingDetector",
     "bootstrap_frr_ci",
+    "bootstrap_frr_diff_ci",
     "det_curve",
     "detect",
     "detection_latency_ms",
@@ -422,6 +423,60 @@ def bootstrap_frr_ci(curve: DetCurve, fa_h: float = 0.1, n_boot: int = 1000, alp
         fa = fa_blk[:, ib].sum(axis=1) / (blk_dur[ib].sum() / 3600.0)
         v = _operating_point(frr, fa, float(fa_h), mode)
         out[b] = 1.0 if math.isnan(v) else v
+    lo, hi = np.percentile(out, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+    return float(point), float(lo), float(hi)
+
+
+def bootstrap_frr_diff_ci(curve_a: DetCurve, curve_b: DetCurve, fa_h: float = 0.5, n_boot: int = 1000,
+                          alpha: float = 0.05, block_s: float = 3600.0, seed: int = 0,
+                          mode: str = "conservative") -> tuple[float, float, float]:
+    """Paired percentile bootstrap CI of ``FRR_b - FRR_a`` at ``fa_h`` FA/h for two detectors on the same stream.
+
+    Same resampling as :func:`bootstrap_frr_ci` (keyword events and blocks of ``block_s`` seconds, independently),
+    but each replicate uses the same draws for both curves, so the difference is paired (e.g. int8 minus fp32 on
+    identical audio). NaN operating points count as FRR 1.0, as in :func:`bootstrap_frr_ci`.
+
+    Args:
+        curve_a, curve_b: :class:`DetCurve` of the same events (same keyword count) and duration.
+
+    Returns:
+        ``(point, lo, hi)`` of ``FRR_b - FRR_a`` in [-1, 1] (``point`` NaN when either operating point is).
+
+    Raises:
+        ConfigError: curves of different streams (keyword counts or durations differ), bad ``n_boot``/``alpha``/
+            ``block_s``.
+    """
+    if curve_a.hits.shape[1] != curve_b.hits.shape[1] or abs(curve_a.duration_h - curve_b.duration_h) > 1e-9:
+        raise ConfigError("paired FRR difference needs two curves of the same stream (same keyword events and "
+                          f"duration; got {curve_a.hits.shape[1]} vs {curve_b.hits.shape[1]} events, "
+                          f"{curve_a.duration_h} vs {curve_b.duration_h} h)")
+    if n_boot < 1 or not 0 < alpha < 1 or not block_s > 0:
+        raise ConfigError(f"need n_boot >= 1, 0 < alpha < 1, block_s > 0 (got {n_boot}, {alpha}, {block_s})")
+    point = frr_at_fa_per_hour(curve_b, fa_h, mode) - frr_at_fa_per_hour(curve_a, fa_h, mode)
+    total_s = curve_a.duration_h * 3600.0
+    n_blk = max(1, int(math.ceil(total_s / block_s)))
+    blk_dur = np.full(n_blk, block_s)
+    blk_dur[-1] = total_s - block_s * (n_blk - 1)
+
+    def per_block(curve):
+        fa_blk = np.zeros((curve.thresholds.size, n_blk))
+        for k, ft in enumerate(curve.false_accept_times_s):
+            if ft.size:
+                fa_blk[k] = np.bincount(np.minimum((ft // block_s).astype(int), n_blk - 1), minlength=n_blk)
+        return fa_blk
+
+    fa_a, fa_b = per_block(curve_a), per_block(curve_b)
+    h_a, h_b = curve_a.hits.astype(np.float64), curve_b.hits.astype(np.float64)
+    rng = np.random.default_rng(seed)
+    n_pos = h_a.shape[1]
+    out = np.empty(n_boot)
+    for b in range(n_boot):
+        ip = rng.integers(0, n_pos, n_pos)
+        ib = rng.integers(0, n_blk, n_blk)
+        hours = blk_dur[ib].sum() / 3600.0
+        va = _operating_point(1.0 - h_a[:, ip].mean(axis=1), fa_a[:, ib].sum(axis=1) / hours, float(fa_h), mode)
+        vb = _operating_point(1.0 - h_b[:, ip].mean(axis=1), fa_b[:, ib].sum(axis=1) / hours, float(fa_h), mode)
+        out[b] = (1.0 if math.isnan(vb) else vb) - (1.0 if math.isnan(va) else va)
     lo, hi = np.percentile(out, [100 * alpha / 2, 100 * (1 - alpha / 2)])
     return float(point), float(lo), float(hi)
 

@@ -599,7 +599,13 @@ def _sensitivity_figure(data: Mapping) -> Any:
 #: ``name -> draw(data) -> matplotlib Figure``: the figure functions that figure blocks of extra sections
 #: (:func:`voxquant.report.sections.figure`) refer to by name. Register new ones here (report is the layer that
 #: draws; the producers only store data).
-FIGURES: dict[str, Callable[[Mapping], Any]] = {"layer_sensitivity": _sensitivity_figure}
+def _stream_det_figure(data: Mapping) -> Any:
+    from voxquant.report.streaming import det_figure
+
+    return det_figure(data)
+
+
+FIGURES: dict[str, Callable[[Mapping], Any]] = {"layer_sensitivity": _sensitivity_figure, "stream_det": _stream_det_figure}
 
 
 def _render_block(b: Mapping) -> dict:
