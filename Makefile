@@ -22,7 +22,7 @@ $(VENV)/.core: $(VENV)/bin/python pyproject.toml constraints.txt
 	touch $@
 
 $(VENV)/.test: $(VENV)/.core
-	$(PIP) -e '.[test,tf,litert,openvino,qat]'
+	$(PIP) -e '.[test,tf,litert,openvino,qat,stream]'
 	touch $@
 
 venv: $(VENV)/.core
