@@ -290,7 +290,7 @@ def run(cfg: RunConfig | None = None) -> dict:
                                  predict, remove_stale_temps, run_matrix, value_digest)
     from voxquant.models.zoo_default import split_noise_bank
     from voxquant.report import ResultStore, print_summary, write_csv, write_html, write_json_atomic
-    from voxquant.zoo.spec import to_model_layout
+    from voxquant.audio.layout import to_model_layout
 
     cfg = (cfg or RunConfig()).validate()
     t_start = time.time()
@@ -440,13 +440,12 @@ def run(cfg: RunConfig | None = None) -> dict:
 
 
 def _manifests(clips) -> set:
-    """The manifest files (or, for labelled folders, the clip files) a clip set was read from."""
+    """The ``manifest.csv`` files (in a clip's folder or up to three folders above) a clip set was read from."""
     found = set()
-    for c in clips.clips:
-        for parent in list(Path(c.path).parents)[:4]:
-            m = parent / "manifest.csv"
-            if m.is_file():
-                found.add(m)
+    for folder in {Path(c.path).parent for c in clips.clips}:  # each folder once, not each clip
+        for parent in [folder, *list(folder.parents)[:3]]:
+            if (parent / "manifest.csv").is_file():
+                found.add(parent / "manifest.csv")
                 break
     return found
 
