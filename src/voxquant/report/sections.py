@@ -166,8 +166,8 @@ class Section(_Block):
 
 
 def is_legacy_section(s: Any) -> bool:
-    """``True`` for the pre-schema form ``{"title": str, "html": str}`` (still produced by
-    ``voxquant.pipeline.kernel_check_section`` and ``voxquant.backends.benchmark`` until they are converted)."""
+    """``True`` for the pre-schema form ``{"title": str, "html": str}``: no producer writes it any more; it is read
+    only to re-render results.json files written before sections became data (e.g. ``docs/results/default``)."""
     return isinstance(s, Mapping) and "html" in s and "blocks" not in s
 
 
