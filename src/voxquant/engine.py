@@ -582,9 +582,9 @@ def run_matrix(store, out_dir: Path, plan: list[VariantSpec], inputs: MatrixInpu
             if not store.has(key) and spec.prebuilt:
                 p = Path(spec.prebuilt)
                 if p.is_file():
-                    size = sum(f.stat().st_size for f in (p, p.with_suffix(".bin")) if f.is_file())
-                    store.put(key, {**spec.__dict__, "status": "ok", "path": str(p), "size_bytes": int(size),
-                                    "files": record_files(artifact_files(p)),
+                    files = record_files(artifact_files(p))  # the artefact's files (IR: .xml + .bin), sizes once
+                    store.put(key, {**spec.__dict__, "status": "ok", "path": str(p),
+                                    "size_bytes": int(sum(f["size"] for f in files)), "files": files,
                                     "build_seconds": None, "check_summary": "",
                                     "coverage": _coverage(spec, p, inputs.fp32_onnx)})
                 else:
