@@ -13,7 +13,8 @@ Steps (every finished step is stored, so re-running on the same output folder re
    (:func:`voxquant.data.slices.stratified_indices`), exactly as ``voxquant run`` builds them;
 3. scores: the keyword probability of every window (:func:`voxquant.eval.streaming.window_scores`, hop
    ``hop_ms``) per variant and condition, stored as the array cell ``stream/<variant>/<condition>``;
-4. metrics: DET curve, FRR at each FA/h target with a bootstrap 95 % CI, FA/h and FRR at the fixed threshold 0.5
+4. metrics: DET curve, FRR at each FA/h target with a bootstrap 95 % CI, FA/h and FRR at the fixed threshold (the
+   model kind's rule: 0.5 for clip models, the publisher's ``probability_cutoff`` for microWakeWord)
    and at the threshold re-tuned to each target, detection latency p50/p95, and each variant's FRR difference to
    fp32 at 0.5 FA/h with a paired bootstrap 95 % CI;
 5. ``stream_results.json`` (data), ``stream_table.md``, ``det_<condition>.png`` and ``report.html``.
@@ -59,9 +60,10 @@ class StreamConfig:
 
     Attributes:
         out_dir: output folder (streams, models, cells, results, report); resumable.
-        model: as ``voxquant run --model`` (``None`` = the bundled DS-CNN); a clip classifier with a host feature
-            front-end.
-        keyword: the wake word; must be one of the model's labels.
+        model: as ``voxquant run --model`` (``None`` = the bundled DS-CNN): a clip classifier with a host feature
+            front-end; or a natively stateful model of :data:`STREAM_KINDS` (``microwakeword-alexa``, ...).
+        keyword: the wake word; must be one of the model's labels (``None``: the model kind's default, ``yes`` for
+            clip models, the model's own word for microWakeWord).
         recipes: quantization recipes on ONNX Runtime (``fp32`` is always added first: the reference).
         conditions: ``clean``, ``noise_snr<dB>``, ``reverb_<room>`` (a real RIR of the bank) or ``far_field``.
         stream_hours: length of each condition's stream, hours.
@@ -80,7 +82,7 @@ class StreamConfig:
 
     out_dir: Path = Path("runs/stream")
     model: Path | None = None
-    keyword: str = "yes"
+    keyword: str | None = None
     recipes: tuple = ("fp32", "int8_static_minmax")
     conditions: tuple = DEFAULT_CONDITIONS
     stream_hours: float = 3.0
@@ -128,7 +130,7 @@ class StreamConfig:
             parse_condition(c)
         if len(set(self.conditions)) != len(self.conditions):
             raise ConfigError(f"{opt('conditions')}: a condition is listed twice: {list(self.conditions)}")
-        if not isinstance(self.keyword, str) or not self.keyword.strip():
+        if self.keyword is not None and (not isinstance(self.keyword, str) or not self.keyword.strip()):
             raise ConfigError(f"{opt('keyword')}: must be a non-empty word, got {self.keyword!r}")
         check_number(self.stream_hours, f"{opt('stream_hours')} (h)", 1e-4, 1000.0)
         check_number(self.hop_ms, f"{opt('hop_ms')} (ms)", 1.0, 1000.0)
@@ -210,67 +212,207 @@ def _stream_for(cfg: StreamConfig, condition: str, positives, negatives, noise_e
     return s
 
 
-def _variant_paths(cfg: StreamConfig, store, plan, src, dev, fe) -> dict:
-    """``{variant: onnx path}`` for every row of ``plan``, built through the engine unless stored and intact."""
-    from voxquant.audio.frontend import compute_features
-    from voxquant.data import load_waves
-    from voxquant.data.slices import stratified_indices
-    from voxquant.engine import (MatrixInputs, MatrixSettings, artifact_files, build_artifact, ensure_source_model,
-                                 files_problem, record_files)
-    from voxquant.zoo.spec import to_model_layout
+class ClipKind:
+    """A clip classifier (ONNX after export, host feature front-end) slid over the stream: the default kind.
 
-    out = Path(cfg.out_dir)
-    calib_cache: list = []
+    Variants are the recipes built through the engine (:func:`voxquant.engine.plan_matrix` on ONNX Runtime,
+    :func:`voxquant.engine.build_artifact`), calibrated on ``calib_n`` dev clips, exactly as ``voxquant run`` builds
+    them; scores are :func:`voxquant.eval.streaming.window_scores` (hop ``hop_ms``); the rule is the fixed threshold
+    :data:`FIXED_THRESHOLD` with the run's ``smooth_k`` / ``refractory_s``.
+    """
 
-    def calib():
-        if not calib_cache:
-            idx = stratified_indices(dev.label_ids(), cfg.calib_n, cfg.seed)
-            waves = load_waves(dev.subset(idx, name="calibration"), fe.sample_rate, fe.clip_samples, progress=False)
-            calib_cache.append(to_model_layout(compute_features(waves, fe), src.layout))
-        return calib_cache[0]
+    kind = "clip"
+    default_keyword = "yes"
 
-    (out / "models").mkdir(parents=True, exist_ok=True)
-    fp32_onnx = ensure_source_model(store, out / "models" / "model.fp32.onnx", lambda tmp: src.export(tmp, inputs=calib()))
-    paths = {}
-    for spec in plan:
-        key = f"variant/{spec.name}"
-        rec = store.get(key, None)
-        if rec and not files_problem(rec.get("files"), base=out / "models"):
-            paths[spec.name] = Path(rec["path"])
-            continue
-        if rec:
-            log.warning("%s: stored model changed or missing; rebuilding it", spec.name)
-            for k in store.array_keys(f"stream/{spec.name}/"):
-                store.discard(k)
-        inputs = MatrixInputs(fp32_onnx=fp32_onnx, y=np.zeros(0, dtype=np.int64), labels=tuple(src.labels), slices=[],
-                              calibration=calib(), torch_model=src.torch_model, frontend=fe, layout=src.layout,
+    def __init__(self, cfg: "StreamConfig"):
+        from voxquant.data.slices import model_splits
+        from voxquant.engine import plan_matrix
+        from voxquant.models.source import resolve_model
+
+        self.cfg = cfg
+        self.src = resolve_model(cfg.model, None, None)
+        self.fe = fe = self.src.frontend
+        self.name = self.src.name
+        self.labels = tuple(self.src.labels)
+        if fe.kind != "features":
+            raise ConfigError(f"model {self.src.name}: the streaming runner needs a host feature front-end, got {fe.kind!r}")
+        self.sample_rate = fe.sample_rate
+        self.min_samples = fe.clip_samples
+        self.rule = {"threshold": FIXED_THRESHOLD, "smooth_k": None, "refractory_s": None}
+        self._plan = {spec.name: spec for spec in plan_matrix(cfg.recipes, "onnx")[0]}
+        self._dev = model_splits(self.labels, cfg.data_root)[0]
+        self._calib: list = []
+        self._fp32_onnx = None
+
+    @classmethod
+    def resolve(cls, cfg: "StreamConfig") -> "ClipKind":
+        """Claims every ``--model`` (the fallback kind)."""
+        return cls(cfg)
+
+    @property
+    def words(self) -> list[str]:
+        return [lab for lab in self.labels if not lab.startswith("_")]
+
+    def check_keyword(self, keyword: str) -> int:
+        """Index of ``keyword`` among the model's labels. Raises ConfigError naming the model's words."""
+        if keyword not in self.words:
+            raise ConfigError(f"--keyword: {keyword!r} is not a word of model {self.src.name}; its labels: "
+                              f"{', '.join(self.words)}")
+        return self.labels.index(keyword)
+
+    def variants(self, recipes) -> list[tuple[str, str, str]]:
+        return [(spec.name, spec.precision, spec.recipe) for spec in self._plan.values()]
+
+    def _calibration(self):
+        from voxquant.audio.frontend import compute_features
+        from voxquant.data import load_waves
+        from voxquant.data.slices import stratified_indices
+        from voxquant.zoo.spec import to_model_layout
+
+        if not self._calib:
+            cfg, fe = self.cfg, self.fe
+            idx = stratified_indices(self._dev.label_ids(), cfg.calib_n, cfg.seed)
+            waves = load_waves(self._dev.subset(idx, name="calibration"), fe.sample_rate, fe.clip_samples,
+                               progress=False)
+            self._calib.append(to_model_layout(compute_features(waves, fe), self.src.layout))
+        return self._calib[0]
+
+    def build(self, variant: str, models_dir: Path, calibration_audio=None) -> dict:
+        """The variant's ONNX model built through the engine (the float export is made once and verified)."""
+        from voxquant.engine import (MatrixInputs, MatrixSettings, artifact_files, build_artifact, ensure_source_model)
+        from voxquant.report import ResultStore
+
+        cfg, src = self.cfg, self.src
+        models_dir.mkdir(parents=True, exist_ok=True)
+        if self._fp32_onnx is None:
+            self._fp32_onnx = ensure_source_model(ResultStore(cfg.out_dir), models_dir / "model.fp32.onnx",
+                                                  lambda tmp: src.export(tmp, inputs=self._calibration()))
+        spec = self._plan[variant]
+        inputs = MatrixInputs(fp32_onnx=self._fp32_onnx, y=np.zeros(0, dtype=np.int64), labels=self.labels, slices=[],
+                              calibration=self._calibration(), torch_model=src.torch_model, frontend=self.fe,
+                              layout=src.layout,
                               recipe_context={"weights": Path(cfg.model) if cfg.model else None,
                                               "data_root": cfg.data_root, "seed": cfg.seed, "progress": False})
+        art = build_artifact(spec, inputs, models_dir, MatrixSettings(progress=False))
+        return {"recipe": spec.recipe, "path": str(art.path), "size_bytes": int(art.size_bytes),
+                "files": [str(f) for f in artifact_files(Path(art.path))]}
+
+    def score(self, record: dict, audio) -> tuple[np.ndarray, np.ndarray]:
+        from voxquant.backends.onnxruntime import OrtSession
+
+        sess = OrtSession(Path(record["path"]), threads=1)
+        return window_scores(sess, audio, self.fe, self.src.layout, self._kw_index, hop_ms=self.cfg.hop_ms,
+                             outputs=str(self.src.meta.get("outputs") or "logits"))
+
+    def describe(self) -> dict:
+        return {"name": self.src.name, "kind": self.kind, "frontend": self.fe.to_dict(), "labels": list(self.labels),
+                "keyword_index": self._kw_index, "rule": dict(self.rule)}
+
+    def fingerprint(self) -> dict:
+        from voxquant.engine import file_digest, value_digest
+
+        files = [Path(f) for f in (self.src.meta.get("files") or []) if Path(f).exists()]
+        return {"model": file_digest(files) if files else value_digest(self.src.name),
+                "frontend": value_digest(self.fe.to_dict())}
+
+    def set_keyword(self, keyword: str) -> None:
+        self._kw_index = self.check_keyword(keyword)
+
+
+#: Streaming model kinds, tried in this order; the first whose ``resolve`` claims ``--model`` runs it (the clip kind,
+#: last, claims everything). One line per kind, ``"module:Class"`` (the interface: :func:`resolve_stream_kind`).
+STREAM_KINDS = {
+    "microwakeword": "voxquant.eval.stateful:MicroWakeWordKind",
+    "clip": "voxquant.streaming_run:ClipKind",
+}
+
+
+def resolve_stream_kind(cfg: "StreamConfig"):
+    """The model-kind object that runs ``cfg.model`` (first of :data:`STREAM_KINDS` to claim it).
+
+    The interface every kind implements (``ClipKind`` above; ``voxquant.eval.stateful.MicroWakeWordKind``):
+
+    * ``resolve(model, keyword, models_root) -> kind | None`` (classmethod; the clip kind's takes the config): claim
+      ``--model`` or return ``None``; raise ConfigError when ``keyword`` is not the model's word (naming it);
+    * ``name``, ``kind`` (str), ``sample_rate`` (Hz of the streams), ``min_samples`` (shortest scorable audio),
+      ``labels`` (the words), ``default_keyword``;
+    * ``rule``: ``{"threshold", "smooth_k", "refractory_s"}``: the publisher's detection rule (``threshold`` is
+      reported as the fixed threshold; a ``None`` entry takes the run's ``--smooth-k`` / ``--refractory-s``);
+    * ``variants(recipes) -> [(variant, precision, description)]``, the reference first;
+    * ``build(variant, models_dir, calibration_audio) -> record`` (``{"path", "files": [paths], ...}``; ``"external":
+      True`` when the files live outside the run folder). ``calibration_audio()`` returns ``float32 [S]``
+      consecutive dev-split stream audio for kinds that calibrate on consecutive frames;
+    * ``score(record, audio float32 [S]) -> (times_s float64 [N], probs float32 [N])``: sequential from a fresh
+      state (or batched, equal to sequential);
+    * ``describe() -> dict`` (results' ``model``), ``fingerprint() -> dict`` (resume check).
+
+    Raises:
+        ConfigError / ModelError: from the claiming kind.
+    """
+    import importlib
+
+    for key, target in STREAM_KINDS.items():
+        mod, cls_name = target.split(":")
+        cls = getattr(importlib.import_module(mod), cls_name)
+        if cls is ClipKind:
+            k = cls.resolve(cfg)
+            k.set_keyword(cfg.keyword or k.default_keyword)
+            return k
+        k = cls.resolve(cfg.model, cfg.keyword, None)
+        if k is not None:
+            return k
+    raise ConfigError(f"--model {cfg.model}: no streaming model kind claims it")  # pragma: no cover
+
+
+def _variant_records(cfg: "StreamConfig", store, kind) -> dict:
+    """``{variant: record}`` for every variant of ``kind``, built (and stored as ``variant/<name>``) unless stored
+    and intact; a changed stored model discards that variant's score cells."""
+    from voxquant.engine import files_problem, record_files
+
+    out = Path(cfg.out_dir)
+    recs = {}
+    for name, precision, desc in kind.variants(cfg.recipes):
+        key = f"variant/{name}"
+        rec = store.get(key, None)
+        if rec and not files_problem(rec.get("files"), base=None if rec.get("external") else out / "models"):
+            recs[name] = rec
+            continue
+        if rec:
+            log.warning("%s: stored model changed or missing; rebuilding it", name)
+            for k in store.array_keys(f"stream/{name}/"):
+                store.discard(k)
         t0 = time.time()
-        art = build_artifact(spec, inputs, out / "models", MatrixSettings(progress=False))
-        store.put(key, {"name": spec.name, "recipe": spec.recipe, "precision": spec.precision, "path": str(art.path),
-                        "size_bytes": int(art.size_bytes), "files": record_files(artifact_files(Path(art.path))),
-                        "build_seconds": round(time.time() - t0, 2)})
-        paths[spec.name] = Path(art.path)
-    return paths
+        built = kind.build(name, out / "models", None)
+        rec = {**built, "name": name, "precision": precision, "description": desc,
+               "files": record_files(built["files"]), "build_seconds": round(time.time() - t0, 2)}
+        store.put(key, rec)
+        recs[name] = rec
+    return recs
 
 
-def _metrics(cfg: StreamConfig, times, probs, stream, n_boot_seed: int) -> tuple[dict, object]:
-    """Per variant and condition: DET curve, operating points with CIs, fixed threshold, latency."""
+def _metrics(cfg: StreamConfig, times, probs, stream, n_boot_seed: int, rule: dict | None = None) -> tuple[dict, object]:
+    """Per variant and condition: DET curve, operating points with CIs, fixed threshold, latency.
+
+    ``rule``: the kind's detection rule (``threshold`` reported as the fixed threshold; ``smooth_k`` /
+    ``refractory_s``, ``None`` = the config's); default the clip rule (threshold 0.5)."""
+    rule = rule or {}
+    thr_fixed = FIXED_THRESHOLD if rule.get("threshold") is None else float(rule["threshold"])
+    smooth_k = cfg.smooth_k if rule.get("smooth_k") is None else int(rule["smooth_k"])
+    refractory_s = cfg.refractory_s if rule.get("refractory_s") is None else float(rule["refractory_s"])
     from voxquant.eval.streaming import (bootstrap_frr_ci, det_curve, detect, detection_latency_ms,
                                          frr_at_fa_per_hour, match)
 
     dur_h = stream.duration_s / 3600.0
-    curve = det_curve(times, probs, stream.events, dur_h, thresholds=THRESHOLDS, smooth_k=cfg.smooth_k,
-                      refractory_s=cfg.refractory_s)
+    curve = det_curve(times, probs, stream.events, dur_h, thresholds=np.union1d(THRESHOLDS, [thr_fixed]),
+                      smooth_k=smooth_k, refractory_s=refractory_s)
     n_kw = int(curve.hits.shape[1])
 
     def at_threshold(thr):
-        r = match(detect(times, probs, thr, cfg.smooth_k, cfg.refractory_s), stream.events)
+        r = match(detect(times, probs, thr, smooth_k, refractory_s), stream.events)
         return r, {"threshold": float(thr), "frr": float(1.0 - r.hits.mean()),
                    "fa_per_hour": r.n_false_accepts / dur_h, "false_accepts": r.n_false_accepts}
 
-    fixed_r, fixed = at_threshold(FIXED_THRESHOLD)
+    fixed_r, fixed = at_threshold(thr_fixed)
     targets = []
     for fa_h in cfg.fa_per_hour:
         point, lo, hi = bootstrap_frr_ci(curve, float(fa_h), n_boot=cfg.n_boot, block_s=cfg.boot_block_s,
@@ -303,8 +445,10 @@ def run_stream(cfg: StreamConfig | None = None) -> dict:
         "duration_h", "n_keywords", "n_events"}], "variants": [names], "results": {variant: {condition: metrics}},
         "vs_fp32": {variant: {condition: {"fa_per_hour", "diff", "ci95"}}}, "seconds", "table"}`` where metrics
         holds ``det`` (thresholds, frr, fa_per_hour lists), ``targets`` (per FA/h: ``frr``, ``ci95`` [lo, hi],
-        ``frr_interpolated``, ``tuned`` {threshold, frr, fa_per_hour, false_accepts}), ``fixed`` (threshold 0.5)
-        and ``latency_ms`` {n, p50_ms, p95_ms, mean_ms} (keyword end to detection, audio time, at 0.5).
+        ``frr_interpolated``, ``tuned`` {threshold, frr, fa_per_hour, false_accepts}), ``fixed`` (the kind's fixed
+        threshold, ``fixed_threshold``: 0.5 for clip models, the publisher's cutoff for microWakeWord) and
+        ``latency_ms`` {n, p50_ms, p95_ms, mean_ms} (keyword end to detection, audio time, at that threshold);
+        ``rule`` (threshold, smooth_k, refractory_s, source) and ``variant_descriptions`` {variant: text}.
 
     Raises:
         ConfigError: bad configuration, a keyword not among the model's labels (lists them), an unknown room, a
@@ -312,44 +456,33 @@ def run_stream(cfg: StreamConfig | None = None) -> dict:
     """
     from voxquant import __version__
     from voxquant.atomic import write_json_atomic, write_text_atomic
-    from voxquant.backends.onnxruntime import OrtSession
     from voxquant.data import load_noise_bank, load_rir_bank
-    from voxquant.data.slices import model_splits
     from voxquant.data.streams import default_stream_sources
-    from voxquant.engine import check_fingerprint, file_digest, plan_matrix, value_digest
+    from voxquant.engine import check_fingerprint, value_digest
     from voxquant.eval.streaming import bootstrap_frr_diff_ci
-    from voxquant.models.source import resolve_model
     from voxquant.models.zoo_default import split_noise_bank
     from voxquant.report import ResultStore
 
     cfg = (cfg or StreamConfig()).validate()
     t_start = time.time()
     out = Path(cfg.out_dir)
-    plan, _ = plan_matrix(cfg.recipes, "onnx")
-    src = resolve_model(cfg.model, None, None)
-    fe = src.frontend
-    labels = tuple(src.labels)
-    words = [lab for lab in labels if not lab.startswith("_")]
-    if cfg.keyword not in words:
-        raise ConfigError(f"--keyword: {cfg.keyword!r} is not a word of model {src.name}; its labels: {', '.join(words)}")
-    if fe.kind != "features":
-        raise ConfigError(f"model {src.name}: the streaming runner needs a host feature front-end, got {fe.kind!r}")
-    if cfg.stream_hours * 3600.0 * fe.sample_rate < fe.clip_samples:
+    kind = resolve_stream_kind(cfg)
+    keyword = cfg.keyword or kind.default_keyword
+    if cfg.keyword is None:
+        cfg.keyword = keyword
+    rule = kind.rule
+    if cfg.stream_hours * 3600.0 * kind.sample_rate < kind.min_samples:
         raise DataError(f"--hours {cfg.stream_hours}: a stream of {cfg.stream_hours * 3600.0:.3g} s is shorter than "
-                        f"one model window ({fe.clip_samples / fe.sample_rate:g} s)")
-    kw_index = labels.index(cfg.keyword)
+                        f"one model window ({kind.min_samples / kind.sample_rate:g} s)")
 
-    model_files = [Path(f) for f in (src.meta.get("files") or []) if Path(f).exists()]
-    fp = {"model": file_digest(model_files) if model_files else value_digest(src.name),
-          "frontend": value_digest(fe.to_dict()),
-          "numbers": value_digest({"keyword": cfg.keyword, "seed": cfg.seed, "stream_hours": cfg.stream_hours,
+    fp = {**kind.fingerprint(), **({} if kind.kind == "clip" else {"kind": kind.kind}),
+          "numbers": value_digest({"keyword": keyword, "seed": cfg.seed, "stream_hours": cfg.stream_hours,
                                    "hop_ms": cfg.hop_ms, "calib_n": cfg.calib_n, "data_root": str(cfg.data_root or "")}),
           "voxquant": __version__}
     check_fingerprint(out, fp)
     store = ResultStore(out)
 
     # 1. streams (eval split only) --------------------------------------------------------------------------
-    dev, _, _ = model_splits(labels, cfg.data_root)
     sources: list = []
     banks: dict = {}
 
@@ -357,11 +490,11 @@ def run_stream(cfg: StreamConfig | None = None) -> dict:
         if not sources:
             sources.extend(default_stream_sources(cfg.keyword, cfg.data_root, split="eval"))
             try:
-                banks["noise"] = split_noise_bank(load_noise_bank(cfg.data_root, sample_rate=fe.sample_rate))[1]
+                banks["noise"] = split_noise_bank(load_noise_bank(cfg.data_root, sample_rate=kind.sample_rate))[1]
             except DataError as exc:
                 log.warning("noise bank missing: %s", exc)
                 banks["noise"] = {}
-            banks["rirs"] = load_rir_bank(cfg.data_root, sample_rate=fe.sample_rate)
+            banks["rirs"] = load_rir_bank(cfg.data_root, sample_rate=kind.sample_rate)
         return sources[0], sources[1], banks["noise"], banks["rirs"]
 
     streams = {}
@@ -372,57 +505,62 @@ def run_stream(cfg: StreamConfig | None = None) -> dict:
 
             streams[c] = load_stream(folder)
         else:
-            streams[c] = _stream_for(cfg, c, *lazy_sources(), sample_rate=fe.sample_rate)
-        if streams[c].sample_rate != fe.sample_rate:
-            raise DataError(f"stream at {streams[c].sample_rate} Hz, model at {fe.sample_rate} Hz", folder)
+            streams[c] = _stream_for(cfg, c, *lazy_sources(), sample_rate=kind.sample_rate)
+        if streams[c].sample_rate != kind.sample_rate:
+            raise DataError(f"stream at {streams[c].sample_rate} Hz, model at {kind.sample_rate} Hz", folder)
 
-    # 2. variants through the engine ---------------------------------------------------------------------------
-    paths = _variant_paths(cfg, store, plan, src, dev, fe)
+    # 2. variants (the kind builds them; clip: through the engine) ----------------------------------------------
+    records = _variant_records(cfg, store, kind)
+    names = list(records)
 
     # 3. scores (cells) ---------------------------------------------------------------------------------------
-    hop = int(round(cfg.hop_ms * fe.sample_rate / 1000.0))
-    outputs = str(src.meta.get("outputs") or "logits")
-    for spec in plan:
-        sess = None
+    for name in names:
         for c, s in streams.items():
-            key = f"stream/{spec.name}/{c}"
-            if store.has_array(key):
+            key = f"stream/{name}/{c}"
+            if store.has_array(key) and store.has_array(f"stream_times/{name}/{c}"):
                 continue
-            sess = sess or OrtSession(paths[spec.name], threads=1)
             t0 = time.time()
-            _, probs = window_scores(sess, s.audio, fe, src.layout, kw_index, hop_ms=cfg.hop_ms, outputs=outputs)
-            store.put_array(key, probs.astype(np.float32))
+            times, probs = kind.score(records[name], s.audio)
+            store.put_array(f"stream_times/{name}/{c}", np.asarray(times, np.float64))
+            store.put_array(key, np.asarray(probs, np.float32))
             if cfg.progress:
-                print(f"scored {spec.name} on {c}: {probs.size} windows in {time.time() - t0:.1f} s", flush=True)
+                print(f"scored {name} on {c}: {probs.size} windows in {time.time() - t0:.1f} s", flush=True)
 
     # 4. metrics -----------------------------------------------------------------------------------------------
     results: dict = {}
     curves: dict = {}
-    for spec in plan:
-        results[spec.name] = {}
+    for name in names:
+        results[name] = {}
         for i, (c, s) in enumerate(streams.items()):
-            probs = store.get_array(f"stream/{spec.name}/{c}").astype(np.float64)
-            times = (np.arange(probs.size) * hop + fe.clip_samples) / float(fe.sample_rate)
-            results[spec.name][c], curves[(spec.name, c)] = _metrics(cfg, times, probs, s, cfg.seed + i)
-    ref = plan[0].name
+            probs = store.get_array(f"stream/{name}/{c}").astype(np.float64)
+            times = store.get_array(f"stream_times/{name}/{c}").astype(np.float64)
+            results[name][c], curves[(name, c)] = _metrics(cfg, times, probs, s, cfg.seed + i, rule)
+    ref = names[0]
     vs = {}
-    for spec in plan[1:]:
-        vs[spec.name] = {}
+    for name in names[1:]:
+        vs[name] = {}
         for i, c in enumerate(streams):
-            d, lo, hi = bootstrap_frr_diff_ci(curves[(ref, c)], curves[(spec.name, c)], HEADLINE_FA_H,
+            d, lo, hi = bootstrap_frr_diff_ci(curves[(ref, c)], curves[(name, c)], HEADLINE_FA_H,
                                               n_boot=cfg.n_boot, block_s=cfg.boot_block_s, seed=cfg.seed + i)
-            vs[spec.name][c] = {"fa_per_hour": HEADLINE_FA_H, "diff": d, "ci95": [lo, hi]}
+            vs[name][c] = {"fa_per_hour": HEADLINE_FA_H, "diff": d, "ci95": [lo, hi]}
 
     res = {
-        "config": cfg.to_dict(), "voxquant_version": __version__, "keyword": cfg.keyword,
-        "model": {"name": src.name, "frontend": fe.to_dict(), "labels": list(labels), "keyword_index": kw_index},
-        "dataset": {"positives": "keyword clips of the eval split (Speech Commands v0.02 test set)",
+        "config": cfg.to_dict(), "voxquant_version": __version__, "keyword": keyword,
+        "model": kind.describe(),
+        "dataset": {"positives": "keyword clips of the eval split (Speech Commands v0.02 test set, or "
+                                 "Picovoice's wake-word clips for its six wake words)",
                     "negatives": "other words of the eval split; noise: held-out halves of the noise bank",
-                    "rirs": "voxquant RIR bank", "calibration": f"{cfg.calib_n} dev clips (stratified)"},
+                    "rirs": "voxquant RIR bank",
+                    "calibration": f"{cfg.calib_n} dev clips (stratified)" if kind.kind == "clip" else None},
         "conditions": [{"name": c, "duration_h": s.duration_s / 3600.0, "n_keywords": len(s.keyword_events()),
                         "n_events": len(s.events), "snr_db": s.info.get("snr_db"), "rir": s.info.get("rir")}
                        for c, s in streams.items()],
-        "variants": [s.name for s in plan], "reference": ref, "fixed_threshold": FIXED_THRESHOLD,
+        "variants": names, "variant_descriptions": {n: records[n].get("description") for n in names},
+        "reference": ref, "fixed_threshold": rule["threshold"],
+        "rule": {"threshold": rule["threshold"],
+                 "smooth_k": cfg.smooth_k if rule.get("smooth_k") is None else rule["smooth_k"],
+                 "refractory_s": cfg.refractory_s if rule.get("refractory_s") is None else rule["refractory_s"],
+                 "source": rule.get("source", "voxquant default (threshold 0.5)")},
         "results": results, "vs_fp32": vs, "seconds": round(time.time() - t_start, 1),
     }
     table = stream_table(res)
@@ -441,10 +579,13 @@ def _pct(x) -> str:
 
 def stream_table(res: dict) -> str:
     """The Markdown table of a results dict: one row per variant and condition (FRR % at each FA/h target with
-    its 95 % CI, FRR and FA/h at threshold 0.5, latency p50/p95 ms, FRR difference to fp32 at 0.5 FA/h)."""
+    its 95 % CI, FRR and FA/h at the fixed threshold, latency p50/p95 ms, FRR difference to fp32 at 0.5 FA/h)."""
     targets = res["config"]["fa_per_hour"]
+    thr = res.get("fixed_threshold", FIXED_THRESHOLD)
+    ref = res.get("reference", "fp32")
     cols = (["variant", "condition", "keywords", "hours"] + [f"FRR% @{t:g} FA/h [95% CI]" for t in targets]
-            + ["FRR% @thr 0.5", "FA/h @thr 0.5", "latency p50/p95 ms", f"ΔFRR pp vs fp32 @{HEADLINE_FA_H:g} FA/h"])
+            + [f"FRR% @thr {thr:g}", f"FA/h @thr {thr:g}", "latency p50/p95 ms",
+               f"ΔFRR pp vs {ref} @{HEADLINE_FA_H:g} FA/h"])
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for v in res["variants"]:
         for c, m in res["results"][v].items():
@@ -469,9 +610,15 @@ def stream_sections(res: dict) -> list[dict]:
     cols = [x.strip() for x in md[0].strip("|").split("|")]
     rows = [[x.strip() for x in ln.strip("|").split("|")] for ln in md[2:]]
     cfg = res["config"]
+    rule = res.get("rule") or {"threshold": FIXED_THRESHOLD, "smooth_k": cfg["smooth_k"],
+                               "refractory_s": cfg["refractory_s"], "source": "voxquant default"}
+    hop = f"window hop {cfg['hop_ms']:g} ms, " if res["model"].get("kind", "clip") == "clip" else ""
+    notes = "" if hop else " ".join(f"`{v}`: {d}." for v, d in (res.get("variant_descriptions") or {}).items() if d)
     out = [section("Streaming wake-word evaluation", [
-        text(f"Keyword **{res['keyword']}**, model `{res['model']['name']}`, window hop {cfg['hop_ms']:g} ms, "
-             f"smoothing over {cfg['smooth_k']} output(s), refractory {cfg['refractory_s']:g} s. A detection is a hit "
+        text(f"Keyword **{res['keyword']}**, model `{res['model']['name']}`, {hop}fixed threshold "
+             f"{rule['threshold']:g} ({rule['source']}), "
+             f"smoothing over {rule['smooth_k']} output(s), refractory {rule['refractory_s']:g} s. {notes} "
+             "A detection is a hit "
              "within [start, end + 0.5 s] of a keyword (Picovoice wake-word benchmark); FA/h = false accepts per hour "
              "of the whole stream. FRR at a FA/h target is the lowest FRR of a swept threshold whose FA/h is at or "
              f"below the target; 95 % CIs: percentile bootstrap over keywords and {cfg['boot_block_s']:g}-s blocks "

@@ -51,8 +51,10 @@ def add_commands(sub) -> None:
                        "words, real noise and rooms), slides the model over them and reports DET curves and FRR at "
                        "FA/h targets with bootstrap CIs per variant and condition. Resumes in an existing --out.")
     s.add_argument("--out", help=f"output folder (resumes if it exists) [{d['out_dir']}]")
-    s.add_argument("--model", help="voxquant weights, model spec (.toml) or zoo name; default: the bundled DS-CNN")
-    s.add_argument("--keyword", help=f"the wake word, one of the model's labels [{d['keyword']}]")
+    s.add_argument("--model", help="voxquant weights, model spec (.toml) or zoo name; default: the bundled DS-CNN; "
+                   "or a natively stateful model: microwakeword-alexa (also -hey_jarvis, -hey_mycroft, -okay_nabu) or a "
+                   "microWakeWord v2 .tflite path (variants fp32 = dequantized float reference, int8 = as published)")
+    s.add_argument("--keyword", help="the wake word, one of the model's labels [yes for clip models, else the model's word]")
     s.add_argument("--recipes", help=f"comma-separated recipes (fp32 always included) [{d['recipes']}]")
     s.add_argument("--conditions", help="comma list of clean, noise_snr<dB>, reverb_<room>, far_field "
                    f"[{d['conditions']}]")

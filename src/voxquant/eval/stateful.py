@@ -29,7 +29,8 @@ import numpy as np
 
 from voxquant.errors import ConfigError, DataError, ModelError, require
 
-__all__ = ["FRAMES_PER_STEP", "MWW_SAMPLE_RATE", "MicroWakeWordStream", "score_stream", "to_int16"]
+__all__ = ["FLOAT_VARIANT_NOTE", "FRAMES_PER_STEP", "MWW_MODELS", "MWW_SAMPLE_RATE", "MicroWakeWordKind", "MicroWakeWordStream",
+           "score_stream", "to_int16"]
 
 MWW_SAMPLE_RATE = 16000
 """The only sample rate the micro front-end (and every microWakeWord model) is built for, Hz."""
@@ -80,6 +81,11 @@ class MicroWakeWordStream:
             ``reset()`` (the :class:`pymicro_features.MicroFrontend` interface; features already scaled by
             0.0390625). Default: a new ``pymicro_features.MicroFrontend()``.
         threads: LiteRT interpreter threads.
+        engine: ``"litert"`` (default: the published int8 graph in the LiteRT interpreter), ``"float"`` (the same
+            graph in numpy with dequantized weights and float activations and state:
+            :class:`voxquant.eval.tflite_numpy.NumpyTFLite`; not a publisher's float model) or ``"emulate"`` (that
+            numpy graph with int8 activations fake-quantized: the check that it matches LiteRT). The numpy engines
+            take the float features unquantized (``float``) or rounded to the input scale (``emulate``).
 
     Raises:
         ModelError: file missing or not loadable by LiteRT; an input that is not ``[1, 3, 40]`` (a model expecting
@@ -88,8 +94,13 @@ class MicroWakeWordStream:
         MissingExtraError: ``ai_edge_litert`` (extra ``litert``) or ``pymicro_features`` (extra ``stream``) absent.
     """
 
-    def __init__(self, model_path: str | Path, frontend=None, threads: int = 1):
+    ENGINES = ("litert", "float", "emulate")
+
+    def __init__(self, model_path: str | Path, frontend=None, threads: int = 1, engine: str = "litert"):
         self.model_path = Path(model_path)
+        if engine not in self.ENGINES:
+            raise ConfigError(f"engine must be one of {', '.join(self.ENGINES)}, got {engine!r}")
+        self.engine = engine
         if not self.model_path.is_file():
             raise ModelError("model file not found", self.model_path)
         self._Interpreter = require("ai_edge_litert.interpreter", "litert", "Running microWakeWord").Interpreter
@@ -114,6 +125,12 @@ class MicroWakeWordStream:
         self.n_steps = 0  # model invocations since reset
 
     def _load(self) -> None:
+        if self.engine != "litert" and getattr(self, "_graph", None) is not None:
+            self._graph.reset()
+        elif self.engine != "litert":
+            from voxquant.eval.tflite_numpy import NumpyTFLite
+
+            self._graph = NumpyTFLite(self.model_path, mode=self.engine)
         try:
             self.it = self._Interpreter(model_path=str(self.model_path), num_threads=self.threads)
             self.it.allocate_tensors()
@@ -171,7 +188,7 @@ class MicroWakeWordStream:
         raw = np.ascontiguousarray(buf[: n_hops * FRAME_HOP_SAMPLES]).astype("<i2").tobytes()
         self._pending = buf[n_hops * FRAME_HOP_SAMPLES:].copy()
         step_bytes = FRAME_HOP_SAMPLES * 2
-        probs = []
+        steps = []
         pos = 0
         fe = self.frontend
         while pos + step_bytes <= len(raw):
@@ -185,14 +202,20 @@ class MicroWakeWordStream:
                 self._frames.append(res.features)
                 self.n_frames += 1
                 if len(self._frames) == FRAMES_PER_STEP:
-                    probs.append(self._invoke(np.asarray(self._frames, dtype=np.float32)))
+                    steps.append(np.asarray(self._frames, dtype=np.float32))
                     self._frames = []
-        return np.asarray(probs, dtype=np.float32)
+        if not steps:
+            return np.zeros(0, dtype=np.float32)
+        for frames in steps:
+            if frames.shape != (FRAMES_PER_STEP, N_FEATURES):
+                raise ModelError(f"front-end gave feature frames of shape {frames.shape[1:]}, model needs "
+                                 f"{N_FEATURES}", self.model_path)
+        if self.engine != "litert":  # numpy graph: all steps of this call batched (equal to one by one)
+            self.n_steps += len(steps)
+            return self._graph.run(np.stack(steps)).reshape(-1).astype(np.float32)
+        return np.asarray([self._invoke(f) for f in steps], dtype=np.float32)
 
     def _invoke(self, frames: np.ndarray) -> float:
-        if frames.shape != (FRAMES_PER_STEP, N_FEATURES):
-            raise ModelError(f"front-end gave feature frames of shape {frames.shape[1:]}, model needs {N_FEATURES}",
-                             self.model_path)
         self.it.set_tensor(self._in_idx, self._quantize(frames))
         self.it.invoke()
         y = self.it.get_tensor(self._out_idx).reshape(-1)[0]
@@ -203,14 +226,14 @@ class MicroWakeWordStream:
 
 
 def score_stream(model_path: str | Path, audio, sample_rate: int = MWW_SAMPLE_RATE, frontend=None,
-                 threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
+                 threads: int = 1, engine: str = "litert") -> tuple[np.ndarray, np.ndarray]:
     """Score a whole stream with a microWakeWord v2 model, sequentially from a fresh state.
 
     Args:
         model_path: the ``.tflite`` (see :class:`MicroWakeWordStream`).
         audio: ``float32 [S]`` mono in [-1, 1] (or ``int16 [S]``), 16 kHz.
         sample_rate: Hz; must be 16000 (the front-end and the models are built for it; resample first).
-        frontend, threads: as :class:`MicroWakeWordStream`.
+        frontend, threads, engine: as :class:`MicroWakeWordStream` (``engine="float"``: the float reference).
 
     Returns:
         ``(times_s float64 [N], probs float32 [N])``: one probability per 30 ms step, stamped at the end of the
@@ -224,6 +247,158 @@ def score_stream(model_path: str | Path, audio, sample_rate: int = MWW_SAMPLE_RA
     if int(sample_rate) != MWW_SAMPLE_RATE or sample_rate != int(sample_rate):
         raise ConfigError(f"microWakeWord runs at {MWW_SAMPLE_RATE} Hz only, got sample_rate={sample_rate}: "
                           "resample the audio first")
-    runner = MicroWakeWordStream(model_path, frontend=frontend, threads=threads)
+    runner = MicroWakeWordStream(model_path, frontend=frontend, threads=threads, engine=engine)
     probs = runner.push(audio)
     return runner.step_time_s(np.arange(probs.size)).astype(np.float64), probs
+
+
+# ---- microWakeWord as a ``voxquant stream`` model kind -----------------------------------------------------------
+
+MWW_MODELS = {
+    "microwakeword-alexa": ("alexa", "alexa.tflite", 0.9, 5),
+    "microwakeword-hey_jarvis": ("hey_jarvis", "hey_jarvis.tflite", 0.97, 5),
+    "microwakeword-hey_mycroft": ("hey_mycroft", "hey_mycroft.tflite", 0.95, 5),
+    "microwakeword-okay_nabu": ("okay_nabu", "okay_nabu.tflite", 0.97, 5),
+}
+"""``--model`` name -> ``(wake word, file under VOXQUANT_MODELS/esphome-microwakeword-v2, probability_cutoff,
+sliding_window_size)``: the publisher's manifests ``models/v2/<word>.json`` of github.com/esphome/micro-wake-word-models
+(``micro.probability_cutoff`` / ``micro.sliding_window_size``)."""
+MWW_FOLDER = "esphome-microwakeword-v2"
+"""Folder of the v2 models under ``VOXQUANT_MODELS``."""
+MWW_SOURCE = "github.com/esphome/micro-wake-word-models models/v2/<word>.json"
+FLOAT_VARIANT_NOTE = "fp32 (dequantized int8 weights, float activations; not a publisher's float model)"
+"""How the float reference is labelled everywhere: microWakeWord publishes only int8 models."""
+
+
+def _is_stateful_tflite(path: Path) -> bool:
+    """True when ``path`` is a ``.tflite`` holding resource variables (``VAR_HANDLE``): a natively stateful model."""
+    if path.suffix.lower() != ".tflite" or not path.is_file():
+        return False
+    schema = require("ai_edge_litert.schema_py_generated", "litert", "Reading a .tflite")
+    try:
+        m = schema.ModelT.InitFromPackedBuf(path.read_bytes(), 0)
+    except Exception:
+        return False
+    codes = {max(int(c.builtinCode), int(c.deprecatedBuiltinCode)) for c in m.operatorCodes}
+    return schema.BuiltinOperator.VAR_HANDLE in codes
+
+
+def _word(text: str) -> str:
+    return str(text).strip().lower().replace(" ", "_").replace("-", "_")
+
+
+class MicroWakeWordKind:
+    """microWakeWord v2 as a ``voxquant stream`` model kind (the interface: :mod:`voxquant.streaming_run`).
+
+    Variants: ``fp32`` = :data:`FLOAT_VARIANT_NOTE` (the published graph in numpy,
+    :class:`voxquant.eval.tflite_numpy.NumpyTFLite`; the reference), ``int8`` = the published ``.tflite`` in the
+    LiteRT interpreter. Rule: the publisher's manifest (``probability_cutoff``, mean of the last
+    ``sliding_window_size`` outputs); the manifest names no cooldown, so ``refractory_s`` is ``None`` (the run's
+    ``--refractory-s``). Scores: :func:`score_stream`, one pass from a fresh state (no drift measured: the ring
+    buffers hold at most ~0.6 s of history, so the state is a function of the recent audio only).
+
+    Args:
+        model_path: the v2 ``.tflite``.
+        keyword: its wake word (``alexa``, ``hey_jarvis``...).
+        cutoff, window: ``probability_cutoff`` and ``sliding_window_size`` of its manifest.
+        name: display name.
+    """
+
+    kind = "microwakeword"
+    sample_rate = MWW_SAMPLE_RATE
+    min_samples = FRAME_WINDOW_SAMPLES + FRAME_HOP_SAMPLES * (FRAMES_PER_STEP - 1)
+    VARIANTS = {"fp32": ("fp32", FLOAT_VARIANT_NOTE, "float"),
+                "int8": ("int8", "int8 as published (LiteRT interpreter)", "litert")}
+
+    def __init__(self, model_path: Path, keyword: str, cutoff: float, window: int, name: str):
+        self.model_path = Path(model_path)
+        self.keyword = keyword
+        self.labels = (keyword,)
+        self.default_keyword = keyword
+        self.name = name
+        self.rule = {"threshold": float(cutoff), "smooth_k": int(window), "refractory_s": None,
+                     "source": MWW_SOURCE.replace("<word>", keyword)}
+        MicroWakeWordStream(self.model_path)  # refuses a model not driven by 3 frames of 40 features per step
+
+    @classmethod
+    def resolve(cls, model, keyword: str | None = None, models_root: Path | None = None) -> "MicroWakeWordKind | None":
+        """The kind for ``--model`` if it names a microWakeWord model, else ``None``.
+
+        Args:
+            model: a name of :data:`MWW_MODELS`, or a path to a stateful ``.tflite`` (resource variables) whose
+                manifest is its stem in :data:`MWW_MODELS` or a ``<stem>.json`` next to it (publisher format).
+            keyword: ``--keyword`` (``None`` = the model's word); must be the model's word.
+            models_root: default ``VOXQUANT_MODELS``.
+
+        Raises:
+            ConfigError: a keyword other than the model's word (names it); a stateful ``.tflite`` without a manifest.
+            ModelError: the model file is missing, or not driven by 3 frames per step (:class:`MicroWakeWordStream`).
+        """
+        import json
+
+        from voxquant.paths import models_root as default_root
+
+        if model is None:
+            return None
+        text = str(model)
+        if text in MWW_MODELS:
+            word, file, cutoff, window = MWW_MODELS[text]
+            path = Path(models_root or default_root()) / MWW_FOLDER / file
+            if not path.is_file():
+                raise ModelError(f"microWakeWord model {text!r} not found (expected under VOXQUANT_MODELS/{MWW_FOLDER})",
+                                 path)
+            name = text
+        else:
+            path = Path(text)
+            if not _is_stateful_tflite(path):
+                return None
+            known = {v[1]: (k, v) for k, v in MWW_MODELS.items()}
+            manifest = path.with_suffix(".json")
+            if manifest.is_file():
+                try:
+                    meta = json.loads(manifest.read_text())
+                    word, cutoff = _word(meta["wake_word"]), float(meta["micro"]["probability_cutoff"])
+                    window = int(meta["micro"]["sliding_window_size"])
+                except (ValueError, KeyError, TypeError) as exc:
+                    raise ConfigError(f"{manifest}: not a microWakeWord manifest (needs wake_word, "
+                                      f"micro.probability_cutoff, micro.sliding_window_size): {exc}") from None
+            elif path.name in known:
+                word, _, cutoff, window = known[path.name][1]
+            else:
+                raise ConfigError(f"{path}: stateful .tflite without a manifest: put the publisher's {manifest.name} "
+                                  "(wake_word, micro.probability_cutoff, micro.sliding_window_size) next to it")
+            name = f"microwakeword:{path.name}"
+        if keyword is not None and _word(keyword) != word:
+            raise ConfigError(f"--keyword: {keyword!r} is not the wake word of model {name}; its word: {word}")
+        return cls(path, word, cutoff, window, name)
+
+    def variants(self, recipes=()) -> list[tuple[str, str, str]]:
+        """``[(variant, precision, description)]``, the reference (fp32) first, then those of ``recipes`` this kind
+        has besides it (``int8``), or every variant when ``recipes`` names none (e.g. the clip recipes of the
+        default ``fp32,int8_static_minmax``)."""
+        asked = [r for r in recipes if r in self.VARIANTS and r != "fp32"]
+        names = ["fp32"] + asked if asked else list(self.VARIANTS)
+        return [(n, self.VARIANTS[n][0], self.VARIANTS[n][1]) for n in dict.fromkeys(names)]
+
+    def build(self, variant: str, models_dir: Path, calibration_audio=None) -> dict:
+        """Nothing to build (both variants run the published file): the record names it and the engine used."""
+        return {"path": str(self.model_path), "files": [str(self.model_path)], "external": True,
+                "engine": self.VARIANTS[variant][2], "description": self.VARIANTS[variant][1]}
+
+    def score(self, record: dict, audio) -> tuple[np.ndarray, np.ndarray]:
+        """``(times_s float64 [N], probs float32 [N])`` of ``audio`` (``float32 [S]``, 16 kHz), from a fresh state."""
+        return score_stream(record["path"], audio, MWW_SAMPLE_RATE, engine=record["engine"])
+
+    def describe(self) -> dict:
+        """The results' ``model`` entry."""
+        return {"name": self.name, "kind": self.kind, "path": str(self.model_path), "labels": list(self.labels),
+                "frontend": {"kind": "tflite-micro (pymicro-features)", "window_ms": 30, "step_ms": 10,
+                             "n_features": N_FEATURES, "frames_per_step": FRAMES_PER_STEP},
+                "rule": dict(self.rule), "variant_notes": {k: v[1] for k, v in self.VARIANTS.items()}}
+
+    def fingerprint(self) -> dict:
+        """Components that change results (model bytes, rule)."""
+        import hashlib
+
+        return {"model": hashlib.sha256(self.model_path.read_bytes()).hexdigest(), "frontend": "tflite-micro",
+                "rule": f"{self.rule['threshold']}/{self.rule['smooth_k']}"}
