@@ -248,7 +248,9 @@ def score_stream(model_path: str | Path, audio, sample_rate: int = MWW_SAMPLE_RA
         raise ConfigError(f"microWakeWord runs at {MWW_SAMPLE_RATE} Hz only, got sample_rate={sample_rate}: "
                           "resample the audio first")
     runner = MicroWakeWordStream(model_path, frontend=frontend, threads=threads, engine=engine)
-    probs = runner.push(audio)
+    n = int(np.asarray(audio).shape[0]) if np.ndim(audio) == 1 else 0
+    chunk = 60 * MWW_SAMPLE_RATE  # pushed a minute at a time (bounded memory; the result does not depend on it)
+    probs = np.concatenate([runner.push(audio[i: i + chunk]) for i in range(0, n, chunk)] or [runner.push(audio)])
     return runner.step_time_s(np.arange(probs.size)).astype(np.float64), probs
 
 
