@@ -47,6 +47,13 @@ in float and as ONNX Runtime's QDQ quantizer leaves Pow/Log in float anyway. Sta
 its fp32 inputs taken from **consecutive streaming steps** of a (dev-split) calibration stream: the embedding
 model on mel windows, the head on 16-embedding sequences, each a seeded sample of the steps whose windows hold only
 real audio (step >= 15).
+
+Known effect of ``int8`` (``int8_static_minmax``): ONNX Runtime's QDQ quantizer also quantizes the head's Sigmoid
+output (scale ~1/255), so int8 probabilities lie on a 1/255 grid whose top value is ~1.0; operating points below
+~1 FA/h need thresholds above 0.996 and become unreachable when negatives saturate too (measured with
+``scripts/measure_openwakeword.py`` on a 25 min alexa stream at 10 dB: FRR at 0.5 FA/h 100 % for int8 vs 34 % fp32,
+while at the fixed threshold 0.5 int8 costs ~1 pp FRR). Keeping the Sigmoid in float (``nodes_to_exclude``) is
+the obvious remedy; it is not done here.
 """
 
 from __future__ import annotations
