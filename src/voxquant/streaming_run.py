@@ -323,6 +323,7 @@ class ClipKind:
 #: last, claims everything). One line per kind, ``"module:Class"`` (the interface: :func:`resolve_stream_kind`).
 STREAM_KINDS = {
     "microwakeword": "voxquant.eval.stateful:MicroWakeWordKind",
+    "openwakeword": "voxquant.eval.openwakeword:OpenWakeWordKind",
     "clip": "voxquant.streaming_run:ClipKind",
 }
 
@@ -364,6 +365,33 @@ def resolve_stream_kind(cfg: "StreamConfig"):
     raise ConfigError(f"--model {cfg.model}: no streaming model kind claims it")  # pragma: no cover
 
 
+#: Length (s) and SNR (dB) of the dev-split calibration stream of kinds that calibrate on consecutive frames.
+CALIBRATION_STREAM_S, CALIBRATION_SNR_DB = 300.0, 10.0
+
+
+def _calibration_audio(cfg: "StreamConfig", kind) -> np.ndarray:
+    """``float32 [S]``: a seeded :data:`CALIBRATION_STREAM_S`-second stream of **dev**-split clips (keyword among
+    other words, the training half of the real noise bank at :data:`CALIBRATION_SNR_DB` dB), for kinds that
+    calibrate on consecutive frames (openWakeWord); saved as ``streams/_calibration`` and reused. Never eval audio."""
+    from voxquant.data import load_noise_bank
+    from voxquant.data.streams import build_stream, default_stream_sources, load_stream, save_stream
+    from voxquant.models.zoo_default import split_noise_bank
+
+    folder = Path(cfg.out_dir) / "streams" / "_calibration"
+    if (folder / "stream.json").is_file():
+        return load_stream(folder).audio
+    pos, neg = default_stream_sources(cfg.keyword or kind.default_keyword, cfg.data_root, split="dev")
+    try:
+        noise = split_noise_bank(load_noise_bank(cfg.data_root, sample_rate=kind.sample_rate))[0]
+    except DataError:
+        noise = None
+    s = build_stream(pos, neg, noise, keyword=cfg.keyword or kind.default_keyword, duration_s=CALIBRATION_STREAM_S,
+                     sample_rate=kind.sample_rate, snr_db=CALIBRATION_SNR_DB if noise else None, seed=cfg.seed + 7919)
+    s.info["condition"] = "calibration (dev split)"
+    save_stream(s, folder)
+    return s.audio
+
+
 def _variant_records(cfg: "StreamConfig", store, kind) -> dict:
     """``{variant: record}`` for every variant of ``kind``, built (and stored as ``variant/<name>``) unless stored
     and intact; a changed stored model discards that variant's score cells."""
@@ -382,7 +410,7 @@ def _variant_records(cfg: "StreamConfig", store, kind) -> dict:
             for k in store.array_keys(f"stream/{name}/"):
                 store.discard(k)
         t0 = time.time()
-        built = kind.build(name, out / "models", None)
+        built = kind.build(name, out / "models", lambda: _calibration_audio(cfg, kind))
         rec = {**built, "name": name, "precision": precision, "description": desc,
                "files": record_files(built["files"]), "build_seconds": round(time.time() - t0, 2)}
         store.put(key, rec)

@@ -125,9 +125,10 @@ def test_kind_interface(src_dir, tmp_path, stream_audio):
     kind = oww.OpenWakeWordKind("alexa", source_dir=src_dir)
     assert kind.sample_rate == 16000 and {"alexa", "hey_mycroft"} <= set(kind.keywords)
     assert kind.rule == {"threshold": 0.5, "smooth_k": 1, "refractory_s": 1.0}
-    assert kind.variants(["qat", "fp16", "int8_static_minmax", "int8", "mixed"]) == ["fp32", "fp16", "int8"]
+    assert kind.variant_names(["qat", "fp16", "int8_static_minmax", "int8", "mixed"]) == ["fp32", "fp16", "int8"]
+    assert [v[0] for v in kind.variants(["int8_embedding"])] == ["fp32", "int8_embedding"]
     with pytest.raises(ConfigError, match="unknown quantization recipe"):
-        kind.variants(["int9"])
+        kind.variant_names(["int9"])
     rec = kind.build("fp32", tmp_path / "models")
     assert rec["quantized_stages"] == [] and Path(rec["paths"]["head"]).is_file()
     t, p = kind.score(rec, audio)

@@ -126,12 +126,16 @@ RULE = {"threshold": 0.5, "smooth_k": 1, "refractory_s": 1.0}
 1.0 s cooldown is the project's, openWakeWord's own FP counter groups 4 s)."""
 FP_GROUPING_S = 50 * CHUNK_SAMPLES / OWW_SAMPLE_RATE
 """openWakeWord's ``get_false_positives(grouping_window=50)`` in seconds (4.0 s), for reference."""
-VARIANT_RECIPES = {"fp32": "fp32", "fp16": "fp16", "int8": "int8_static_minmax"}
+VARIANT_RECIPES = {"fp32": "fp32", "fp16": "fp16", "int8": "int8_static_minmax", "int8_embedding": "int8_static_minmax"}
 """Variant name -> quantization recipe applied to the embedding model and the head. Any other recipe of the
 registry that maps an ONNX file to an ONNX file (e.g. ``int8_static_entropy``, ``int8_dynamic``) is accepted by its
 own name."""
 #: Recipes that need a trainable torch model or a clip-level slice search and so do not apply to a third-party ONNX
 #: pipeline.
+VARIANT_STAGES = {"int8_embedding": ("embedding",)}
+"""Variants that quantize only some of :data:`QUANTIZED_STAGES` (``int8_embedding``: the embedding model in int8,
+the head kept float32 - mixed precision; it tests whether int8 output quantization of the head, a 1/255 probability
+grid saturating at 1.0, is what costs the low-FA/h operating points)."""
 UNSUPPORTED_RECIPES = ("qat", "mixed")
 CALIB_N = 512
 """Default calibration inputs per stage (steps sampled from the calibration stream)."""
@@ -552,9 +556,13 @@ def build_variant(name: str, paths: Mapping[str, str | Path], out_dir: str | Pat
         calib = calibration_inputs(src, calibration_audio, n=calib_n, seed=seed)
     head32 = _batch_dynamic_head(src["head"], out / "head_fp32.onnx")
     result = {"melspectrogram": src["melspectrogram"]}
+    stages = VARIANT_STAGES.get(name, QUANTIZED_STAGES)
     for stage, fp32_file in (("embedding", src["embedding"]), ("head", head32)):
         target = out / f"{stage}_{name}.onnx"
-        if name == "fp32" and stage == "head":
+        if stage == "embedding" and stage not in stages:
+            result[stage] = src["embedding"]
+            continue
+        if (name == "fp32" or stage not in stages) and stage == "head":
             result[stage] = head32
             continue
         tmp = target.with_suffix(".tmp.onnx")
@@ -599,17 +607,45 @@ class OpenWakeWordKind:
         """Wake words whose head file is present (e.g. ``["alexa", "hey_mycroft"]``)."""
         return keywords(self.source_dir)
 
-    @staticmethod
-    def variants(recipes: Sequence[str]) -> list[str]:
+    kind = "openwakeword"
+    #: Shortest scorable audio (samples): one embedding window of 76 mel frames (0.8 s + the mel model's context).
+    min_samples = int(0.8 * OWW_SAMPLE_RATE)
+
+    @classmethod
+    def resolve(cls, model, keyword: str | None = None, models_root: Path | None = None) -> "OpenWakeWordKind | None":
+        """The kind for ``--model openwakeword-<keyword>`` (e.g. ``openwakeword-alexa``), else ``None``.
+
+        Raises:
+            ConfigError: a ``--keyword`` other than the model's word; no head for that word (names those present).
+        """
+        text = str(model) if model is not None else ""
+        if not text.startswith("openwakeword-"):
+            return None
+        word = text[len("openwakeword-"):].strip().lower()
+        if keyword is not None and str(keyword).strip().lower().replace(" ", "_") != word:
+            raise ConfigError(f"--keyword: {keyword!r} is not the wake word of model {text}; its word: {word}")
+        source = Path(models_root) / SOURCE_FOLDER if models_root is not None else None
+        return cls(word, source_dir=source)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return (self.keyword,)
+
+    @property
+    def default_keyword(self) -> str:
+        return self.keyword
+
+    def variant_names(self, recipes: Sequence[str]) -> list[str]:
         """The variants to build for ``recipes``: ``fp32`` first, then each applicable recipe once.
 
         ``qat`` and ``mixed`` are dropped with a warning (they need a trainable model). Recipe names with a short
-        alias (``fp16``, ``int8_static_minmax`` -> ``int8``) map to it.
+        alias (``fp16``, ``int8_static_minmax`` -> ``int8``) map to it; ``int8_embedding`` (int8 embedding, float
+        head) is asked by its name.
 
         Raises:
             ConfigError: an unknown recipe name.
         """
-        alias = {v: k for k, v in VARIANT_RECIPES.items()}
+        alias = {"fp32": "fp32", "fp16": "fp16", "int8_static_minmax": "int8"}
         out = ["fp32"]
         for r in recipes:
             if r in UNSUPPORTED_RECIPES:
@@ -619,6 +655,19 @@ class OpenWakeWordKind:
             v = alias.get(r, r)
             if v not in out:
                 out.append(v)
+        return out
+
+    def variants(self, recipes: Sequence[str]) -> list[tuple[str, str, str]]:
+        """``[(variant, precision, description)]`` of :meth:`variant_names` (the ``voxquant stream`` kind interface)."""
+        from voxquant.quant import get_recipe
+
+        out = []
+        for v in self.variant_names(recipes):
+            recipe = _recipe_for(v)
+            stages = () if v == "fp32" else VARIANT_STAGES.get(v, QUANTIZED_STAGES)
+            desc = ("as published (float32 ONNX)" if v == "fp32" else
+                    f"{recipe} on the {' and '.join(stages)} model(s); melspectrogram front-end float32")
+            out.append((v, get_recipe(recipe).precision, desc))
         return out
 
     def build(self, variant: str, models_dir: str | Path,
@@ -649,10 +698,31 @@ class OpenWakeWordKind:
         shutil.rmtree(folder, ignore_errors=True)
         tmp.replace(folder)
         paths = {s: (folder / p.name if p.parent == tmp else p) for s, p in paths.items()}
+        files = [str(p) for p in paths.values()]
         return {"kind": self.name, "keyword": self.keyword, "variant": variant, "recipe": recipe,
                 "precision": get_recipe(recipe).precision, "quantized_stages": [] if variant == "fp32"
-                else list(QUANTIZED_STAGES), "paths": {s: str(p) for s, p in paths.items()},
+                else list(VARIANT_STAGES.get(variant, QUANTIZED_STAGES)), "paths": {s: str(p) for s, p in paths.items()},
+                "path": str(paths["head"]), "files": files,
+                "size_bytes": int(sum(Path(f).stat().st_size for f in files)),
                 "build_s": round(time.perf_counter() - t0, 3)}
+
+    def describe(self) -> dict:
+        """The results' ``model`` entry of ``voxquant stream``."""
+        return {"name": f"openwakeword-{self.keyword}", "kind": self.kind, "path": str(self.source_dir),
+                "labels": [self.keyword], "rule": dict(self.rule),
+                "frontend": {"kind": "openWakeWord melspectrogram.onnx (x/10 + 2)", "chunk_ms": 80,
+                             "embedding_window_frames": 76, "head_embeddings": 16}}
+
+    def fingerprint(self) -> dict:
+        """Components that change results (published file bytes, rule, calibration size and seed)."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for f in source_paths(self.keyword, self.source_dir).values():
+            h.update(Path(f).read_bytes())
+        return {"model": h.hexdigest(), "frontend": "openwakeword-melspectrogram",
+                "rule": f"{self.rule['threshold']}/{self.rule['smooth_k']}/{self.rule['refractory_s']}",
+                "calibration": f"{self.calib_n}/{self.seed}"}
 
     def score(self, record: Mapping, audio) -> tuple[np.ndarray, np.ndarray]:
         """``(times_s float64 [N], probs float32 [N])`` of ``audio`` (``float32 [S]``, 16 kHz) for a built record
