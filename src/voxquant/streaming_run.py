@@ -652,7 +652,9 @@ def recommend_stream(res: dict, fa_budget: float = HEADLINE_FA_H, max_frr_increa
     :func:`~voxquant.eval.rules.within_budget` on the worst condition's CI upper bound (as ``voxquant run`` does
     with slices). A CI wider than the allowed increase (:func:`~voxquant.eval.rules.ci_wider_than_budget`) gives
     "cannot tell at this stream length" with the keyword count, hours and a rough number of hours needed (CI width
-    taken to shrink as 1/sqrt(hours)), never a verdict by luck. The reference itself is always acceptable.
+    taken to shrink as 1/sqrt(hours)), never a verdict by luck; so does a stream too short to measure the budget
+    at all (:func:`~voxquant.eval.rules.too_short_for_rate`: one false accept in it is more than ``fa_budget``).
+    The reference itself is always acceptable.
 
     Args:
         res: a results dict with ``variants`` (reference first), ``conditions``, ``artifacts`` (size bytes) and
@@ -664,7 +666,7 @@ def recommend_stream(res: dict, fa_budget: float = HEADLINE_FA_H, max_frr_increa
         ``{"fa_per_hour", "max_frr_increase_pp", "overall": {"variant", "text"}, "per_condition": {condition:
         {"variant", "text", "notes": [...]}}, "lines": [...]}``; ``lines`` is the text shown at the top of the report.
     """
-    from voxquant.eval.rules import budget_verdict, ci_wider_than_budget, within_budget
+    from voxquant.eval.rules import budget_verdict, ci_wider_than_budget, too_short_for_rate, within_budget
 
     ref = res["variants"][0]
     sizes = {v: (res.get("artifacts") or {}).get(v, {}).get("size_bytes") for v in res["variants"]}
@@ -715,7 +717,15 @@ def recommend_stream(res: dict, fa_budget: float = HEADLINE_FA_H, max_frr_increa
                 break
             notes.append(f"{describe(v, c)}: " + ("exceeds the budget (whole CI above it)" if vd == "exceeds"
                                                    else cannot_tell(v, c)))
-        if ab[ref][c]["ref_frr"] is None:
+        m = conds[c]
+        if too_short_for_rate(m["duration_h"], fa_budget):
+            text = (f"{c}: cannot tell at this stream length: {m['n_keywords']} keywords, {m['duration_h']:.2f} hours; "
+                    f"one false accept is {1 / max(m['duration_h'], 1e-9):.3g} FA/h, so {fa_budget:g} FA/h is not "
+                    f"measured; need more hours (at least {1 / fa_budget:.3g} h)" if fa_budget > 0 else
+                    f"{c}: cannot tell: a budget of 0 FA/h cannot be measured on a finite stream")
+            notes = [describe(v, c) for v in order if v != ref]
+            chosen = None
+        elif ab[ref][c]["ref_frr"] is None:
             text = f"{c}: no swept threshold of {ref} reaches {fa_budget:g} FA/h; cannot tell (need more hours)"
             chosen = None
         elif chosen == ref:
@@ -728,7 +738,7 @@ def recommend_stream(res: dict, fa_budget: float = HEADLINE_FA_H, max_frr_increa
         lines.extend(f"  {n}" for n in notes)
 
     overall = None
-    for v in order:
+    for v in ([] if any(p["variant"] is None for p in per.values()) else order):
         if v == ref:
             overall = ref
             break
@@ -736,7 +746,10 @@ def recommend_stream(res: dict, fa_budget: float = HEADLINE_FA_H, max_frr_increa
         if all(h is not None for h in his) and within_budget(max(his), budget):
             overall = v
             break
-    if overall == ref:
+    if overall is None:
+        head = (f"Cannot tell at {fa_budget:g} FA/h with at most +{budget:g} pp FRR: the streams are too short or no "
+                "threshold reaches the budget on some condition (see below); need more hours")
+    elif overall == ref:
         head = (f"Recommended at {fa_budget:g} FA/h with at most +{budget:g} pp FRR: keep {ref}"
                 f"{'' if sizes[ref] is None else f' ({_size(sizes[ref])})'}: no smaller variant is within the budget "
                 "on every condition by its CI upper bound")
@@ -811,6 +824,7 @@ def stream_sections(res: dict) -> list[dict]:
     cols = [x.strip() for x in md[0].strip("|").split("|")]
     rows = [[x.strip() for x in ln.strip("|").split("|")] for ln in md[2:]]
     cfg = res["config"]
+    n_frr = 4 + len(cfg["fa_per_hour"])  # the report shows the wide table as two: FRR at the targets | the rest
     out = []
     rec = res.get("recommendation")
     if rec:
@@ -828,7 +842,8 @@ def stream_sections(res: dict) -> list[dict]:
              "of the whole stream. FRR at a FA/h target is the lowest FRR of a swept threshold whose FA/h is at or "
              f"below the target; 95 % CIs: percentile bootstrap over keywords and {cfg['boot_block_s']:g}-s blocks "
              f"of audio ({cfg['n_boot']} resamples); ΔFRR: paired bootstrap on the same resamples."),
-        table(cols, rows),
+        table(cols[:n_frr], [r[:n_frr] for r in rows]),
+        table(cols[:2] + cols[n_frr:], [r[:2] + r[n_frr:] for r in rows]),
         text("size: the artefact's bytes on disk; CPU s / h audio: CPU seconds this process spent scoring (front-end "
              "+ model, one ONNX Runtime thread, offline batched windows) per hour of stream."),
     ]))

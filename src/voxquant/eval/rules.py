@@ -100,3 +100,20 @@ def ci_wider_than_budget(lo: float, hi: float, max_drop: float) -> bool:
     if not (math.isfinite(float(lo)) and math.isfinite(float(hi))):
         return True
     return float(hi) - float(lo) > float(max_drop)
+
+
+def too_short_for_rate(duration_h: float, rate_per_h: float) -> bool:
+    """Whether a stream is too short to measure an event rate: one event in it is already above the rate
+    (``duration_h * rate_per_h < 1``, e.g. 0.5 FA/h on a 0.1-h stream, where one false accept is 10 FA/h and the
+    "operating point at 0.5 FA/h" is just the threshold with no false accept at all).
+
+    Args:
+        duration_h: hours of audio; rate_per_h: the target rate (events per hour).
+
+    Returns:
+        ``True`` when too short (also for a non-positive or non-finite duration).
+    """
+    d, r = float(duration_h), float(rate_per_h)
+    if not (math.isfinite(d) and d > 0):
+        return True
+    return d * r < 1.0
