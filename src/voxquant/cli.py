@@ -77,16 +77,19 @@ def run_config_from_args(a):
     kw = config_from_toml(RunConfig, a.config) if given.get("config") else {}
     cli = {}
     for opt in ("model", "frontend", "labels", "data", "calib", "noise", "rirs", "seed", "calib_n", "latency_runs",
-                "n_boot", "max_drop", "limit"):
+                "n_boot", "max_drop", "limit", "task", "keyword", "hop_ms", "fa_budget"):
         if opt in given:
             cli[opt] = given[opt]
     if "out" in given:
         cli["out_dir"] = Path(given["out"])
     for opt, conv in (("recipes", lambda v: tuple(_csv(v))), ("backends", lambda v: tuple(_csv(v))),
                       ("group_by", lambda v: tuple(_csv(v))), ("snrs", lambda v: _floats(v, "--snrs")),
-                      ("threads", lambda v: _ints(v, "--threads"))):
+                      ("threads", lambda v: _ints(v, "--threads")), ("conditions", lambda v: tuple(_csv(v))),
+                      ("fa_per_hour", lambda v: _floats(v, "--fa-per-hour"))):
         if opt in given:
             cli[opt] = conv(given[opt])
+    if "hours" in given:
+        cli["stream_hours"] = given["hours"]
     if given.get("no_reverb"):
         cli["reverb"] = cli["far_field"] = False
     if given.get("quiet"):
@@ -111,7 +114,8 @@ def cmd_run(a) -> int:
 
     cfg = run_config_from_args(a)
     res = run(cfg)
-    print(f"wrote {cfg.out_dir / 'report.html'}, {cfg.out_dir / 'results.json'} ({res['seconds']:.0f} s)")
+    results = "stream_results.json" if cfg.task == "stream" else "results.json"
+    print(f"wrote {cfg.out_dir / 'report.html'}, {cfg.out_dir / results} ({res['seconds']:.0f} s)")
     return 0
 
 
@@ -364,6 +368,18 @@ def build_parser() -> argparse.ArgumentParser:
                    "--max-drop [worst-slice]")
     r.add_argument("--limit", type=int, help=f"evaluate on at most N eval clips (quick look) [{rd['limit']}]")
     r.add_argument("--quiet", action="store_true", help=f"no progress bars / table [progress={rd['progress']}]")
+    from voxquant.pipeline import TASKS
+
+    r.add_argument("--task", help=f"what to evaluate: {', '.join(TASKS)} (stream: always-on wake word on continuous "
+                   f"streams, as voxquant stream; --max-drop is then the allowed FRR increase in pp) [{rd['task']}]")
+    r.add_argument("--keyword", help="--task stream: the wake word, one of the model's labels [yes]")
+    r.add_argument("--hours", type=float, help="--task stream: stream length per condition, hours [3.0]")
+    r.add_argument("--conditions", help="--task stream: comma list of clean, noise_snr<dB>, reverb_<room>, far_field "
+                   "[clean,noise_snr10,reverb_auditorium,far_field]")
+    r.add_argument("--fa-per-hour", help="--task stream: comma list of FA/h targets [0.1,0.5,1.0]")
+    r.add_argument("--hop-ms", type=float, help="--task stream: window hop, ms [40]")
+    r.add_argument("--fa-budget", type=float, help="--task stream: FA/h budget at which the recommendation "
+                   "compares FRRs [0.5]")
     r.set_defaults(func=cmd_run)
 
     t = sub.add_parser("train", help="train the bundled DS-CNN architecture on the dev split of a data set (default: "

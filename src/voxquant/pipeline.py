@@ -14,6 +14,10 @@ output folder resumes and recomputes nothing already done):
    McNemar's exact p;
 6. latency (end to end and model only; 1 and 2 threads) and peak RSS, each variant in a fresh process;
 7. ``results.json``, ``results.csv``, ``report.html`` and a terminal table.
+
+``task`` chooses the evaluation (:data:`TASKS`, one line per task): ``"clip"`` is the above; ``"stream"`` judges the
+same variants as always-on wake-word detectors on continuous streams (:func:`voxquant.streaming_run.run_stream`,
+configured from the RunConfig by :func:`stream_config`).
 """
 
 from __future__ import annotations
@@ -75,6 +79,11 @@ class RunConfig:
         calib: calibration audio (folder or manifest CSV) instead of ``dev`` clips.
         noise, rirs: folders of the user's own noise recordings / room impulse responses for the slices.
         labels: class names of a bare ``.onnx``/``.tflite`` in output order (comma list, file, or ``sc12``).
+        task: the evaluation, a key of :data:`TASKS`: ``"clip"`` (the matrix above) or ``"stream"`` (always-on
+            wake word, :func:`stream_config` maps the fields; ``max_drop`` is then the allowed FRR increase in pp).
+        keyword, stream_hours, conditions, fa_per_hour, hop_ms, fa_budget: ``task="stream"`` only (``None`` =
+            :class:`voxquant.streaming_run.StreamConfig`'s default): the wake word, hours of stream per condition,
+            stream conditions, FA/h targets, window hop (ms), FA/h budget of the recommendation.
     """
 
     out_dir: Path = Path("runs/default")
@@ -105,11 +114,22 @@ class RunConfig:
     rirs: Path | None = None
     labels: object = None
     data: object = None
+    task: str = "clip"
+    keyword: str | None = None
+    stream_hours: float | None = None
+    conditions: tuple | None = None
+    fa_per_hour: tuple | None = None
+    hop_ms: float | None = None
+    fa_budget: float | None = None
 
     #: The ``voxquant run`` option of each checked field (fields without one are named by their config key).
     OPTIONS = {"out_dir": "--out", "recipes": "--recipes", "backends": "--backends", "snrs": "--snrs",
                "calib_n": "--calib-n", "seed": "--seed", "threads": "--threads", "latency_runs": "--latency-runs",
-               "n_boot": "--n-boot", "max_drop": "--max-drop", "limit": "--limit", "group_by": "--group-by"}
+               "n_boot": "--n-boot", "max_drop": "--max-drop", "limit": "--limit", "group_by": "--group-by",
+               "task": "--task", "keyword": "--keyword", "stream_hours": "--hours", "conditions": "--conditions",
+               "fa_per_hour": "--fa-per-hour", "hop_ms": "--hop-ms", "fa_budget": "--fa-budget"}
+    #: Fields only ``task="stream"`` reads (``None`` = not given).
+    STREAM_FIELDS = ("keyword", "stream_hours", "conditions", "fa_per_hour", "hop_ms", "fa_budget")
     #: Noise-slice SNRs outside this range (dB) are refused: below -30 dB the speech is gone, above 60 dB the
     #: noise is below 16-bit quantization noise (the slice would equal ``clean``).
     SNR_RANGE = (-30.0, 60.0)
@@ -139,6 +159,12 @@ class RunConfig:
 
         def opt(name):  # the CLI option and the config/API key, so either way of giving it is recognised
             return f"{self.OPTIONS[name]} ({name})" if name in self.OPTIONS and self.OPTIONS[name] != name else name
+
+        if not isinstance(self.task, str) or self.task not in TASKS:
+            raise ConfigError(f"{opt('task')}: unknown task {self.task!r}; tasks: {', '.join(TASKS)}")
+        given = [n for n in self.STREAM_FIELDS if getattr(self, n) is not None]
+        if self.task != "stream" and given:
+            raise ConfigError(f"{opt(given[0])}: only for --task stream (task is {self.task!r})")
 
         def names(name):
             v = getattr(self, name)
@@ -242,6 +268,12 @@ def kernel_check_section(variants: list[dict]) -> dict | None:
 
 # ------------------------------------------------------------------------------------------------ the run
 
+#: Task name -> runner (``RunConfig -> results dict``), one line per task; ``RunConfig.validate`` refuses others.
+TASKS = {
+    "clip": lambda cfg: run_clip(cfg),   # the matrix on clips: results.json / report.html
+    "stream": lambda cfg: _run_stream(cfg),  # always-on wake word on continuous streams: stream_results.json
+}
+
 
 def run_fingerprint(cfg: RunConfig, src: ModelSource, data_files: list, extra: dict | None = None,
                     audio_key: str = "") -> dict:
@@ -270,6 +302,58 @@ def run_fingerprint(cfg: RunConfig, src: ModelSource, data_files: list, extra: d
 
 
 def run(cfg: RunConfig | None = None) -> dict:
+    """``voxquant run``: validate ``cfg`` and hand it to its task's runner (:data:`TASKS`).
+
+    Returns:
+        the runner's results: ``results.json`` (``task="clip"``, :func:`run_clip`) or ``stream_results.json``
+        (``task="stream"``, :func:`voxquant.streaming_run.run_stream`).
+
+    Raises:
+        VoxquantError: as the runner; ConfigError for an unknown task (listing the tasks).
+    """
+    cfg = (cfg or RunConfig()).validate()
+    return TASKS[cfg.task](cfg)
+
+
+def stream_config(cfg: RunConfig):
+    """The :class:`voxquant.streaming_run.StreamConfig` of a ``task="stream"`` RunConfig.
+
+    Mapped: ``out_dir``, ``model``, ``recipes``, ``calib_n``, ``seed``, ``n_boot``, ``data_root``, ``progress``,
+    ``max_drop`` (-> ``max_frr_increase``, pp) and the stream fields that are not ``None`` (``stream_hours``,
+    ``keyword``, ``conditions``, ``fa_per_hour``, ``hop_ms``, ``fa_budget``). The streaming runner builds variants on
+    ONNX Runtime from the Speech Commands test set with its own noise/RIR banks, so a RunConfig that sets a field
+    it cannot honour is refused rather than silently ignored.
+
+    Raises:
+        ConfigError: the first field that ``task="stream"`` does not support, naming its option.
+    """
+    from voxquant.streaming_run import StreamConfig
+
+    unsupported = {"backends": ("onnx",), "data": None, "test_set": None, "group_by": (), "calib": None, "noise": None,
+                   "rirs": None, "labels": None, "frontend": None, "limit": None}
+    for name, default in unsupported.items():
+        v = getattr(cfg, name)
+        if v != default and not (isinstance(v, (list, tuple)) and tuple(v) == default):
+            opt = RunConfig.OPTIONS.get(name, name)
+            raise ConfigError(f"{opt} ({name}): not supported with --task stream (the streaming runner uses the Speech "
+                              f"Commands test set and ONNX Runtime); got {v!r}", hint="use voxquant stream --help")
+    kw = {"out_dir": Path(cfg.out_dir), "model": cfg.model, "recipes": tuple(cfg.recipes), "calib_n": cfg.calib_n,
+          "seed": cfg.seed, "n_boot": cfg.n_boot, "data_root": cfg.data_root, "progress": cfg.progress,
+          "max_frr_increase": cfg.max_drop}
+    for name in RunConfig.STREAM_FIELDS:
+        if getattr(cfg, name) is not None:
+            kw[name] = getattr(cfg, name)
+    return StreamConfig(**kw)
+
+
+def _run_stream(cfg: RunConfig) -> dict:
+    """``task="stream"``: :func:`voxquant.streaming_run.run_stream` on :func:`stream_config` (no second loop)."""
+    from voxquant.streaming_run import run_stream
+
+    return run_stream(stream_config(cfg))
+
+
+def run_clip(cfg: RunConfig | None = None) -> dict:
     """Run the whole matrix (recipes x backends x slices) through the one engine and write the report.
 
     Args:

@@ -71,6 +71,9 @@ class StreamConfig:
         smooth_k: moving average over the last ``smooth_k`` outputs before the threshold (1 = none).
         refractory_s: cooldown after a detection, seconds.
         fa_per_hour: FA/h targets of the operating points.
+        fa_budget: the user's false-accept budget (FA/h) at which the recommendation compares FRRs.
+        max_frr_increase: FRR increase over fp32 (percentage points) allowed by the recommendation, judged on the
+            upper bound of the paired bootstrap 95 % CI (:func:`voxquant.eval.rules.within_budget`).
         n_boot: bootstrap resamples of the CIs.
         boot_block_s: block length (s) of the negative-audio bootstrap (hours of negatives, cut shorter for streams
             of a few hours).
@@ -90,6 +93,8 @@ class StreamConfig:
     smooth_k: int = 1
     refractory_s: float = 1.0
     fa_per_hour: tuple = (0.1, 0.5, 1.0)
+    fa_budget: float = HEADLINE_FA_H
+    max_frr_increase: float = 1.0
     n_boot: int = 1000
     boot_block_s: float = 300.0
     calib_n: int = 200
@@ -99,7 +104,8 @@ class StreamConfig:
 
     OPTIONS = {"out_dir": "--out", "keyword": "--keyword", "recipes": "--recipes", "conditions": "--conditions",
                "stream_hours": "--hours", "hop_ms": "--hop-ms", "smooth_k": "--smooth-k",
-               "refractory_s": "--refractory-s", "fa_per_hour": "--fa-per-hour", "n_boot": "--n-boot",
+               "refractory_s": "--refractory-s", "fa_per_hour": "--fa-per-hour", "fa_budget": "--fa-budget",
+               "max_frr_increase": "--max-frr-increase", "n_boot": "--n-boot",
                "boot_block_s": "--boot-block-s", "calib_n": "--calib-n", "seed": "--seed"}
     #: Fewest bootstrap resamples accepted (as :attr:`voxquant.pipeline.RunConfig.MIN_BOOT`).
     MIN_BOOT = 100
@@ -140,6 +146,8 @@ class StreamConfig:
             raise ConfigError(f"{opt('fa_per_hour')}: must be a non-empty list of FA/h targets, got {self.fa_per_hour!r}")
         for f in self.fa_per_hour:
             check_number(f, f"{opt('fa_per_hour')} (FA/h)", 0.0, 1e6)
+        check_number(self.fa_budget, f"{opt('fa_budget')} (FA/h)", 0.0, 1e6)
+        check_number(self.max_frr_increase, f"{opt('max_frr_increase')} (pp)", 0.0, 100.0)
         check_int(self.n_boot, opt("n_boot"), self.MIN_BOOT)
         check_number(self.boot_block_s, f"{opt('boot_block_s')} (s)", 1.0, 1e6)
         check_int(self.calib_n, opt("calib_n"), 1)
@@ -182,8 +190,76 @@ def parse_condition(name: str) -> tuple[str, object]:
                       hint="use clean, noise_snr<dB> (e.g. noise_snr10), reverb_<room> or far_field")
 
 
-def _stream_for(cfg: StreamConfig, condition: str, positives, negatives, noise_eval, rirs, sample_rate: int):
-    """The saved stream of ``condition``, built (and saved) on the first call."""
+def _model_spec(model, src):
+    """The zoo/spec :class:`~voxquant.zoo.spec.ModelSpec` behind ``src`` (a spec ``.toml`` or a zoo name), else
+    ``None`` (voxquant weights, a bare ONNX/TFLite model)."""
+    from voxquant.errors import VoxquantError
+
+    if not src.meta.get("spec"):
+        return None
+    try:
+        if model is not None and Path(str(model)).suffix.lower() == ".toml":
+            from voxquant.zoo import load_spec
+
+            return load_spec(Path(model))
+        from voxquant.zoo import zoo_spec
+
+        return zoo_spec(str(src.meta["spec"]))
+    except VoxquantError:
+        return None
+
+
+def stream_splits(cfg: StreamConfig, src) -> tuple:
+    """The dev/eval split of the Speech Commands v0.02 test set in the model's label space, and the keyword's word in
+    the data.
+
+    Models scored on the 12 Speech Commands labels go through :func:`voxquant.data.slices.model_splits`. A zoo/spec
+    model whose ``[labels] target`` is ``"map"`` or ``"word"`` (e.g. the MLPerf Tiny streaming wake word:
+    ``marvin -> Marvin``, ``_silence_ -> Silence``, anything else ``Unknown``) gets each clip's class from its
+    spec (:func:`voxquant.zoo.spec.target_label`), exactly as ``voxquant zoo`` scores it: its labels are not the
+    data's labels, so a label-set check would refuse it. A spec whose output is ``probabilities`` is marked so that
+    window scores are not softmaxed twice (``src.meta["outputs"] = "probs"``).
+
+    Args:
+        cfg: the configuration (``model``, ``keyword``, ``data_root``).
+        src: the resolved :class:`~voxquant.models.source.ModelSource`.
+
+    Returns:
+        ``(dev, eval, y_eval, data_keyword)``: two :class:`~voxquant.data.ClipSet` (same split as ``voxquant run``),
+        ``int64 [N_eval]`` model class ids (``-1``: a clip the model cannot score) and the spoken word whose clips
+        are the keyword's positives.
+
+    Raises:
+        ConfigError: a mapped model's keyword that only the catch-all ``"*"`` maps to (e.g. ``Unknown``).
+        DataError / LabelMismatchError: data missing or labels that do not fit (:func:`model_splits`).
+    """
+    from voxquant.data.slices import model_splits
+
+    spec = _model_spec(cfg.model, src)
+    if spec is not None and spec.output_kind == "probabilities":
+        src.meta.setdefault("outputs", "probs")
+    if spec is None or spec.target == "label":
+        dev, ev, remap = model_splits(tuple(src.labels), cfg.data_root)
+        return dev, ev, remap[ev.label_ids()], cfg.keyword
+    from voxquant.data.sets.speech_commands import speech_commands_test
+    from voxquant.data.splits import split_dev_eval
+    from voxquant.zoo.evaluate import targets
+
+    dev, ev = split_dev_eval(speech_commands_test(cfg.data_root))
+    word = cfg.keyword
+    if spec.target == "map":
+        words = [w for w, lab in spec.label_map.items() if lab == cfg.keyword and w != "*" and not w.startswith("_")]
+        if not words:
+            raise ConfigError(f"--keyword: {cfg.keyword!r} of model {src.name} is not the class of a spoken word (its "
+                              f"label map: {', '.join(f'{k} -> {v}' for k, v in spec.label_map.items())})")
+        word = words[0]
+    return dev, ev, targets(spec, ev), word
+
+
+def _stream_for(cfg: StreamConfig, condition: str, positives, negatives, noise_eval, rirs, sample_rate: int,
+                keyword: str | None = None):
+    """The saved stream of ``condition``, built (and saved) on the first call; ``keyword``: the spoken word of the
+    positives (default ``cfg.keyword``; differs for a model with a label map)."""
     from voxquant.data.streams import build_stream, load_stream, save_stream
 
     folder = Path(cfg.out_dir) / "streams" / condition
@@ -202,7 +278,7 @@ def _stream_for(cfg: StreamConfig, condition: str, positives, negatives, noise_e
     if snr is not None and not noise_eval:
         raise DataError(f"condition {condition!r} needs the real noise bank, which is missing from the data root")
     t0 = time.time()
-    s = build_stream(positives, negatives, noise_eval if snr is not None else None, keyword=cfg.keyword,
+    s = build_stream(positives, negatives, noise_eval if snr is not None else None, keyword=keyword or cfg.keyword,
                      duration_s=cfg.stream_hours * 3600.0, sample_rate=sample_rate, snr_db=snr, rir=rir,
                      seed=cfg.seed)
     s.info["condition"] = condition
@@ -225,7 +301,6 @@ class ClipKind:
     default_keyword = "yes"
 
     def __init__(self, cfg: "StreamConfig"):
-        from voxquant.data.slices import model_splits
         from voxquant.engine import plan_matrix
         from voxquant.models.source import resolve_model
 
@@ -240,7 +315,8 @@ class ClipKind:
         self.min_samples = fe.clip_samples
         self.rule = {"threshold": FIXED_THRESHOLD, "smooth_k": None, "refractory_s": None}
         self._plan = {spec.name: spec for spec in plan_matrix(cfg.recipes, "onnx")[0]}
-        self._dev = model_splits(self.labels, cfg.data_root)[0]
+        self._dev = self._ev = self._y_eval = None
+        self.data_keyword = None
         self._calib: list = []
         self._fp32_onnx = None
 
@@ -316,7 +392,22 @@ class ClipKind:
                 "frontend": value_digest(self.fe.to_dict())}
 
     def set_keyword(self, keyword: str) -> None:
+        """Check ``keyword`` and take the dev/eval split in the model's label space (:func:`stream_splits`: a zoo
+        spec's label map applies; ``data_keyword`` is the spoken word of the positives)."""
         self._kw_index = self.check_keyword(keyword)
+        cfg = self.cfg if self.cfg.keyword == keyword else _with_keyword(self.cfg, keyword)
+        self._dev, self._ev, self._y_eval, self.data_keyword = stream_splits(cfg, self.src)
+
+    def clip_accuracy(self, store, names: list, records: dict) -> dict | None:
+        """Clip-level top-1 of every variant on the eval clips (:func:`clip_accuracy`)."""
+        return clip_accuracy(self.cfg, store, names, {n: Path(records[n]["path"]) for n in names}, self.src,
+                             self._ev, self._y_eval)
+
+
+def _with_keyword(cfg: "StreamConfig", keyword: str) -> "StreamConfig":
+    from dataclasses import replace
+
+    return replace(cfg, keyword=keyword)
 
 
 #: Streaming model kinds, tried in this order; the first whose ``resolve`` claims ``--model`` runs it (the clip kind,
@@ -418,6 +509,16 @@ def _variant_records(cfg: "StreamConfig", store, kind) -> dict:
     return recs
 
 
+def record_scoring_time(store, variant: str, condition: str, cpu_s: float, wall_s: float, audio_s: float) -> None:
+    """Store the compute one variant spent scoring one condition's stream (cell ``stream_time/<variant>/<condition>``,
+    next to its score array): CPU seconds of this process (:func:`time.process_time`: front-end + model, one ONNX
+    Runtime thread) and wall seconds, per hour of audio. Offline batched scoring, not a live per-hop timing."""
+    hours = max(float(audio_s), 1e-9) / 3600.0
+    store.put(f"stream_time/{variant}/{condition}", {"cpu_s": round(float(cpu_s), 4), "wall_s": round(float(wall_s), 4),
+                                                     "audio_h": hours, "cpu_s_per_audio_h": float(cpu_s) / hours,
+                                                     "wall_s_per_audio_h": float(wall_s) / hours})
+
+
 def _metrics(cfg: StreamConfig, times, probs, stream, n_boot_seed: int, rule: dict | None = None) -> tuple[dict, object]:
     """Per variant and condition: DET curve, operating points with CIs, fixed threshold, latency.
 
@@ -511,12 +612,13 @@ def run_stream(cfg: StreamConfig | None = None) -> dict:
     store = ResultStore(out)
 
     # 1. streams (eval split only) --------------------------------------------------------------------------
+    data_keyword = getattr(kind, "data_keyword", None) or keyword  # the spoken word (MLPerf: Marvin -> marvin)
     sources: list = []
     banks: dict = {}
 
     def lazy_sources():
         if not sources:
-            sources.extend(default_stream_sources(cfg.keyword, cfg.data_root, split="eval"))
+            sources.extend(default_stream_sources(data_keyword, cfg.data_root, split="eval"))
             try:
                 banks["noise"] = split_noise_bank(load_noise_bank(cfg.data_root, sample_rate=kind.sample_rate))[1]
             except DataError as exc:
@@ -533,7 +635,7 @@ def run_stream(cfg: StreamConfig | None = None) -> dict:
 
             streams[c] = load_stream(folder)
         else:
-            streams[c] = _stream_for(cfg, c, *lazy_sources(), sample_rate=kind.sample_rate)
+            streams[c] = _stream_for(cfg, c, *lazy_sources(), sample_rate=kind.sample_rate, keyword=data_keyword)
         if streams[c].sample_rate != kind.sample_rate:
             raise DataError(f"stream at {streams[c].sample_rate} Hz, model at {kind.sample_rate} Hz", folder)
 
@@ -547,10 +649,11 @@ def run_stream(cfg: StreamConfig | None = None) -> dict:
             key = f"stream/{name}/{c}"
             if store.has_array(key) and store.has_array(f"stream_times/{name}/{c}"):
                 continue
-            t0 = time.time()
+            t0, c0 = time.time(), time.process_time()
             times, probs = kind.score(records[name], s.audio)
             store.put_array(f"stream_times/{name}/{c}", np.asarray(times, np.float64))
             store.put_array(key, np.asarray(probs, np.float32))
+            record_scoring_time(store, name, c, time.process_time() - c0, time.time() - t0, s.duration_s)
             if cfg.progress:
                 print(f"scored {name} on {c}: {probs.size} windows in {time.time() - t0:.1f} s", flush=True)
 
@@ -572,6 +675,14 @@ def run_stream(cfg: StreamConfig | None = None) -> dict:
                                               n_boot=cfg.n_boot, block_s=cfg.boot_block_s, seed=cfg.seed + i)
             vs[name][c] = {"fa_per_hour": HEADLINE_FA_H, "diff": d, "ci95": [lo, hi]}
 
+    # 4b. compute, sizes, the user's FA/h budget, clip-level top-1 --------------------------------------------
+    for name in names:
+        for c in streams:
+            results[name][c]["compute"] = store.get(f"stream_time/{name}/{c}", None)
+    artifacts = {name: {"size_bytes": int(records[name].get("size_bytes") or 0) or None} for name in names}
+    at_budget = budget_points(cfg, names, list(streams), curves)
+    clip = kind.clip_accuracy(store, names, records) if hasattr(kind, "clip_accuracy") else None
+
     res = {
         "config": cfg.to_dict(), "voxquant_version": __version__, "keyword": keyword,
         "model": kind.describe(),
@@ -589,8 +700,10 @@ def run_stream(cfg: StreamConfig | None = None) -> dict:
                  "smooth_k": cfg.smooth_k if rule.get("smooth_k") is None else rule["smooth_k"],
                  "refractory_s": cfg.refractory_s if rule.get("refractory_s") is None else rule["refractory_s"],
                  "source": rule.get("source", "voxquant default (threshold 0.5)")},
-        "results": results, "vs_fp32": vs, "seconds": round(time.time() - t_start, 1),
+        "results": results, "vs_fp32": vs, "artifacts": artifacts, "at_budget": at_budget,
+        "clip_vs_stream": clip_vs_stream(clip, vs, HEADLINE_FA_H), "seconds": round(time.time() - t_start, 1),
     }
+    res["recommendation"] = recommend_stream(res, cfg.fa_budget, cfg.max_frr_increase)
     table = stream_table(res)
     res["table"] = table
     write_json_atomic(out / "stream_results.json", res)
@@ -601,19 +714,249 @@ def run_stream(cfg: StreamConfig | None = None) -> dict:
     return res
 
 
+def _finite(x) -> float | None:
+    return float(x) if x is not None and math.isfinite(float(x)) else None
+
+
+def budget_points(cfg: StreamConfig, variants: list, conditions: list, curves: dict) -> dict:
+    """Every variant's FRR at the user's FA/h budget and its paired difference to the reference (the first variant).
+
+    Args:
+        cfg: ``fa_budget`` (FA/h), ``n_boot``, ``boot_block_s``, ``seed``.
+        variants: names, reference first. conditions: names, in stream order (condition ``i`` uses seed
+            ``cfg.seed + i``, as the ``vs_fp32`` differences: at 0.5 FA/h both agree).
+        curves: ``{(variant, condition): DetCurve}``.
+
+    Returns:
+        ``{variant: {condition: {"fa_per_hour", "frr", "ref_frr", "diff_pp", "ci95_pp": [lo, hi]}}}``: FRR as
+        fractions (conservative operating point, :func:`voxquant.eval.streaming.frr_at_fa_per_hour`; ``None`` when
+        no swept threshold reaches the budget), the difference ``FRR_variant - FRR_ref`` and its paired bootstrap
+        95 % CI (:func:`voxquant.eval.streaming.bootstrap_frr_diff_ci`) in percentage points.
+    """
+    from voxquant.eval.streaming import bootstrap_frr_diff_ci, frr_at_fa_per_hour
+
+    ref, budget = variants[0], float(cfg.fa_budget)
+    out: dict = {}
+    for v in variants:
+        out[v] = {}
+        for i, c in enumerate(conditions):
+            ref_frr = _finite(frr_at_fa_per_hour(curves[(ref, c)], budget))
+            frr = _finite(frr_at_fa_per_hour(curves[(v, c)], budget))
+            if v == ref:
+                d, lo, hi = 0.0, 0.0, 0.0
+            else:
+                d, lo, hi = bootstrap_frr_diff_ci(curves[(ref, c)], curves[(v, c)], budget, n_boot=cfg.n_boot,
+                                                  block_s=cfg.boot_block_s, seed=cfg.seed + i)
+            pp = [None if _finite(x) is None else 100.0 * float(x) for x in (d, lo, hi)]
+            out[v][c] = {"fa_per_hour": budget, "frr": frr, "ref_frr": ref_frr, "diff_pp": pp[0], "ci95_pp": pp[1:]}
+    return out
+
+
+def clip_accuracy(cfg: StreamConfig, store, variants: list, paths: dict, src, ev, y_eval: np.ndarray) -> dict | None:
+    """Clip-level top-1 of every variant on the eval clips the streams are built from (the split of
+    :func:`stream_splits`), through THE batched predict (:func:`voxquant.engine.predict`), with each variant's
+    drop vs the reference (first variant) and the paired bootstrap 95 % CI (:func:`voxquant.eval.stats.
+    paired_bootstrap_drop`, ``cfg.n_boot`` resamples, seed ``cfg.seed``).
+
+    Clips are decoded, zero-padded/cropped to the model window (:func:`voxquant.data.load_waves`), featurised by the
+    model's front-end and laid out as the model input; clips the model cannot score (``y_eval == -1``) are left out.
+    Per-clip correctness is stored as the array cell ``clip/<variant>`` (``bool [N]``), so a resumed run reruns
+    nothing. Only for clip models (one window in, class scores out); a stateful model has no clip-level top-1.
+
+    Returns:
+        ``{"n_clips", "n_boot", "variants": {variant: {"top1", "drop_pp", "ci95_pp": [lo, hi]}}}`` (accuracies as
+        fractions, drops in pp, positive = worse), or ``None`` when no eval clip can be scored.
+    """
+    from voxquant.audio.frontend import compute_features
+    from voxquant.audio.layout import to_model_layout
+    from voxquant.backends.onnxruntime import OrtSession
+    from voxquant.data import load_waves
+    from voxquant.engine import predict
+    from voxquant.eval.stats import paired_bootstrap_drop
+
+    keep = np.flatnonzero(np.asarray(y_eval) >= 0)
+    if keep.size == 0:
+        return None
+    y = np.asarray(y_eval)[keep]
+    fe = src.frontend
+    x = None
+    correct = {}
+    for v in variants:
+        key = f"clip/{v}"
+        if not store.has_array(key):
+            if x is None:
+                waves = load_waves(ev.subset(keep, name="eval"), fe.sample_rate, fe.clip_samples, progress=False)
+                x = to_model_layout(compute_features(waves, fe), src.layout)
+            store.put_array(key, predict(OrtSession(paths[v], threads=1), x) == y)
+        correct[v] = store.get_array(key).astype(bool)
+    ref = variants[0]
+    out = {"n_clips": int(keep.size), "n_boot": int(cfg.n_boot), "variants": {}}
+    for v in variants:
+        d, lo, hi = (0.0, 0.0, 0.0) if v == ref else paired_bootstrap_drop(correct[ref], correct[v], cfg.n_boot, cfg.seed)
+        out["variants"][v] = {"top1": float(correct[v].mean()), "drop_pp": d, "ci95_pp": [lo, hi]}
+    return out
+
+
+def clip_vs_stream(clip: dict | None, vs: dict, fa_h: float) -> dict | None:
+    """Per variant: the clip top-1 drop (pp, CI) beside the streaming FRR increase at ``fa_h`` FA/h (pp, CI) per
+    condition, and their difference (streaming minus clip, pp). kws_streaming (Rybakov et al. 2020, "Streaming
+    keyword spotting on mobile devices") reports streaming models losing at most ~0.5 points more than their
+    non-streaming versions; both are "pp worse than fp32" here.
+
+    Returns:
+        ``{"fa_per_hour", "n_clips", "variants": {variant: {"clip_top1", "clip_drop_pp", "clip_ci95_pp",
+        "stream": {condition: {"dfrr_pp", "ci95_pp", "stream_minus_clip_pp"}}}}}`` (``None`` without clip results).
+    """
+    if not clip:
+        return None
+    out = {"fa_per_hour": float(fa_h), "n_clips": clip["n_clips"], "variants": {}}
+    for v, c in clip["variants"].items():
+        per = {}
+        for cond, d in (vs.get(v) or {}).items():
+            dp = None if _finite(d["diff"]) is None else 100.0 * d["diff"]
+            per[cond] = {"dfrr_pp": dp, "ci95_pp": [None if _finite(x) is None else 100.0 * x for x in d["ci95"]],
+                         "stream_minus_clip_pp": None if dp is None else dp - c["drop_pp"]}
+        out["variants"][v] = {"clip_top1": c["top1"], "clip_drop_pp": c["drop_pp"], "clip_ci95_pp": c["ci95_pp"],
+                              "stream": per}
+    return out
+
+
+def _size(n) -> str:
+    return "-" if not n else (f"{n / 1024:.1f} KB" if n < 2**20 else f"{n / 2**20:.2f} MB")
+
+
+def recommend_stream(res: dict, fa_budget: float = HEADLINE_FA_H, max_frr_increase: float = 1.0) -> dict:
+    """The smallest artefact whose FRR at the user's FA/h budget is within ``max_frr_increase`` pp of the reference,
+    per condition and over all conditions, judged on the upper bound of the paired bootstrap 95 % CI.
+
+    Verdicts come from :mod:`voxquant.eval.rules` (the one place): :func:`~voxquant.eval.rules.budget_verdict`
+    (within / exceeds / uncertain) on ``res["at_budget"]`` and, over all conditions,
+    :func:`~voxquant.eval.rules.within_budget` on the worst condition's CI upper bound (as ``voxquant run`` does
+    with slices). A CI wider than the allowed increase (:func:`~voxquant.eval.rules.ci_wider_than_budget`) gives
+    "cannot tell at this stream length" with the keyword count, hours and a rough number of hours needed (CI width
+    taken to shrink as 1/sqrt(hours)), never a verdict by luck; so does a stream too short to measure the budget
+    at all (:func:`~voxquant.eval.rules.too_short_for_rate`: one false accept in it is more than ``fa_budget``).
+    The reference itself is always acceptable.
+
+    Args:
+        res: a results dict with ``variants`` (reference first), ``conditions``, ``artifacts`` (size bytes) and
+            ``at_budget`` (:func:`budget_points`, computed at ``fa_budget``).
+        fa_budget: FA/h budget (for the wording; the numbers are those of ``res["at_budget"]``).
+        max_frr_increase: allowed FRR increase over the reference, percentage points.
+
+    Returns:
+        ``{"fa_per_hour", "max_frr_increase_pp", "overall": {"variant", "text"}, "per_condition": {condition:
+        {"variant", "text", "notes": [...]}}, "lines": [...]}``; ``lines`` is the text shown at the top of the report.
+    """
+    from voxquant.eval.rules import budget_verdict, ci_wider_than_budget, too_short_for_rate, within_budget
+
+    ref = res["variants"][0]
+    sizes = {v: (res.get("artifacts") or {}).get(v, {}).get("size_bytes") for v in res["variants"]}
+    order = sorted(res["variants"], key=lambda v: (sizes[v] is None, sizes[v] or 0, v != ref))
+    conds = {c["name"]: c for c in res["conditions"]}
+    ab = res["at_budget"]
+    budget = float(max_frr_increase)
+
+    def pct(x):
+        return "-" if x is None else f"{100 * x:.1f} %"
+
+    def describe(v, c):
+        p = ab[v][c]
+        lo, hi = p["ci95_pp"]
+        ci = "-" if lo is None or hi is None else f"[{lo:.1f}, {hi:.1f}]"
+        d = "-" if p["diff_pp"] is None else f"{p['diff_pp']:+.1f} pp"
+        return (f"{v}: FRR {pct(p['frr'])} vs {pct(p['ref_frr'])} at {fa_budget:g} FA/h ({d}, 95 % CI {ci}) on {c}"
+                f"{'' if sizes[v] is None else f', {_size(sizes[v])}'}")
+
+    def verdict(v, c):
+        lo, hi = ab[v][c]["ci95_pp"]
+        if v == ref:
+            return "within"
+        if lo is None or hi is None:
+            return "uncertain"
+        return budget_verdict(lo, hi, budget)
+
+    def cannot_tell(v, c):
+        lo, hi = ab[v][c]["ci95_pp"]
+        m = conds[c]
+        note = f"cannot tell at this stream length: {m['n_keywords']} keywords, {m['duration_h']:.2f} hours"
+        if lo is None or hi is None:
+            return f"{note}; no threshold reaches {fa_budget:g} FA/h; need more hours"
+        if ci_wider_than_budget(lo, hi, budget) and budget > 0:
+            need = m["duration_h"] * ((hi - lo) / budget) ** 2
+            return f"{note}; need more hours (the CI is {hi - lo:.1f} pp wide: roughly {need:.3g} h for one as narrow as {budget:g} pp)"
+        return f"{note}; the CI straddles +{budget:g} pp: need more hours"
+
+    per: dict = {}
+    lines = []
+    for c in conds:
+        notes = []
+        chosen = ref
+        for v in order:
+            vd = verdict(v, c)
+            if vd == "within":
+                chosen = v
+                break
+            notes.append(f"{describe(v, c)}: " + ("exceeds the budget (whole CI above it)" if vd == "exceeds"
+                                                   else cannot_tell(v, c)))
+        m = conds[c]
+        if too_short_for_rate(m["duration_h"], fa_budget):
+            text = (f"{c}: cannot tell at this stream length: {m['n_keywords']} keywords, {m['duration_h']:.2f} hours; "
+                    f"one false accept is {1 / max(m['duration_h'], 1e-9):.3g} FA/h, so {fa_budget:g} FA/h is not "
+                    f"measured; need more hours (at least {1 / fa_budget:.3g} h)" if fa_budget > 0 else
+                    f"{c}: cannot tell: a budget of 0 FA/h cannot be measured on a finite stream")
+            notes = [describe(v, c) for v in order if v != ref]
+            chosen = None
+        elif ab[ref][c]["ref_frr"] is None:
+            text = f"{c}: no swept threshold of {ref} reaches {fa_budget:g} FA/h; cannot tell (need more hours)"
+            chosen = None
+        elif chosen == ref:
+            text = (f"{c}: keep {ref} (FRR {pct(ab[ref][c]['frr'])} at {fa_budget:g} FA/h): no smaller variant is "
+                    f"within +{budget:g} pp by its CI upper bound")
+        else:
+            text = f"{describe(chosen, c)}: within +{budget:g} pp by its CI upper bound"
+        per[c] = {"variant": chosen, "text": text, "notes": notes}
+        lines.append(text)
+        lines.extend(f"  {n}" for n in notes)
+
+    overall = None
+    for v in ([] if any(p["variant"] is None for p in per.values()) else order):
+        if v == ref:
+            overall = ref
+            break
+        his = [ab[v][c]["ci95_pp"][1] for c in conds]
+        if all(h is not None for h in his) and within_budget(max(his), budget):
+            overall = v
+            break
+    if overall is None:
+        head = (f"Cannot tell at {fa_budget:g} FA/h with at most +{budget:g} pp FRR: the streams are too short or no "
+                "threshold reaches the budget on some condition (see below); need more hours")
+    elif overall == ref:
+        head = (f"Recommended at {fa_budget:g} FA/h with at most +{budget:g} pp FRR: keep {ref}"
+                f"{'' if sizes[ref] is None else f' ({_size(sizes[ref])})'}: no smaller variant is within the budget "
+                "on every condition by its CI upper bound")
+    else:
+        worst = max(conds, key=lambda c: ab[overall][c]["ci95_pp"][1])
+        head = (f"Recommended at {fa_budget:g} FA/h with at most +{budget:g} pp FRR: {overall} "
+                f"({_size(sizes[overall])} vs {_size(sizes[ref])} {ref}); worst condition: {describe(overall, worst)}")
+    return {"fa_per_hour": float(fa_budget), "max_frr_increase_pp": budget, "overall": {"variant": overall,
+            "text": head}, "per_condition": per, "lines": [head, *lines]}
+
+
 def _pct(x) -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}"
 
 
 def stream_table(res: dict) -> str:
     """The Markdown table of a results dict: one row per variant and condition (FRR % at each FA/h target with
-    its 95 % CI, FRR and FA/h at the fixed threshold, latency p50/p95 ms, FRR difference to fp32 at 0.5 FA/h)."""
+    its 95 % CI, FRR and FA/h at the fixed threshold, latency p50/p95 ms, FRR difference to fp32 at 0.5 FA/h, artefact
+    size, CPU seconds spent scoring per hour of audio (:func:`record_scoring_time`; ``-`` when not recorded))."""
     targets = res["config"]["fa_per_hour"]
     thr = res.get("fixed_threshold", FIXED_THRESHOLD)
     ref = res.get("reference", "fp32")
     cols = (["variant", "condition", "keywords", "hours"] + [f"FRR% @{t:g} FA/h [95% CI]" for t in targets]
             + [f"FRR% @thr {thr:g}", f"FA/h @thr {thr:g}", "latency p50/p95 ms",
-               f"ΔFRR pp vs {ref} @{HEADLINE_FA_H:g} FA/h"])
+               f"ΔFRR pp vs {ref} @{HEADLINE_FA_H:g} FA/h", "size", "CPU s / h audio"])
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for v in res["variants"]:
         for c, m in res["results"][v].items():
@@ -625,24 +968,63 @@ def stream_table(res: dict) -> str:
                       "-" if not lat["n"] else f"{lat['p50_ms']:.0f} / {lat['p95_ms']:.0f}"]
             d = res["vs_fp32"].get(v, {}).get(c)
             cells.append("ref" if d is None else f"{_pct(d['diff'])} [{_pct(d['ci95'][0])}, {_pct(d['ci95'][1])}]")
+            comp = m.get("compute") or {}
+            cells += [_size(((res.get("artifacts") or {}).get(v) or {}).get("size_bytes")),
+                      "-" if comp.get("cpu_s_per_audio_h") is None else f"{comp['cpu_s_per_audio_h']:.1f}"]
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
+def clip_vs_stream_table(cvs: dict, conditions: list) -> tuple[list, list]:
+    """``(columns, rows)`` of the clip-level vs streaming comparison (:func:`clip_vs_stream`): per variant, clip
+    top-1 %, clip drop pp [95 % CI], streaming ΔFRR pp [95 % CI] at ``cvs["fa_per_hour"]`` per condition and
+    streaming minus clip (pp); the FA/h is named in the section text."""
+    def pp(x):
+        return "-" if x is None else f"{x:+.1f}"
+
+    def ci(c):
+        return "-" if c is None or None in c else f"[{c[0]:.1f}, {c[1]:.1f}]"
+
+    cols = ["variant", "clip top-1 %", "clip drop pp [95% CI]"]
+    for c in conditions:
+        cols += [f"{c}: ΔFRR pp [95% CI]", f"{c}: stream - clip pp"]
+    rows = []
+    for v, r in cvs["variants"].items():
+        row = [v, f"{100 * r['clip_top1']:.2f}", "ref" if not r["stream"] else f"{pp(r['clip_drop_pp'])} {ci(r['clip_ci95_pp'])}"]
+        for c in conditions:
+            s = r["stream"].get(c)
+            row += (["ref", "-"] if s is None else [f"{pp(s['dfrr_pp'])} {ci(s['ci95_pp'])}", pp(s["stream_minus_clip_pp"])])
+        rows.append(row)
+    return cols, rows
+
+
 def stream_sections(res: dict) -> list[dict]:
-    """The report sections (data, :mod:`voxquant.report.sections`) of a results dict: method, the table, one DET
-    figure per condition."""
-    from voxquant.report.sections import figure, section, table, text
+    """The report sections (data, :mod:`voxquant.report.sections`) of a results dict: the recommendation at the
+    user's FA/h budget (:func:`recommend_stream`), method and the table (with size and CPU per hour of audio), the
+    clip-level vs streaming drop (:func:`clip_vs_stream`), one DET figure per condition. Sections missing from an
+    older results file are left out."""
+    from voxquant.report.sections import figure, list_block, section, table, text
 
     md = res["table"].splitlines()
     cols = [x.strip() for x in md[0].strip("|").split("|")]
     rows = [[x.strip() for x in ln.strip("|").split("|")] for ln in md[2:]]
     cfg = res["config"]
+    n_frr = 4 + len(cfg["fa_per_hour"])  # the report shows the wide table as two: FRR at the targets | the rest
+    out = []
+    rec = res.get("recommendation")
+    if rec:
+        out.append(section("Recommendation", [
+            text(f"**{rec['overall']['text']}**"),
+            text(f"Per condition: the smallest artefact whose FRR at {rec['fa_per_hour']:g} FA/h is at most "
+                 f"{rec['max_frr_increase_pp']:g} pp above {res['variants'][0]}'s, judged on the upper bound of the "
+                 "paired bootstrap 95 % CI; smaller variants that fail are listed under it."),
+            list_block([p["text"] + "".join(f" | {n}" for n in p["notes"]) for p in rec["per_condition"].values()]),
+        ]))
     rule = res.get("rule") or {"threshold": FIXED_THRESHOLD, "smooth_k": cfg["smooth_k"],
                                "refractory_s": cfg["refractory_s"], "source": "voxquant default"}
     hop = f"window hop {cfg['hop_ms']:g} ms, " if res["model"].get("kind", "clip") == "clip" else ""
     notes = "" if hop else " ".join(f"`{v}`: {d}." for v, d in (res.get("variant_descriptions") or {}).items() if d)
-    out = [section("Streaming wake-word evaluation", [
+    out.append(section("Streaming wake-word evaluation", [
         text(f"Keyword **{res['keyword']}**, model `{res['model']['name']}`, {hop}fixed threshold "
              f"{rule['threshold']:g} ({rule['source']}), "
              f"smoothing over {rule['smooth_k']} output(s), refractory {rule['refractory_s']:g} s. {notes} "
@@ -651,8 +1033,21 @@ def stream_sections(res: dict) -> list[dict]:
              "of the whole stream. FRR at a FA/h target is the lowest FRR of a swept threshold whose FA/h is at or "
              f"below the target; 95 % CIs: percentile bootstrap over keywords and {cfg['boot_block_s']:g}-s blocks "
              f"of audio ({cfg['n_boot']} resamples); ΔFRR: paired bootstrap on the same resamples."),
-        table(cols, rows),
-    ])]
+        table(cols[:n_frr], [r[:n_frr] for r in rows]),
+        table(cols[:2] + cols[n_frr:], [r[:2] + r[n_frr:] for r in rows]),
+        text("size: the artefact's bytes on disk; CPU s / h audio: CPU seconds this process spent scoring (front-end "
+             "+ model, one ONNX Runtime thread, offline batched windows) per hour of stream."),
+    ]))
+    cvs = res.get("clip_vs_stream")
+    if cvs:
+        ccols, crows = clip_vs_stream_table(cvs, [c["name"] for c in res["conditions"]])
+        out.append(section("Clip-level vs streaming drop", [
+            text(f"Clip top-1 on the {cvs['n_clips']} eval clips the streams are built from (the engine's batched "
+                 "predict; paired bootstrap 95 % CI of the drop vs fp32) beside the streaming FRR increase at "
+                 f"{cvs['fa_per_hour']:g} FA/h on the same variants. Both are pp worse than fp32. kws_streaming "
+                 "(Rybakov et al. 2020) reports streaming losing at most ~0.5 points more than clips."),
+            table(ccols, crows),
+        ]))
     for cond in [c["name"] for c in res["conditions"]]:
         curves = {v: {"fa_per_hour": res["results"][v][cond]["det"]["fa_per_hour"],
                       "frr": res["results"][v][cond]["det"]["frr"]} for v in res["variants"]}
@@ -666,13 +1061,16 @@ def write_stream_report(res: dict, out: Path) -> None:
     from voxquant.report.streaming import det_figure, save_figure_png, write_sections_page
 
     sections = stream_sections(res)
-    for s in sections[1:]:
+    for s in sections:
         fig_block = s["blocks"][0]
+        if fig_block.get("kind") != "figure" or fig_block.get("name") != "stream_det":
+            continue
         cond = s["title"].split(": ", 1)[1]
         save_figure_png(det_figure(fig_block["data"]), Path(out) / f"det_{cond}.png")
     write_sections_page(sections, Path(out) / "report.html", title="voxquant streaming wake-word report",
                         subtitle=f"keyword {res['keyword']} · model {res['model']['name']}")
 
 
-__all__ = ["DEFAULT_CONDITIONS", "StreamConfig", "parse_condition", "run_stream", "stream_sections", "stream_table",
-           "write_stream_report"]
+__all__ = ["DEFAULT_CONDITIONS", "StreamConfig", "budget_points", "clip_accuracy", "clip_vs_stream", "clip_vs_stream_table",
+           "parse_condition", "recommend_stream", "record_scoring_time", "run_stream", "stream_sections", "stream_splits",
+           "stream_table", "write_stream_report"]

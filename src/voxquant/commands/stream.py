@@ -19,7 +19,8 @@ def cmd_stream(a) -> int:
         kw["out_dir"] = Path(a.out)
     if a.model is not None:
         kw["model"] = Path(a.model)
-    for name in ("keyword", "hop_ms", "smooth_k", "refractory_s", "n_boot", "boot_block_s", "calib_n", "seed"):
+    for name in ("keyword", "hop_ms", "smooth_k", "refractory_s", "n_boot", "boot_block_s", "calib_n", "seed",
+                 "fa_budget", "max_frr_increase"):
         if getattr(a, name) is not None:
             kw[name] = getattr(a, name)
     if a.hours is not None:
@@ -63,6 +64,10 @@ def add_commands(sub) -> None:
     s.add_argument("--smooth-k", type=int, help=f"moving average over the last K outputs [{d['smooth_k']}]")
     s.add_argument("--refractory-s", type=float, help=f"cooldown after a detection, s [{d['refractory_s']}]")
     s.add_argument("--fa-per-hour", help=f"comma list of FA/h targets [{d['fa_per_hour']}]")
+    s.add_argument("--fa-budget", type=float, help="FA/h budget at which the recommendation compares FRRs "
+                   f"[{d['fa_budget']}]")
+    s.add_argument("--max-frr-increase", type=float, help="FRR increase over fp32 (pp) the recommendation allows, "
+                   f"judged on the paired bootstrap CI upper bound [{d['max_frr_increase']}]")
     s.add_argument("--n-boot", type=int, help=f"bootstrap resamples [{d['n_boot']}]")
     s.add_argument("--boot-block-s", type=float, help=f"bootstrap block of negative audio, s [{d['boot_block_s']}]")
     s.add_argument("--calib-n", type=int, help=f"calibration clips from dev [{d['calib_n']}]")

@@ -6,6 +6,8 @@ calls these functions, so the same numbers always get the same verdict.
 
 * **Within budget**: the *upper* bound of the 95 % paired-bootstrap CI of the worst slice's drop is at most the
   budget. The point estimate is not enough: a 0.4 pp drop on 300 clips can hide a 2 pp drop.
+* **Too short to tell**: a CI wider than the budget itself cannot show a variant within it even when the point
+  estimate is 0 (streaming FRR on a few dozen keywords): the report asks for more data instead of a verdict.
 * **Slower than fp32**: model-only p50 more than :data:`NOISE_MARGIN` times the reference's (timings on a shared
   CPU move by several per cent run to run; a smaller difference is noise). The recommendation prefers a quantized
   variant only when it is at least that much *faster*.
@@ -82,3 +84,36 @@ def budget_verdict(lo: float, hi: float, max_drop: float = 1.0) -> str:
     if lo > max_drop:
         return "exceeds"
     return "uncertain"
+
+
+def ci_wider_than_budget(lo: float, hi: float, max_drop: float) -> bool:
+    """Whether a drop CI is wider than the budget (``hi - lo > max_drop``): the measurement is too short to judge
+    a variant against that budget (e.g. streaming FRR on 20 keywords: each keyword is 5 pp), so the verdict must
+    be "cannot tell, measure longer", not "within" or "exceeds" by luck.
+
+    Args:
+        lo, hi: CI bounds of the drop (pp); max_drop: the budget (pp).
+
+    Returns:
+        ``True`` when the interval is wider than the budget or not finite.
+    """
+    if not (math.isfinite(float(lo)) and math.isfinite(float(hi))):
+        return True
+    return float(hi) - float(lo) > float(max_drop)
+
+
+def too_short_for_rate(duration_h: float, rate_per_h: float) -> bool:
+    """Whether a stream is too short to measure an event rate: one event in it is already above the rate
+    (``duration_h * rate_per_h < 1``, e.g. 0.5 FA/h on a 0.1-h stream, where one false accept is 10 FA/h and the
+    "operating point at 0.5 FA/h" is just the threshold with no false accept at all).
+
+    Args:
+        duration_h: hours of audio; rate_per_h: the target rate (events per hour).
+
+    Returns:
+        ``True`` when too short (also for a non-positive or non-finite duration).
+    """
+    d, r = float(duration_h), float(rate_per_h)
+    if not (math.isfinite(d) and d > 0):
+        return True
+    return d * r < 1.0
