@@ -23,6 +23,9 @@ $(VENV)/.core: $(VENV)/bin/python pyproject.toml constraints.txt
 
 $(VENV)/.test: $(VENV)/.core
 	$(PIP) -e '.[test,tf,litert,openvino,qat,stream]'
+	# the upstream openwakeword package, only as the tests' cross-check of voxquant.eval.openwakeword (ONNX path;
+	# --no-deps: its Linux dependency tflite-runtime is not needed for that path)
+	$(VENV)/bin/python -m pip install -q --no-deps openwakeword==0.6.0
 	touch $@
 
 venv: $(VENV)/.core
