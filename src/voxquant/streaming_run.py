@@ -76,6 +76,10 @@ class StreamConfig:
         seed: seed of streams, calibration and bootstrap.
         data_root: data root (default ``VOXQUANT_DATA``).
         progress: progress messages and the printed table.
+        negatives: the user's own negative recordings (folder or manifest CSV, any length; ``None``: the data
+            pack's other words). Cut into pieces, each used once: the stream's hours are bounded by them
+            (:func:`voxquant.data.streams.user_stream_sources`).
+        positives: the user's own keyword clips (folder or manifest CSV; ``None``: the data pack's eval clips).
     """
 
     out_dir: Path = Path("runs/stream")
@@ -94,11 +98,14 @@ class StreamConfig:
     seed: int = 0
     data_root: Path | None = None
     progress: bool = True
+    negatives: Path | None = None
+    positives: Path | None = None
 
     OPTIONS = {"out_dir": "--out", "keyword": "--keyword", "recipes": "--recipes", "conditions": "--conditions",
                "stream_hours": "--hours", "hop_ms": "--hop-ms", "smooth_k": "--smooth-k",
                "refractory_s": "--refractory-s", "fa_per_hour": "--fa-per-hour", "n_boot": "--n-boot",
-               "boot_block_s": "--boot-block-s", "calib_n": "--calib-n", "seed": "--seed"}
+               "boot_block_s": "--boot-block-s", "calib_n": "--calib-n", "seed": "--seed",
+               "negatives": "--negatives", "positives": "--positives"}
     #: Fewest bootstrap resamples accepted (as :attr:`voxquant.pipeline.RunConfig.MIN_BOOT`).
     MIN_BOOT = 100
 
@@ -144,6 +151,14 @@ class StreamConfig:
         check_int(self.seed, opt("seed"), 0, 2**32 - 1)
         if not isinstance(self.progress, bool):
             raise ConfigError(f"progress: must be true or false, got {self.progress!r}")
+        for name in ("negatives", "positives"):
+            v = getattr(self, name)
+            if v is None:
+                continue
+            if not isinstance(v, (str, os.PathLike)) or not str(v).strip():
+                raise ConfigError(f"{opt(name)}: must be a folder or manifest CSV path, got {v!r}")
+            if not Path(v).expanduser().exists():
+                raise ConfigError(f"{opt(name)}: no such folder or manifest: {v}")
         if not isinstance(self.out_dir, (str, os.PathLike)):
             raise ConfigError(f"{opt('out_dir')}: must be a folder path, got {self.out_dir!r}")
         ensure_writable_dir(self.out_dir, opt("out_dir"))
@@ -202,8 +217,13 @@ def _stream_for(cfg: StreamConfig, condition: str, positives, negatives, noise_e
     t0 = time.time()
     s = build_stream(positives, negatives, noise_eval if snr is not None else None, keyword=cfg.keyword,
                      duration_s=cfg.stream_hours * 3600.0, sample_rate=sample_rate, snr_db=snr, rir=rir,
-                     seed=cfg.seed)
+                     seed=cfg.seed, negatives_once=cfg.negatives is not None)
     s.info["condition"] = condition
+    s.info["negatives"] = str(cfg.negatives) if cfg.negatives is not None else None
+    s.info["positives"] = str(cfg.positives) if cfg.positives is not None else None
+    if s.info.get("bounded_by_negatives"):
+        log.warning("stream %s: %.3f h instead of the %.3g h asked: the negatives of %s are used up (each piece is "
+                    "used once)", condition, s.duration_s / 3600.0, cfg.stream_hours, cfg.negatives)
     save_stream(s, folder)
     log.info("stream %s: %.0f s, %d keywords, built in %.1f s", condition, s.duration_s, len(s.keyword_events()),
              time.time() - t0)
@@ -291,6 +311,51 @@ def _metrics(cfg: StreamConfig, times, probs, stream, n_boot_seed: int) -> tuple
     }, curve
 
 
+#: Score at or above which a fp32 detection inside the user's negatives is reported as "may contain the keyword":
+#: far above the fixed threshold 0.5, so ordinary false accepts on other speech are not flagged, while a clearly
+#: spoken keyword (which the fp32 model scores near 1) is.
+NEGATIVES_CHECK_SCORE = 0.95
+
+
+def _add_groups(cfg: StreamConfig, results: dict, curves: dict, streams: dict, ref: str) -> None:
+    """``results[v][c]["groups"]``: FRR per speaker group at the threshold tuned to 0.5 FA/h (worst-decile speakers
+    ranked on ``ref``; :func:`voxquant.eval.stream_groups.group_frr`)."""
+    from voxquant.eval.stream_groups import group_frr, keyword_groups, tuned_index
+
+    for i, (c, s) in enumerate(streams.items()):
+        groups = keyword_groups(s.events)
+        rc = curves[(ref, c)]
+        j = tuned_index(rc, HEADLINE_FA_H)
+        ref_missed = None if j is None else ~rc.hits[j]
+        ref_groups = group_frr(rc, groups, HEADLINE_FA_H, n_boot=cfg.n_boot, seed=cfg.seed + i)
+        worst = (ref_groups.get("worst_decile_speakers") or {}).get("speakers")
+        for v in results:
+            results[v][c]["groups"] = ref_groups if v == ref else group_frr(
+                curves[(v, c)], groups, HEADLINE_FA_H, n_boot=cfg.n_boot, seed=cfg.seed + i, worst_speakers=worst,
+                ref_missed=ref_missed)
+
+
+def _negatives_check(cfg: StreamConfig, store, ref: str, streams: dict, hop: int, fe) -> dict:
+    """Detections of the reference scoring >= :data:`NEGATIVES_CHECK_SCORE` outside every keyword window and inside
+    the user's negatives, traced to a file and time (one warning line; returned as data)."""
+    from voxquant.data.streams import locate_detections, negatives_warning
+    from voxquant.eval.streaming import detect, match, smooth
+
+    window_s = fe.clip_samples / float(fe.sample_rate)
+    hits = []
+    for c, s in streams.items():
+        probs = store.get_array(f"stream/{ref}/{c}").astype(np.float64)
+        times = (np.arange(probs.size) * hop + fe.clip_samples) / float(fe.sample_rate)
+        fa = match(detect(times, probs, NEGATIVES_CHECK_SCORE, cfg.smooth_k, cfg.refractory_s),
+                   s.events).false_accept_times_s
+        score = smooth(probs, cfg.smooth_k)[np.searchsorted(times, fa)]
+        hits += [{**h, "condition": c} for h in locate_detections(s, fa, window_s, score)]
+    msg = negatives_warning(cfg.keyword, hits)
+    if msg:
+        log.warning("%s (fp32 score >= %g outside every keyword)", msg, NEGATIVES_CHECK_SCORE)
+    return {"variant": ref, "score_threshold": NEGATIVES_CHECK_SCORE, "warning": msg, "hits": hits}
+
+
 def run_stream(cfg: StreamConfig | None = None) -> dict:
     """Streaming evaluation of a clip model's variants on seeded continuous streams (module docstring: steps).
 
@@ -315,7 +380,7 @@ def run_stream(cfg: StreamConfig | None = None) -> dict:
     from voxquant.backends.onnxruntime import OrtSession
     from voxquant.data import load_noise_bank, load_rir_bank
     from voxquant.data.slices import model_splits
-    from voxquant.data.streams import default_stream_sources
+    from voxquant.data.streams import default_stream_sources, user_stream_sources
     from voxquant.engine import check_fingerprint, file_digest, plan_matrix, value_digest
     from voxquant.eval.streaming import bootstrap_frr_diff_ci
     from voxquant.models.source import resolve_model
@@ -343,7 +408,9 @@ def run_stream(cfg: StreamConfig | None = None) -> dict:
     fp = {"model": file_digest(model_files) if model_files else value_digest(src.name),
           "frontend": value_digest(fe.to_dict()),
           "numbers": value_digest({"keyword": cfg.keyword, "seed": cfg.seed, "stream_hours": cfg.stream_hours,
-                                   "hop_ms": cfg.hop_ms, "calib_n": cfg.calib_n, "data_root": str(cfg.data_root or "")}),
+                                   "hop_ms": cfg.hop_ms, "calib_n": cfg.calib_n, "data_root": str(cfg.data_root or ""),
+                                   **{k: str(getattr(cfg, k)) for k in ("negatives", "positives")
+                                      if getattr(cfg, k) is not None}}),
           "voxquant": __version__}
     check_fingerprint(out, fp)
     store = ResultStore(out)
@@ -355,7 +422,12 @@ def run_stream(cfg: StreamConfig | None = None) -> dict:
 
     def lazy_sources():
         if not sources:
-            sources.extend(default_stream_sources(cfg.keyword, cfg.data_root, split="eval"))
+            if cfg.negatives is None and cfg.positives is None:
+                sources.extend(default_stream_sources(cfg.keyword, cfg.data_root, split="eval"))
+            else:
+                sources.extend(user_stream_sources(cfg.keyword, negatives=cfg.negatives, positives=cfg.positives,
+                                                   data_root=cfg.data_root, split="eval",
+                                                   min_negative_s=fe.clip_samples / fe.sample_rate))
             try:
                 banks["noise"] = split_noise_bank(load_noise_bank(cfg.data_root, sample_rate=fe.sample_rate))[1]
             except DataError as exc:
@@ -412,18 +484,25 @@ def run_stream(cfg: StreamConfig | None = None) -> dict:
             d, lo, hi = bootstrap_frr_diff_ci(curves[(ref, c)], curves[(spec.name, c)], HEADLINE_FA_H,
                                               n_boot=cfg.n_boot, block_s=cfg.boot_block_s, seed=cfg.seed + i)
             vs[spec.name][c] = {"fa_per_hour": HEADLINE_FA_H, "diff": d, "ci95": [lo, hi]}
+    _add_groups(cfg, results, curves, streams, ref)
+    neg_check = _negatives_check(cfg, store, ref, streams, hop, fe) if cfg.negatives is not None else None
 
     res = {
         "config": cfg.to_dict(), "voxquant_version": __version__, "keyword": cfg.keyword,
         "model": {"name": src.name, "frontend": fe.to_dict(), "labels": list(labels), "keyword_index": kw_index},
-        "dataset": {"positives": "keyword clips of the eval split (Speech Commands v0.02 test set)",
-                    "negatives": "other words of the eval split; noise: held-out halves of the noise bank",
+        "dataset": {"positives": (f"the user's keyword clips ({cfg.positives})" if cfg.positives is not None else
+                                  "keyword clips of the eval split (Speech Commands v0.02 test set)"),
+                    "negatives": (f"the user's recordings ({cfg.negatives}), cut into pieces used once"
+                                  if cfg.negatives is not None else "other words of the eval split")
+                    + "; noise: held-out halves of the noise bank",
                     "rirs": "voxquant RIR bank", "calibration": f"{cfg.calib_n} dev clips (stratified)"},
         "conditions": [{"name": c, "duration_h": s.duration_s / 3600.0, "n_keywords": len(s.keyword_events()),
-                        "n_events": len(s.events), "snr_db": s.info.get("snr_db"), "rir": s.info.get("rir")}
+                        "n_events": len(s.events), "snr_db": s.info.get("snr_db"), "rir": s.info.get("rir"),
+                        "bounded_by_negatives": s.info.get("bounded_by_negatives")}
                        for c, s in streams.items()],
         "variants": [s.name for s in plan], "reference": ref, "fixed_threshold": FIXED_THRESHOLD,
         "results": results, "vs_fp32": vs, "seconds": round(time.time() - t_start, 1),
+        "negatives_check": neg_check,
     }
     table = stream_table(res)
     res["table"] = table
