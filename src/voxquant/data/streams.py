@@ -261,6 +261,12 @@ def default_stream_sources(keyword: str, data_root: str | Path | None = None, sp
     return positives, negatives
 
 
+def _log():
+    import logging
+
+    return logging.getLogger("voxquant")
+
+
 def _candidate_words(clip, root: Path) -> list[str]:
     """Every name that says which word a clip holds: its label, its word, the word of a Speech-Commands-style file
     name (``<word>_<speaker>_nohash_<n>``) and the folders between ``root`` and the file."""
@@ -315,10 +321,10 @@ def user_stream_sources(keyword: str, *, negatives: str | Path | None = None, po
       joins the one before). Build with ``negatives_once=True`` so each piece is used once: the stream's hours are
       then bounded by what was given. A file whose label, word, Speech-Commands word (``yes_<id>_nohash_0.wav``)
       or folder name is the keyword is an error (listed). Files shorter than ``min_negative_s`` are skipped with a
-      warning naming them.
+      warning naming them (``voxquant`` logger).
     * ``positives``: clips of the keyword. A clip counts when its label or word is the keyword or, unlabelled,
       when its Speech-Commands word or folder name is the keyword or it has no such name (a flat folder of the
-      user's keyword recordings). Clips of other words are left out with a warning. ``speaker`` and the group
+      user's keyword recordings). Clips of other words are left out (a warning on the ``voxquant`` logger). ``speaker`` and the group
       columns (:data:`GROUP_COLUMNS`) of a manifest go to the keyword events (per-group FRR).
 
     Args:
@@ -363,8 +369,8 @@ def user_stream_sources(keyword: str, *, negatives: str | Path | None = None, po
             raise DataError(f"--positives: no clip of the keyword {keyword!r} (by label, word, file name or folder); "
                             f"words found: {', '.join(words[:20]) or 'none'}", positives)
         if others:
-            warnings.warn(f"--positives {positives}: {len(others)} clip(s) of other words left out "
-                          f"(e.g. {others[0][0]}: {others[0][1]!r})", stacklevel=2)
+            _log().warning("--positives %s: %d clip(s) of other words left out (e.g. %s: %r)", positives,
+                           len(others), others[0][0], others[0][1])
     if negatives is not None:
         root, clips = _user_clips(negatives, "--negatives")
         named = [str(c.path) for c in clips if any(_same_word(n, keyword) for n in _candidate_words(c, root))]
@@ -390,7 +396,7 @@ def user_stream_sources(keyword: str, *, negatives: str | Path | None = None, po
                    f"{'; '.join(short[:5])}{' ...' if len(short) > 5 else ''}")
             if not neg:
                 raise DataError(msg + "; nothing left", negatives)
-            warnings.warn(msg + " (skipped)", stacklevel=2)
+            _log().warning("%s (skipped)", msg)
     return pos, neg
 
 
