@@ -78,10 +78,12 @@ def test_user_negatives_bound_the_stream_and_say_so(neg_run, negatives_dir):
 
 def test_groups_per_variant_at_tuned_threshold(neg_run):
     _, res = neg_run
+    assert res["results"]["fp32"]["clean"]["groups"]["threshold"] is not None
     for v in ("fp32", "int8_static_minmax"):
         g = res["results"][v]["clean"]["groups"]
         assert g["fa_per_hour"] == 0.5
-        if g["threshold"] is None:
+        if g["threshold"] is None:  # int8 may not reach 0.5 FA/h on this short stream
+            assert g["columns"] == {}
             continue
         spk = g["columns"]["speaker"]
         assert sum(r["n"] for r in spk) == res["results"][v]["clean"]["n_keywords"]
@@ -125,3 +127,8 @@ def test_cli_bad_negatives_and_positives_one_line_exit_2(tmp_path, shared_data, 
     sf.write(str(short / "blip.wav"), np.zeros(SR // 4, np.float32) + 0.1, SR)
     rc, err = _cli([*base, "--out", str(tmp_path / "f"), "--negatives", str(short)], capsys)
     assert rc == 2 and len(err) == 1 and "blip.wav" in err[0] and "shorter than 1 s" in err[0]
+
+
+def test_cli_stream_shorter_than_a_window_one_line_exit_2(tmp_path, shared_data, capsys):
+    rc, err = _cli(["--data-root", str(shared_data), "--out", str(tmp_path / "s"), "--hours", "0.0002"], capsys)
+    assert rc == 2 and len(err) == 1 and "shorter than one model window" in err[0]

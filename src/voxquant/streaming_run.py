@@ -369,7 +369,12 @@ def run_stream(cfg: StreamConfig | None = None) -> dict:
         "vs_fp32": {variant: {condition: {"fa_per_hour", "diff", "ci95"}}}, "seconds", "table"}`` where metrics
         holds ``det`` (thresholds, frr, fa_per_hour lists), ``targets`` (per FA/h: ``frr``, ``ci95`` [lo, hi],
         ``frr_interpolated``, ``tuned`` {threshold, frr, fa_per_hour, false_accepts}), ``fixed`` (threshold 0.5)
-        and ``latency_ms`` {n, p50_ms, p95_ms, mean_ms} (keyword end to detection, audio time, at 0.5).
+        and ``latency_ms`` {n, p50_ms, p95_ms, mean_ms} (keyword end to detection, audio time, at 0.5), and
+        ``groups`` (FRR per speaker group at the threshold tuned to 0.5 FA/h:
+        :func:`voxquant.eval.stream_groups.group_frr`); ``conditions[i]["bounded_by_negatives"]`` ({requested_s,
+        duration_s} when the user's negatives ran out, else ``None``); ``negatives_check`` (with ``--negatives``:
+        {variant, score_threshold, warning, hits: [{file, time_in_file_s, stream_time_s, score, condition}]}, else
+        ``None``).
 
     Raises:
         ConfigError: bad configuration, a keyword not among the model's labels (lists them), an unknown room, a

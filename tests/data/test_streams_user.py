@@ -143,3 +143,9 @@ def test_positives_without_the_keyword(tmp_path, user):
     _tone(tmp_path / "p" / "hey_robot" / "0a1b2c3f_nohash_1.wav", 0.6)
     p, _ = user_stream_sources("hey_robot", negatives=neg, positives=tmp_path / "p")
     assert [(c.path.name, c.speaker) for c in p] == [("0a1b2c3f_nohash_1.wav", "0a1b2c3f")]
+
+
+def test_a_single_recording_as_negatives(user):
+    neg, pos = user
+    _, n = user_stream_sources("hey_robot", negatives=neg / "kitchen.wav", positives=pos, piece_s=10.0)
+    assert [(s.path.name, s.start_s) for s in n] == [("kitchen.wav", 0.0), ("kitchen.wav", 10.0), ("kitchen.wav", 20.0)]

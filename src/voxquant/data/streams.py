@@ -284,9 +284,13 @@ def _user_clips(spec: str | Path, option: str):
     """Load a user folder / manifest with the data layer's loader (:func:`voxquant.data.load_calibration`)."""
     from voxquant.data.specs import list_audio_files, load_calibration
 
+    from voxquant.data.datasets import AUDIO_EXTENSIONS, Clip
+
     path = Path(spec).expanduser()
     if not path.exists():
         raise DataError(f"{option}: no such folder or manifest", path)
+    if path.is_file() and path.name.lower().endswith(AUDIO_EXTENSIONS):  # one recording
+        return path.parent, [Clip(path.resolve(), "")]
     if path.is_dir() and not (path / "manifest.csv").is_file() and not list_audio_files(path):
         raise DataError(f"{option}: the folder holds no audio files (.wav, .flac, .ogg; searched recursively) "
                         "and no manifest.csv", path)
@@ -312,8 +316,8 @@ def user_stream_sources(keyword: str, *, negatives: str | Path | None = None, po
                         piece_s: float = NEGATIVE_PIECE_S) -> tuple[list, list]:
     """Positives and negatives for a stream from the user's own audio, the rest from the data pack.
 
-    Both folders are read by the data layer's loader (:func:`voxquant.data.load_calibration`): a folder with a
-    ``manifest.csv`` (``path,label[,speaker][,accent,gender,...]``, label optional) or a folder of audio files
+    Both are read by the data layer's loader (:func:`voxquant.data.load_calibration`): a single audio file, a
+    folder with a ``manifest.csv`` (``path,label[,speaker][,accent,gender,...]``, label optional) or a folder of audio files
     (WAV/FLAC/OGG, searched recursively, any sample rate: resampled with soxr when the stream is built).
 
     * ``negatives``: long recordings of anything but the keyword (TV, conversation, household noise). Each is cut
