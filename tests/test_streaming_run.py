@@ -331,9 +331,9 @@ def test_stream_report_in_headless_chromium(tiny_run):
     got = json.loads(_html.unescape(m.group(1)))
     titles = [t for t, _ in got["headings"]]
     assert titles == ["Recommendation", "Streaming wake-word evaluation", "Clip-level vs streaming drop",
-                      *[f"DET curve: {c}" for c in CONDITIONS]], titles
+                      *[f"DET curve: {c}" for c in CONDITIONS], "FRR per speaker group at 0.5 FA/h"], titles
     assert all(h > 10 for _, h in got["headings"])
-    assert got["tables"] == 3
+    assert got["tables"] == 4
     assert len(got["images"]) == len(CONDITIONS)
     for complete, w, h, shown in got["images"]:
         assert complete and w > 200 and h > 100 and shown > 200

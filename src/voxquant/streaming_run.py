@@ -81,6 +81,10 @@ class StreamConfig:
         seed: seed of streams, calibration and bootstrap.
         data_root: data root (default ``VOXQUANT_DATA``).
         progress: progress messages and the printed table.
+        negatives: the user's own negative recordings (folder or manifest CSV, any length; ``None``: the data
+            pack's other words). Cut into pieces, each used once: the stream's hours are bounded by them
+            (:func:`voxquant.data.streams.user_stream_sources`).
+        positives: the user's own keyword clips (folder or manifest CSV; ``None``: the data pack's eval clips).
     """
 
     out_dir: Path = Path("runs/stream")
@@ -101,12 +105,15 @@ class StreamConfig:
     seed: int = 0
     data_root: Path | None = None
     progress: bool = True
+    negatives: Path | None = None
+    positives: Path | None = None
 
     OPTIONS = {"out_dir": "--out", "keyword": "--keyword", "recipes": "--recipes", "conditions": "--conditions",
                "stream_hours": "--hours", "hop_ms": "--hop-ms", "smooth_k": "--smooth-k",
                "refractory_s": "--refractory-s", "fa_per_hour": "--fa-per-hour", "fa_budget": "--fa-budget",
                "max_frr_increase": "--max-frr-increase", "n_boot": "--n-boot",
-               "boot_block_s": "--boot-block-s", "calib_n": "--calib-n", "seed": "--seed"}
+               "boot_block_s": "--boot-block-s", "calib_n": "--calib-n", "seed": "--seed",
+               "negatives": "--negatives", "positives": "--positives"}
     #: Fewest bootstrap resamples accepted (as :attr:`voxquant.pipeline.RunConfig.MIN_BOOT`).
     MIN_BOOT = 100
 
@@ -154,6 +161,14 @@ class StreamConfig:
         check_int(self.seed, opt("seed"), 0, 2**32 - 1)
         if not isinstance(self.progress, bool):
             raise ConfigError(f"progress: must be true or false, got {self.progress!r}")
+        for name in ("negatives", "positives"):
+            v = getattr(self, name)
+            if v is None:
+                continue
+            if not isinstance(v, (str, os.PathLike)) or not str(v).strip():
+                raise ConfigError(f"{opt(name)}: must be a folder or manifest CSV path, got {v!r}")
+            if not Path(v).expanduser().exists():
+                raise ConfigError(f"{opt(name)}: no such folder or manifest: {v}")
         if not isinstance(self.out_dir, (str, os.PathLike)):
             raise ConfigError(f"{opt('out_dir')}: must be a folder path, got {self.out_dir!r}")
         ensure_writable_dir(self.out_dir, opt("out_dir"))
@@ -280,8 +295,13 @@ def _stream_for(cfg: StreamConfig, condition: str, positives, negatives, noise_e
     t0 = time.time()
     s = build_stream(positives, negatives, noise_eval if snr is not None else None, keyword=keyword or cfg.keyword,
                      duration_s=cfg.stream_hours * 3600.0, sample_rate=sample_rate, snr_db=snr, rir=rir,
-                     seed=cfg.seed)
+                     seed=cfg.seed, negatives_once=cfg.negatives is not None)
     s.info["condition"] = condition
+    s.info["negatives"] = str(cfg.negatives) if cfg.negatives is not None else None
+    s.info["positives"] = str(cfg.positives) if cfg.positives is not None else None
+    if s.info.get("bounded_by_negatives"):
+        log.warning("stream %s: %.3f h instead of the %.3g h asked: the negatives of %s are used up (each piece is "
+                    "used once)", condition, s.duration_s / 3600.0, cfg.stream_hours, cfg.negatives)
     save_stream(s, folder)
     log.info("stream %s: %.0f s, %d keywords, built in %.1f s", condition, s.duration_s, len(s.keyword_events()),
              time.time() - t0)
@@ -562,6 +582,52 @@ def _metrics(cfg: StreamConfig, times, probs, stream, n_boot_seed: int, rule: di
     }, curve
 
 
+#: Score at or above which a fp32 detection inside the user's negatives is reported as "may contain the keyword":
+#: far above the fixed threshold 0.5, so ordinary false accepts on other speech are not flagged, while a clearly
+#: spoken keyword (which the fp32 model scores near 1) is.
+NEGATIVES_CHECK_SCORE = 0.95
+
+
+def _add_groups(cfg: StreamConfig, results: dict, curves: dict, streams: dict, ref: str) -> None:
+    """``results[v][c]["groups"]``: FRR per speaker group at the threshold tuned to 0.5 FA/h (worst-decile speakers
+    ranked on ``ref``; :func:`voxquant.eval.stream_groups.group_frr`)."""
+    from voxquant.eval.stream_groups import group_frr, keyword_groups, tuned_index
+
+    for i, (c, s) in enumerate(streams.items()):
+        groups = keyword_groups(s.events)
+        rc = curves[(ref, c)]
+        j = tuned_index(rc, HEADLINE_FA_H)
+        ref_missed = None if j is None else ~rc.hits[j]
+        ref_groups = group_frr(rc, groups, HEADLINE_FA_H, n_boot=cfg.n_boot, seed=cfg.seed + i)
+        worst = (ref_groups.get("worst_decile_speakers") or {}).get("speakers")
+        for v in results:
+            results[v][c]["groups"] = ref_groups if v == ref else group_frr(
+                curves[(v, c)], groups, HEADLINE_FA_H, n_boot=cfg.n_boot, seed=cfg.seed + i, worst_speakers=worst,
+                ref_missed=ref_missed)
+
+
+def _negatives_check(cfg: StreamConfig, store, ref: str, streams: dict, window_s: float, rule: dict) -> dict:
+    """Detections of the reference scoring >= :data:`NEGATIVES_CHECK_SCORE` outside every keyword window and inside
+    the user's negatives, traced to a file and time (one warning line; returned as data). ``window_s``: the model's
+    window (s) before a score's time stamp; ``rule``: the kind's detection rule (smoothing, cooldown)."""
+    from voxquant.data.streams import locate_detections, negatives_warning
+    from voxquant.eval.streaming import detect, match, smooth
+
+    smooth_k = cfg.smooth_k if rule.get("smooth_k") is None else int(rule["smooth_k"])
+    refractory_s = cfg.refractory_s if rule.get("refractory_s") is None else float(rule["refractory_s"])
+    hits = []
+    for c, s in streams.items():
+        probs = store.get_array(f"stream/{ref}/{c}").astype(np.float64)
+        times = store.get_array(f"stream_times/{ref}/{c}").astype(np.float64)
+        fa = match(detect(times, probs, NEGATIVES_CHECK_SCORE, smooth_k, refractory_s), s.events).false_accept_times_s
+        score = smooth(probs, smooth_k)[np.searchsorted(times, fa)]
+        hits += [{**h, "condition": c} for h in locate_detections(s, fa, window_s, score)]
+    msg = negatives_warning(cfg.keyword, hits)
+    if msg:
+        log.warning("%s (%s score >= %g outside every keyword)", msg, ref, NEGATIVES_CHECK_SCORE)
+    return {"variant": ref, "score_threshold": NEGATIVES_CHECK_SCORE, "warning": msg, "hits": hits}
+
+
 def run_stream(cfg: StreamConfig | None = None) -> dict:
     """Streaming evaluation of a clip model's variants on seeded continuous streams (module docstring: steps).
 
@@ -577,7 +643,12 @@ def run_stream(cfg: StreamConfig | None = None) -> dict:
         ``frr_interpolated``, ``tuned`` {threshold, frr, fa_per_hour, false_accepts}), ``fixed`` (the kind's fixed
         threshold, ``fixed_threshold``: 0.5 for clip models, the publisher's cutoff for microWakeWord) and
         ``latency_ms`` {n, p50_ms, p95_ms, mean_ms} (keyword end to detection, audio time, at that threshold);
-        ``rule`` (threshold, smooth_k, refractory_s, source) and ``variant_descriptions`` {variant: text}.
+        ``rule`` (threshold, smooth_k, refractory_s, source) and ``variant_descriptions`` {variant: text};
+        ``groups`` (FRR per speaker group at the threshold tuned to 0.5 FA/h:
+        :func:`voxquant.eval.stream_groups.group_frr`); ``conditions[i]["bounded_by_negatives"]`` ({requested_s,
+        duration_s} when the user's negatives ran out, else ``None``); ``negatives_check`` (with ``--negatives``:
+        {variant, score_threshold, warning, hits: [{file, time_in_file_s, stream_time_s, score, condition}]}, else
+        ``None``).
 
     Raises:
         ConfigError: bad configuration, a keyword not among the model's labels (lists them), an unknown room, a
@@ -586,7 +657,7 @@ def run_stream(cfg: StreamConfig | None = None) -> dict:
     from voxquant import __version__
     from voxquant.atomic import write_json_atomic, write_text_atomic
     from voxquant.data import load_noise_bank, load_rir_bank
-    from voxquant.data.streams import default_stream_sources
+    from voxquant.data.streams import default_stream_sources, user_stream_sources
     from voxquant.engine import check_fingerprint, value_digest
     from voxquant.eval.streaming import bootstrap_frr_diff_ci
     from voxquant.models.zoo_default import split_noise_bank
@@ -606,7 +677,9 @@ def run_stream(cfg: StreamConfig | None = None) -> dict:
 
     fp = {**kind.fingerprint(), **({} if kind.kind == "clip" else {"kind": kind.kind}),
           "numbers": value_digest({"keyword": keyword, "seed": cfg.seed, "stream_hours": cfg.stream_hours,
-                                   "hop_ms": cfg.hop_ms, "calib_n": cfg.calib_n, "data_root": str(cfg.data_root or "")}),
+                                   "hop_ms": cfg.hop_ms, "calib_n": cfg.calib_n, "data_root": str(cfg.data_root or ""),
+                                   **{k: str(getattr(cfg, k)) for k in ("negatives", "positives")
+                                      if getattr(cfg, k) is not None}}),
           "voxquant": __version__}
     check_fingerprint(out, fp)
     store = ResultStore(out)
@@ -618,7 +691,12 @@ def run_stream(cfg: StreamConfig | None = None) -> dict:
 
     def lazy_sources():
         if not sources:
-            sources.extend(default_stream_sources(data_keyword, cfg.data_root, split="eval"))
+            if cfg.negatives is None and cfg.positives is None:
+                sources.extend(default_stream_sources(data_keyword, cfg.data_root, split="eval"))
+            else:
+                sources.extend(user_stream_sources(data_keyword, negatives=cfg.negatives, positives=cfg.positives,
+                                                   data_root=cfg.data_root, split="eval",
+                                                   min_negative_s=kind.min_samples / kind.sample_rate))
             try:
                 banks["noise"] = split_noise_bank(load_noise_bank(cfg.data_root, sample_rate=kind.sample_rate))[1]
             except DataError as exc:
@@ -675,6 +753,10 @@ def run_stream(cfg: StreamConfig | None = None) -> dict:
                                               n_boot=cfg.n_boot, block_s=cfg.boot_block_s, seed=cfg.seed + i)
             vs[name][c] = {"fa_per_hour": HEADLINE_FA_H, "diff": d, "ci95": [lo, hi]}
 
+    _add_groups(cfg, results, curves, streams, ref)
+    neg_check = (_negatives_check(cfg, store, ref, streams, kind.min_samples / kind.sample_rate, rule)
+                 if cfg.negatives is not None else None)
+
     # 4b. compute, sizes, the user's FA/h budget, clip-level top-1 --------------------------------------------
     for name in names:
         for c in streams:
@@ -686,13 +768,17 @@ def run_stream(cfg: StreamConfig | None = None) -> dict:
     res = {
         "config": cfg.to_dict(), "voxquant_version": __version__, "keyword": keyword,
         "model": kind.describe(),
-        "dataset": {"positives": "keyword clips of the eval split (Speech Commands v0.02 test set, or "
-                                 "Picovoice's wake-word clips for its six wake words)",
-                    "negatives": "other words of the eval split; noise: held-out halves of the noise bank",
+        "dataset": {"positives": (f"the user's keyword clips ({cfg.positives})" if cfg.positives is not None else
+                                  "keyword clips of the eval split (Speech Commands v0.02 test set, or Picovoice's "
+                                  "wake-word clips for its six wake words)"),
+                    "negatives": (f"the user's recordings ({cfg.negatives}), cut into pieces used once"
+                                  if cfg.negatives is not None else "other words of the eval split")
+                    + "; noise: held-out halves of the noise bank",
                     "rirs": "voxquant RIR bank",
                     "calibration": f"{cfg.calib_n} dev clips (stratified)" if kind.kind == "clip" else None},
         "conditions": [{"name": c, "duration_h": s.duration_s / 3600.0, "n_keywords": len(s.keyword_events()),
-                        "n_events": len(s.events), "snr_db": s.info.get("snr_db"), "rir": s.info.get("rir")}
+                        "n_events": len(s.events), "snr_db": s.info.get("snr_db"), "rir": s.info.get("rir"),
+                        "bounded_by_negatives": s.info.get("bounded_by_negatives")}
                        for c, s in streams.items()],
         "variants": names, "variant_descriptions": {n: records[n].get("description") for n in names},
         "reference": ref, "fixed_threshold": rule["threshold"],
@@ -702,6 +788,7 @@ def run_stream(cfg: StreamConfig | None = None) -> dict:
                  "source": rule.get("source", "voxquant default (threshold 0.5)")},
         "results": results, "vs_fp32": vs, "artifacts": artifacts, "at_budget": at_budget,
         "clip_vs_stream": clip_vs_stream(clip, vs, HEADLINE_FA_H), "seconds": round(time.time() - t_start, 1),
+        "negatives_check": neg_check,
     }
     res["recommendation"] = recommend_stream(res, cfg.fa_budget, cfg.max_frr_increase)
     table = stream_table(res)
@@ -1053,6 +1140,41 @@ def stream_sections(res: dict) -> list[dict]:
                       "frr": res["results"][v][cond]["det"]["frr"]} for v in res["variants"]}
         out.append(section(f"DET curve: {cond}", [figure("stream_det", {
             "title": f"{res['keyword']} - {cond}", "targets": list(cfg["fa_per_hour"]), "curves": curves})]))
+    out += _groups_sections(res)
+    return out
+
+
+def _groups_sections(res: dict) -> list[dict]:
+    """Per-group FRR at 0.5 FA/h (group columns and worst-decile speakers; not every speaker) and the
+    keyword-in-negatives warning, as report sections (empty when there is neither)."""
+    from voxquant.report.sections import section, table, text
+
+    rows = []
+    for v in res["variants"]:
+        for c, m in res["results"][v].items():
+            g = m.get("groups") or {}
+            for col, entries in (g.get("columns") or {}).items():
+                if col == "speaker":
+                    continue
+                rows += [[v, c, f"{col}={e['group']}", e["n"], f"{_pct(e['frr'])} [{_pct(e['ci95'][0])}, "
+                          f"{_pct(e['ci95'][1])}]"] for e in entries]
+            wd = g.get("worst_decile_speakers")
+            if wd:
+                rows.append([v, c, f"worst-decile speakers ({len(wd['speakers'])} of {wd['n_speakers']})", wd["n"],
+                             f"{_pct(wd['frr'])} [{_pct(wd['ci95'][0])}, {_pct(wd['ci95'][1])}]"])
+    out = []
+    if rows:
+        out.append(section(f"FRR per speaker group at {HEADLINE_FA_H:g} FA/h", [
+            text(f"FRR at each variant's threshold tuned to {HEADLINE_FA_H:g} FA/h, per group of the keyword clips "
+                 "(manifest columns) with a percentile bootstrap 95 % CI over that group's keywords; worst-decile "
+                 "speakers: the 10 % of speakers fp32 misses most (ranked on fp32)."),
+            table(["variant", "condition", "group", "keywords", "FRR % [95% CI]"], rows)]))
+    warn = (res.get("negatives_check") or {}).get("warning")
+    if warn:
+        out.append(section("Negatives check", [text(
+            f"{warn} (fp32 score >= {res['negatives_check']['score_threshold']:g} outside every keyword; time = start "
+            "of the model window that fired, in the file). Such detections count as false accepts: check these "
+            "recordings.")]))
     return out
 
 

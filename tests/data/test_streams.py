@@ -139,8 +139,11 @@ def test_save_load_round_trip(synth, tmp_path, fmt):
         assert back.audio.tobytes() == st.audio.tobytes()
     else:
         assert np.max(np.abs(back.audio - st.audio)) <= 1.0 / 32768 + 1e-7
-    assert stream_manifest(back)[0] == {"start_s": st.events[0].start_s, "end_s": st.events[0].end_s,
-                                        "label": "kw", "source_path": st.events[0].source_path, "is_keyword": True}
+    e0 = st.events[0]
+    assert stream_manifest(back)[0] == {"start_s": e0.start_s, "end_s": e0.end_s, "label": "kw",
+                                        "source_path": e0.source_path, "is_keyword": True,
+                                        "source_offset_s": e0.source_offset_s, "speaker": "", "groups": {}}
+    assert e0.source_offset_s == pytest.approx(0.2, abs=0.011)  # the synthetic clips carry 0.2 s of padding
 
 
 def test_load_bad_folders(synth, tmp_path):

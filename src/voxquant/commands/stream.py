@@ -33,6 +33,9 @@ def cmd_stream(a) -> int:
         kw["fa_per_hour"] = parse_numbers(a.fa_per_hour, "--fa-per-hour")
     if a.data_root is not None:
         kw["data_root"] = Path(a.data_root)
+    for name in ("negatives", "positives"):
+        if getattr(a, name) is not None:
+            kw[name] = Path(getattr(a, name))
     kw["progress"] = not a.quiet
     res = run_stream(StreamConfig(**kw))
     if a.quiet:
@@ -73,6 +76,11 @@ def add_commands(sub) -> None:
     s.add_argument("--calib-n", type=int, help=f"calibration clips from dev [{d['calib_n']}]")
     s.add_argument("--seed", type=int, help=f"[{d['seed']}]")
     s.add_argument("--data-root", help="data root (default VOXQUANT_DATA)")
+    s.add_argument("--negatives", metavar="DIR", help="your own negative recordings (folder of WAV/FLAC/OGG of any "
+                   "length, or a manifest.csv path,label[,speaker,group]); cut into pieces used once, so they bound "
+                   "the stream's hours [the data pack's other words]")
+    s.add_argument("--positives", metavar="DIR", help="your own keyword clips (folder or manifest.csv; speaker and "
+                   "accent/gender/group columns give per-group FRR) [the data pack's eval clips of the keyword]")
     s.add_argument("--quiet", action="store_true", help="no progress messages")
     s.set_defaults(func=cmd_stream)
 

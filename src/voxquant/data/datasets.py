@@ -50,7 +50,7 @@ FSDD_DIR = "fsdd"
 NOISE_DIR = "speech_commands_noise"
 RIRS_DIR = "rirs"
 
-AUDIO_EXTENSIONS: tuple[str, ...] = (".wav", ".flac")
+AUDIO_EXTENSIONS: tuple[str, ...] = (".wav", ".flac", ".ogg")
 
 #: ``[<word>_]<speaker>_nohash_<n>`` (Speech Commands file naming; speaker = 8 hex digits in v0.02).
 _SC_NAME = re.compile(r"^(?:(?P<word>[A-Za-z]+)_)?(?P<speaker>[0-9A-Za-z]+)_nohash_(?P<utt>\d+)$")
