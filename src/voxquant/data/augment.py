@@ -89,12 +89,36 @@ def mix_at_snr(speech: np.ndarray, noise: np.ndarray, snr_db: float, rng: np.ran
     return _headroom(speech.astype(np.float64) + gain * seg)
 
 
+LONG_SIGNAL_SAMPLES = 1 << 22
+"""Above this many samples (~4.2 M, 262 s at 16 kHz) a single signal (a continuous test stream) is reverberated by
+overlap-add (``scipy.signal.oaconvolve``) in float32 with in-place scaling: one full-length FFT of a 3-hour stream
+needs several GB of complex buffers, overlap-add a few MB (same result to float rounding)."""
+
+
+def _apply_rir_long(x: np.ndarray, h: np.ndarray, d: int) -> np.ndarray:
+    """:func:`apply_rir` of one long ``float32 [S]`` signal with bounded memory (output ``float32 [S]``)."""
+    from scipy.signal import oaconvolve
+
+    s = x.size
+    y = oaconvolve(x, h.astype(np.float32))[d : d + s].astype(np.float32)  # one float32 copy of S samples
+    p_in = float(np.dot(x.astype(np.float64), x.astype(np.float64))) / s if s else 0.0
+    p_out = float(np.dot(y.astype(np.float64), y.astype(np.float64))) / s if s else 0.0
+    if p_in < SILENT_POWER or p_out <= 0:
+        return x.copy()
+    y *= np.float32(np.sqrt(p_in / p_out))
+    peak = float(np.max(np.abs(y)))
+    if peak > 1.0:
+        y /= np.float32(peak)
+    return y
+
+
 def apply_rir(speech: np.ndarray, rir: np.ndarray) -> np.ndarray:
     """Reverberate with a room impulse response (RIR).
 
     ``y = fftconvolve(speech, rir)``, taken from the RIR's direct-path peak (``argmax |rir|``) for
     ``S`` samples (so the utterance is not delayed), then rescaled to the input's RMS (and scaled down if its
-    peak would exceed 1). Silent input returns a copy.
+    peak would exceed 1). Silent input returns a copy. A single signal longer than :data:`LONG_SIGNAL_SAMPLES`
+    goes through overlap-add in float32 (bounded memory; same result to float rounding).
 
     Args:
         speech: ``float32 [S]`` or a batch ``[N, S]`` (convolved along the last axis).
@@ -113,6 +137,8 @@ def apply_rir(speech: np.ndarray, rir: np.ndarray) -> np.ndarray:
     batch = x.reshape(-1, x.shape[-1]) if x.ndim > 1 else x[None, :]
     s = batch.shape[-1]
     d = int(np.argmax(np.abs(h)))
+    if batch.shape[0] == 1 and s > LONG_SIGNAL_SAMPLES:
+        return _apply_rir_long(batch[0], h, d).reshape(x.shape)
     out = np.empty_like(batch)
     step = 128  # bounds the complex FFT buffers (~128 x next_fast_len(S+K) x 16 bytes)
     for i in range(0, batch.shape[0], step):
