@@ -37,7 +37,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from voxquant.audio.frontend import FrontendConfig, compute_features
+from voxquant.audio.frontend import FrameFeaturizer, FrontendConfig, compute_features
 from voxquant.audio.layout import to_model_layout
 from voxquant.errors import ConfigError, DataError
 from voxquant.eval.metrics import softmax
@@ -582,6 +582,9 @@ class IncrementalFrontend:
 
     Frames are those of :func:`~voxquant.audio.frontend.compute_features` on the whole stream (frame ``k`` starts
     at sample ``k * hop_length``, ``center=False``); unconsumed samples (less than one frame step ahead) are kept.
+    The new frames go through :class:`~voxquant.audio.frontend.FrameFeaturizer` (window, filterbank, DCT and FFT
+    buffer precomputed once), so a hop of one or two frames costs a few microseconds instead of
+    :func:`compute_features`' fixed ~35 us per call (``benchmarks/streaming_speed.py`` measures it).
 
     Raises:
         ConfigError: the front-end is not sliceable into independent frames (``center=True``, ``audio_norm`` other
@@ -594,19 +597,23 @@ class IncrementalFrontend:
             raise ConfigError(f"front-end '{frontend.name}' has per-clip state (center/audio_norm/pre-emphasis): "
                               "it cannot be computed frame by frame")
         self.cfg = frontend
+        self._featurize = FrameFeaturizer(frontend)
+        self._win, self._hop = frontend.win_length, frontend.hop_length
+        self._empty = np.zeros((0, frontend.n_features), dtype=np.float32)
         self._buf = np.zeros(0, dtype=np.float32)
         self.frames_done = 0
 
     def push(self, samples: np.ndarray) -> np.ndarray:
         """Append ``float32 [n]`` samples; return the new frames ``float32 [k, F]`` (``k`` may be 0)."""
-        cfg = self.cfg
-        self._buf = np.concatenate([self._buf, np.asarray(samples, dtype=np.float32).ravel()])
-        win, hop = cfg.win_length, cfg.hop_length
-        if self._buf.size < win:
-            return np.zeros((0, cfg.n_features), dtype=np.float32)
-        k = 1 + (self._buf.size - win) // hop
-        feats = compute_features(self._buf[: (k - 1) * hop + win], cfg)
-        self._buf = self._buf[k * hop :]
+        x = np.asarray(samples, dtype=np.float32).ravel()
+        buf = np.concatenate((self._buf, x)) if self._buf.size else x
+        win, hop = self._win, self._hop
+        if buf.size < win:
+            self._buf = buf.copy() if buf is x else buf
+            return self._empty
+        k = 1 + (buf.size - win) // hop
+        feats = self._featurize(buf, k)
+        self._buf = buf[k * hop :].copy()  # < one hop + window: never a view of the caller's array
         self.frames_done += k
         return feats
 
@@ -618,6 +625,11 @@ class StreamingDetector:
     ``clip_samples``) are run through the model; the keyword probability is smoothed over the last ``smooth_k``
     outputs and a detection fires when it is ``>= threshold`` and ``refractory_s`` has passed since the previous
     detection (the same rule as :func:`detect`, so offline and live results agree).
+
+    The ring buffer is stored twice (``[2T, F]``, each frame written at ``p`` and ``p + T``), so the current window
+    is always the contiguous slice ``[p+1, p+1+T)``; when the model layout is a view of its features (``nchw``,
+    ``nhwc``, ``flat``) the model input of each ring position is prepared once, and a hop costs the new frames, one
+    ``session.run`` and a 12-value softmax (no copies, no transposes).
 
     Attributes:
         times_s, probs: every output so far (window end time in seconds of audio, raw keyword probability).
@@ -639,29 +651,45 @@ class StreamingDetector:
         self.threshold, self.refractory_s = float(threshold), float(refractory_s)
         self.fe = IncrementalFrontend(frontend)
         self.m = _hop_samples(frontend, hop_ms) // frontend.hop_length
-        self.t_frames = frontend.n_frames()
-        self._ring = np.zeros((self.t_frames, frontend.n_features), dtype=np.float32)
-        self._pos = 0  # next write slot in the ring
+        t = self.t_frames = frontend.n_frames()
+        self._ring = np.zeros((2 * t, frontend.n_features), dtype=np.float32)
+        self._pos = 0  # next write slot in [0, T)
+        # model input for the window that ends just before write slot p (oldest frame first): a view of the ring
+        views = [to_model_layout(self._ring[p : p + t][None], layout) for p in range(t)]
+        self._inputs = views if all(np.shares_memory(v, self._ring) for v in views) else None
         self._recent = deque(maxlen=int(smooth_k))
         self._last_det = -math.inf
         self.times_s: list[float] = []
         self.probs: list[float] = []
 
+    def _score(self) -> float:
+        """Keyword probability of the window in the ring (oldest frame first)."""
+        p, t = self._pos, self.t_frames
+        x = self._inputs[p] if self._inputs is not None else to_model_layout(self._ring[p : p + t][None],
+                                                                              self.layout)
+        y = self.session.run(x)
+        if y.ndim != 2 or y.shape[0] != 1 or not 0 <= self.keyword_index < y.shape[1]:
+            raise ConfigError(f"keyword_index {self.keyword_index} is outside the model's {y.shape[-1]} outputs")
+        row = y[0].tolist()
+        if self.outputs == "probs":
+            return float(row[self.keyword_index])
+        mx = max(row)  # softmax of one row in float64 (equals voxquant.eval.metrics.softmax to float32 precision)
+        return math.exp(row[self.keyword_index] - mx) / math.fsum(math.exp(v - mx) for v in row)
+
     def push(self, samples: np.ndarray) -> list[float]:
         """Feed ``float32 [n]`` new samples (any chunk size); return the detection times (seconds) they caused."""
         dets = []
-        cfg = self.cfg
         new = self.fe.push(samples)
-        base = self.fe.frames_done - new.shape[0]
-        for i, f in enumerate(new):
-            self._ring[self._pos] = f
-            self._pos = (self._pos + 1) % self.t_frames
-            k = base + i + 1  # frames completed so far, including f
-            if k >= self.t_frames and (k - self.t_frames) % self.m == 0:
-                window = np.roll(self._ring, -self._pos, axis=0)[None]  # oldest first
-                y = np.asarray(self.session.run(to_model_layout(window, self.layout)), dtype=np.float32)
-                p = float(_keyword_prob(y, self.keyword_index, self.outputs)[0])
-                t = ((k - self.t_frames) * cfg.hop_length + cfg.clip_samples) / float(cfg.sample_rate)
+        t_frames, ring, cfg = self.t_frames, self._ring, self.cfg
+        k = self.fe.frames_done - new.shape[0]
+        for f in new:
+            ring[self._pos] = f
+            ring[self._pos + t_frames] = f
+            self._pos = (self._pos + 1) % t_frames
+            k += 1  # frames completed so far, including f
+            if k >= t_frames and (k - t_frames) % self.m == 0:
+                p = self._score()
+                t = ((k - t_frames) * cfg.hop_length + cfg.clip_samples) / float(cfg.sample_rate)  # as window_scores
                 self.times_s.append(t)
                 self.probs.append(p)
                 self._recent.append(p)
