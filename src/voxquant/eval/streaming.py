@@ -602,20 +602,30 @@ class IncrementalFrontend:
         self._featurize = FrameFeaturizer(frontend)
         self._win, self._hop = frontend.win_length, frontend.hop_length
         self._empty = np.zeros((0, frontend.n_features), dtype=np.float32)
-        self._buf = np.zeros(0, dtype=np.float32)
+        self._buf = np.zeros(self._win + 8 * self._hop, dtype=np.float32)  # samples not yet framed: _buf[:_n]
+        self._n = 0
         self.frames_done = 0
 
     def push(self, samples: np.ndarray) -> np.ndarray:
         """Append ``float32 [n]`` samples; return the new frames ``float32 [k, F]`` (``k`` may be 0)."""
-        x = np.asarray(samples, dtype=np.float32).ravel()
-        buf = np.concatenate((self._buf, x)) if self._buf.size else x
-        win, hop = self._win, self._hop
-        if buf.size < win:
-            self._buf = buf.copy() if buf is x else buf
+        x = samples if isinstance(samples, np.ndarray) and samples.dtype == np.float32 and samples.ndim == 1 \
+            else np.asarray(samples, dtype=np.float32).ravel()
+        n0, win, hop = self._n, self._win, self._hop
+        n = n0 + x.size
+        if n > self._buf.size:  # a chunk larger than the buffer: grow it (kept for later pushes)
+            grown = np.zeros(max(n, 2 * self._buf.size), dtype=np.float32)
+            grown[:n0] = self._buf[:n0]
+            self._buf = grown
+        buf = self._buf
+        buf[n0:n] = x
+        if n < win:
+            self._n = n
             return self._empty
-        k = 1 + (buf.size - win) // hop
+        k = 1 + (n - win) // hop
         feats = self._featurize(buf, k)
-        self._buf = buf[k * hop :].copy()  # < one hop + window: never a view of the caller's array
+        used = k * hop
+        buf[: n - used] = buf[used:n]  # keep the samples of the next frames (numpy copies overlapping slices safely)
+        self._n = n - used
         self.frames_done += k
         return feats
 
