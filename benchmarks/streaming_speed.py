@@ -5,7 +5,9 @@ Prints, from one run (ratios of times measured in this run; nothing is hard-code
 1. **offline** real-time factor (seconds of audio scored per second of compute) of
    ``voxquant.eval.streaming.window_scores`` per variant (fp32, int8_static_minmax) and window hop (20, 40, 80,
    100 ms), next to the model-only ceiling (hop / model time per window at the same batch: independent windows
-   cannot be scored faster). Target: >= 2000x per variant.
+   cannot be scored faster), and what exact sharing of overlapping windows could give at most
+   (:func:`shared_window_macs`: the DS-CNN pads time with zeros, so only rows away from each window's edges equal
+   the whole stream's; an estimate proportional to MACs, not a measurement). Target: >= 2000x per variant.
 2. **live** per-hop compute of ``StreamingDetector.push`` (incremental front-end + model + smoothing, one hop of
    audio per call) vs the model call alone on a prepared window (``OrtSession.run``). Target: <= 1.5x.
 3. **incremental front-end** (``IncrementalFrontend.push`` of one hop) vs recomputing the whole window's features
@@ -55,6 +57,39 @@ def _verdict(name: str, measured: float, target: float, at_least: bool) -> str:
            f"{'met' if ok else 'NOT met'}"
 
 
+def shared_window_macs(model, t_frames: int, n_features: int, hop_frames: int) -> tuple[float, float]:
+    """MACs per window of the conv stack without and with exact sharing between overlapping windows.
+
+    Walks the model's ``Conv2d`` layers in order (a chain, as in DS-CNN; time is axis 2 of ``[N, C, T, F]``). A
+    layer's output row is *dirty* when its receptive field reaches the window's zero padding or a dirty row below:
+    it differs from the same row computed on the whole stream and must be computed per window. Clean rows are
+    shared: each window adds ``hop_frames / gcd(hop_frames, cumulative stride)`` new stream rows per layer.
+
+    Returns:
+        ``(full_macs, shared_macs)`` per window: every row of every conv vs dirty rows + new shared rows (an
+        estimate of the exact-sharing ceiling if row-sliced convolutions ran as efficiently as whole windows).
+    """
+    import math
+
+    import torch
+
+    rows, f_in, dirty, stride, full, shared = t_frames, n_features, set(), 1, 0.0, 0.0
+    for mod in model.modules():
+        if not isinstance(mod, torch.nn.Conv2d):
+            continue
+        (kt, kf), (st, sf), (pt, pf) = mod.kernel_size, mod.stride, mod.padding
+        out_rows = (rows + 2 * pt - kt) // st + 1
+        f_out = (f_in + 2 * pf - kf) // sf + 1
+        macs_row = f_out * mod.out_channels * (mod.in_channels // mod.groups) * kt * kf
+        new_dirty = {t for t in range(out_rows)
+                     if any(r < 0 or r >= rows or r in dirty for r in range(t * st - pt, t * st - pt + kt))}
+        stride *= st
+        full += out_rows * macs_row
+        shared += (len(new_dirty) + hop_frames / math.gcd(hop_frames, stride)) * macs_row
+        rows, f_in, dirty = out_rows, f_out, new_dirty
+    return full, shared
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=10.0, help="minutes of synthetic audio for the offline RTF")
@@ -100,10 +135,10 @@ def main() -> None:
         print("\n1. offline window_scores (features once, windows sliced and batched)")
         print(f"   {'variant':<20}{'hop ms':>7}{'windows':>9}{'wall s':>8}{'RTF':>8}{'model us/win':>14}"
               f"{'ceiling RTF':>13}")
-        offline = {}
+        offline, t_window = {}, {}
         for name, sess in sessions.items():
             window_scores(sess, audio[: sr * 5], fe, "nchw", kw, hop_ms=40.0, batch=args.batch)  # warm-up
-            t_win = _median_time(lambda: sess.run(windows), 9) / args.batch  # noqa: B023
+            t_win = t_window[name] = _median_time(lambda: sess.run(windows), 9) / args.batch  # noqa: B023
             for hop_ms in HOPS_MS:
                 t0 = time.perf_counter()
                 times, _ = window_scores(sess, audio, fe, "nchw", kw, hop_ms=hop_ms, batch=args.batch)
@@ -111,6 +146,14 @@ def main() -> None:
                 offline[name, hop_ms] = seconds / dt
                 print(f"   {name:<20}{hop_ms:>7g}{times.size:>9}{dt:>8.2f}{seconds / dt:>8.0f}{t_win * 1e6:>14.1f}"
                       f"{hop_ms / 1000 / t_win:>13.0f}")
+        full, _ = shared_window_macs(model, fe.n_frames(), fe.n_features, 1)
+        print(f"   exact window sharing: the conv layers pad time with zeros ('same'), so rows near each window's "
+              f"edges differ from the stream's; the rest could be shared (dirty rows per window + new stream rows, "
+              f"MAC-proportional estimate, {full / 1e6:.2f} M conv MACs per independent window):")
+        for hop_ms in HOPS_MS:
+            _, sh = shared_window_macs(model, fe.n_frames(), fe.n_features, int(round(hop_ms / fe.hop_ms)))
+            est = "  ".join(f"{n} ~{hop_ms / 1000 / (t_window[n] * sh / full):.0f}x" for n in sessions)
+            print(f"   hop {hop_ms:>5g} ms: {full / sh:.2f}x fewer MACs -> ceiling {est}")
         for name in sessions:
             print(_verdict(f"offline RTF, {name}, {args.hop_ms:g} ms hop", offline[name, args.hop_ms],
                            OFFLINE_TARGET_X, at_least=True))
