@@ -251,3 +251,11 @@ def test_live_paths_agree_iobinding_plain_run_and_copied_layout(tiny_dscnn, fe):
             det.push(x[i : i + 700])
         np.testing.assert_allclose(det.times_s, t_off)
         np.testing.assert_allclose(det.probs, p_off, atol=1e-5)
+
+
+def test_live_keyword_index_outside_outputs_raises(tiny_dscnn, fe):
+    from voxquant.backends.onnxruntime import OrtSession
+
+    det = StreamingDetector(OrtSession(tiny_dscnn[1]), fe, "nchw", keyword_index=12, hop_ms=40.0)
+    with pytest.raises(ConfigError, match="keyword_index 12 is outside the model's 12 outputs"):
+        det.push(np.zeros(16000, np.float32))

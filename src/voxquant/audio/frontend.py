@@ -441,6 +441,8 @@ class FrameFeaturizer:
         self._frames = np.zeros((self.max_frames, cfg.n_fft), dtype=np.float32)  # columns >= win_length stay 0
         self._mag = np.zeros((self.max_frames, hi - lo), dtype=np.float32)
         self._mel = np.zeros((self.max_frames, cfg.n_mels), dtype=np.float32)
+        self._spectral_steps = cfg.power != 1.0 or cfg.spectrum_scale != 1.0 or bool(cfg.spectrum_floor)
+        self._output_steps = bool(cfg.feature_offset) or cfg.feature_scale != 1.0 or cfg.clip is not None
         self._log = {"ln": np.log, "log2": np.log2, "log10": np.log10, "db": np.log10}.get(cfg.log)
 
     def __call__(self, x: np.ndarray, n_frames: int) -> np.ndarray:
@@ -460,12 +462,13 @@ class FrameFeaturizer:
         for i in range(k):
             np.multiply(x[i * hop : i * hop + win], self._win, out=fr[i, :win])
         mag = np.abs(scipy.fft.rfft(fr, axis=-1)[:, self._bins], out=self._mag[:k])  # the weighed bins only
-        if cfg.power != 1.0:
-            mag = mag**cfg.power
-        if cfg.spectrum_scale != 1.0:
-            mag *= np.float32(cfg.spectrum_scale)
-        if cfg.spectrum_floor:
-            np.maximum(mag, np.float32(cfg.spectrum_floor), out=mag)
+        if self._spectral_steps:
+            if cfg.power != 1.0:
+                mag = mag**cfg.power
+            if cfg.spectrum_scale != 1.0:
+                mag *= np.float32(cfg.spectrum_scale)
+            if cfg.spectrum_floor:
+                np.maximum(mag, np.float32(cfg.spectrum_floor), out=mag)
         mel = np.matmul(mag, self._fb, out=self._mel[:k])
         if cfg.mel_floor:
             np.maximum(mel, np.float32(cfg.mel_floor), out=mel)
@@ -477,10 +480,11 @@ class FrameFeaturizer:
         else:
             mel = _log(mel, cfg)
         feat = mel @ self._dct if self._dct is not None else mel.copy()  # a new array: callers keep it
-        if cfg.feature_offset or cfg.feature_scale != 1.0:
-            feat = (feat + np.float32(cfg.feature_offset)) * np.float32(cfg.feature_scale)
-        if cfg.clip is not None:
-            feat = np.clip(feat, cfg.clip[0], cfg.clip[1])
+        if self._output_steps:
+            if cfg.feature_offset or cfg.feature_scale != 1.0:
+                feat = (feat + np.float32(cfg.feature_offset)) * np.float32(cfg.feature_scale)
+            if cfg.clip is not None:
+                feat = np.clip(feat, cfg.clip[0], cfg.clip[1])
         return feat.astype(np.float32, copy=False)
 
 

@@ -691,8 +691,8 @@ class StreamingDetector:
                 or not all(hasattr(self.session, a) for a in ("input_name", "output_name"))):
             return None
         y = np.asarray(self.session.run(self._inputs[0]), dtype=np.float32)  # output shape (and a warm-up)
-        if y.ndim != 2 or y.shape[0] != 1:
-            return None
+        if y.ndim != 2 or y.shape[0] != 1 or not 0 <= self.keyword_index < y.shape[1]:
+            return None  # session.run's path reports it
         self._out = np.zeros(y.shape, dtype=np.float32)
         bindings = []
         for v in self._inputs:
@@ -713,14 +713,14 @@ class StreamingDetector:
             except Exception as exc:  # onnxruntime's Fail / InvalidArgument, as OrtSession.run reports them
                 raise ModelError(f"ONNX Runtime cannot run it on input {list(self._inputs[p].shape)}: "
                                  f"{str(exc).splitlines()[0][:200]}", getattr(self.session, "path", None)) from None
-            y = self._out
+            row = self._out[0].tolist()  # shape and keyword index checked when the bindings were made
         else:
             x = self._inputs[p] if self._inputs is not None else to_model_layout(self._ring[p : p + t][None],
                                                                                   self.layout)
             y = np.asarray(self.session.run(x), dtype=np.float32)
-        if y.ndim != 2 or y.shape[0] != 1 or not 0 <= self.keyword_index < y.shape[1]:
-            raise ConfigError(f"keyword_index {self.keyword_index} is outside the model's {y.shape[-1]} outputs")
-        row = y[0].tolist()
+            if y.ndim != 2 or y.shape[0] != 1 or not 0 <= self.keyword_index < y.shape[1]:
+                raise ConfigError(f"keyword_index {self.keyword_index} is outside the model's {y.shape[-1]} outputs")
+            row = y[0].tolist()
         if self.outputs == "probs":
             return float(row[self.keyword_index])
         mx = max(row)  # softmax of one row in float64 (equals voxquant.eval.metrics.softmax to float32 precision)
