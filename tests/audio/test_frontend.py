@@ -111,3 +111,44 @@ def test_config_roundtrip_dict():
     assert FrontendConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ConfigError, match="unknown front-end parameter"):
         FrontendConfig.from_dict({"n_mel": 40})
+
+
+FRAME_LOCAL = {
+    "default-mfcc": DEFAULT_FRONTEND,
+    "tf-audio-ops-1024": FrontendConfig(window_ms=40.0, n_fft=1024, mel_scale="tf_audio_ops", log_offset=0.0,
+                                        mel_floor=1e-12),
+    "lfbe-power-db-clip": FrontendConfig(window_ms=64, hop_ms=32, n_fft=1024, window="hamming", periodic=False,
+                                         power=2.0, spectrum_scale=1 / 1024, spectrum_floor=1e-30, f_min=0,
+                                         f_max=8000, log="db", log_offset=0.0, n_mfcc=0, feature_offset=52.0,
+                                         feature_scale=1 / 64, clip=(0.0, 1.0)),
+    "htk-log2-logmel": FrontendConfig(window_ms=25, hop_ms=10, n_fft=512, power=2.0, f_min=0, f_max=8000,
+                                      mel_scale="htk", log="log2", log_offset=1e-9, n_mfcc=0),
+    "slaney-ortho": FrontendConfig(mel_scale="slaney", dct_norm="ortho", n_mfcc=13),
+}
+
+
+@pytest.mark.parametrize("name", list(FRAME_LOCAL))
+def test_frame_featurizer_equals_compute_features(name):
+    from voxquant.audio.frontend import FrameFeaturizer
+
+    cfg = FRAME_LOCAL[name]
+    x = _speechlike(n=1, s=8000)[0]
+    want = compute_features(x, cfg)
+    fz = FrameFeaturizer(cfg, max_frames=4)
+    scale = max(1.0, float(np.abs(want).max()))
+    for k in (1, 2, 4, 9):  # 9 > max_frames: the compute_features fallback
+        for start in (0, 3):  # frames 3.. of the clip, from the samples that start at frame 3
+            got = fz(x[start * cfg.hop_length :], k)
+            assert got.shape == (k, cfg.n_features) and got.dtype == np.float32
+            np.testing.assert_allclose(got / scale, want[start : start + k] / scale, atol=1e-5, rtol=0)
+    a = fz(x, 2)
+    fz(x[cfg.hop_length * 5 :], 2)  # a later call does not overwrite the array an earlier one returned
+    np.testing.assert_allclose(a / scale, want[:2] / scale, atol=1e-5, rtol=0)
+
+
+def test_frame_featurizer_refuses_per_clip_front_ends():
+    from voxquant.audio.frontend import FrameFeaturizer
+
+    for kw in ({"center": True}, {"preemphasis": 0.97}, {"audio_norm": "peak"}, {"kind": "raw"}):
+        with pytest.raises(ConfigError, match="not frame-local"):
+            FrameFeaturizer(FrontendConfig(**kw))

@@ -226,3 +226,36 @@ def test_runner_refuses_bad_input(tiny_dscnn, fe):
         window_scores(sess, np.zeros(20000, np.float32), fe, "nchw", 99)
     with pytest.raises(ConfigError):
         StreamingDetector(sess, fe, "nchw", 0, hop_ms=30.0)
+
+
+def test_live_paths_agree_iobinding_plain_run_and_copied_layout(tiny_dscnn, fe):
+    """The ORT IOBinding fast path, a plain ``run`` session and a layout that is not a view give the same scores."""
+    from voxquant.backends.onnxruntime import OrtSession
+
+    sess = OrtSession(tiny_dscnn[1])
+
+    class PlainRun:  # any session with only run(): no IO binding
+        def run(self, x):
+            return sess.run(x)
+
+    class FreqFirst:  # takes [N, 1, F, T] (nchw_ft: a transposed copy of the ring, not a view)
+        def run(self, x):
+            return sess.run(np.ascontiguousarray(x.transpose(0, 1, 3, 2)))
+
+    x = np.random.default_rng(5).standard_normal(16000 * 3 + 77).astype(np.float32) * 0.3
+    t_off, p_off = window_scores(sess, x, fe, "nchw", keyword_index=3, hop_ms=20.0)
+    for s, layout, bound in ((sess, "nchw", True), (PlainRun(), "nchw", False), (FreqFirst(), "nchw_ft", False)):
+        det = StreamingDetector(s, fe, layout, keyword_index=3, hop_ms=20.0, threshold=2.0)
+        assert (det._bindings is not None) == bound
+        for i in range(0, x.size, 700):
+            det.push(x[i : i + 700])
+        np.testing.assert_allclose(det.times_s, t_off)
+        np.testing.assert_allclose(det.probs, p_off, atol=1e-5)
+
+
+def test_live_keyword_index_outside_outputs_raises(tiny_dscnn, fe):
+    from voxquant.backends.onnxruntime import OrtSession
+
+    det = StreamingDetector(OrtSession(tiny_dscnn[1]), fe, "nchw", keyword_index=12, hop_ms=40.0)
+    with pytest.raises(ConfigError, match="keyword_index 12 is outside the model's 12 outputs"):
+        det.push(np.zeros(16000, np.float32))

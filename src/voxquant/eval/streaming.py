@@ -37,9 +37,9 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from voxquant.audio.frontend import FrontendConfig, compute_features
+from voxquant.audio.frontend import FrameFeaturizer, FrontendConfig, compute_features
 from voxquant.audio.layout import to_model_layout
-from voxquant.errors import ConfigError, DataError
+from voxquant.errors import ConfigError, DataError, ModelError
 from voxquant.eval.metrics import softmax
 
 __all__ = [
@@ -514,13 +514,15 @@ def features_are_sliceable(frontend: FrontendConfig, hop_ms: float) -> bool:
 
 
 def window_scores(session, audio: np.ndarray, frontend: FrontendConfig, layout: str, keyword_index: int,
-                  hop_ms: float = 20.0, batch: int = 512, outputs: str = "logits") -> tuple[np.ndarray, np.ndarray]:
+                  hop_ms: float = 20.0, batch: int = 64, outputs: str = "logits") -> tuple[np.ndarray, np.ndarray]:
     """Offline: slide the clip model's window over a stream and score the keyword at each window end.
 
     Window ``j`` covers samples ``[j*H, j*H + clip_samples)`` (``H`` = ``hop_ms`` in samples); its time is its end,
     ``(j*H + clip_samples) / sample_rate`` s. When :func:`features_are_sliceable`, the stream's features are
     computed once and windows are slices of them (equal to per-window computation, tested); otherwise each window
-    is featurised on its own. Windows run through ``session.run`` in batches of ``batch``.
+    is featurised on its own. Windows run through ``session.run`` in batches of ``batch`` (64 by default: on one
+    core ONNX Runtime runs a DS-CNN window in ~57 us at batch 32-128 but ~70 us at batch 512, whose activations
+    no longer fit the caches; ``benchmarks/streaming_speed.py`` measures it).
 
     Args:
         session: object with ``run(float32 [N, ...]) -> float32 [N, C]`` (e.g. ``voxquant.backends.onnxruntime
@@ -582,6 +584,10 @@ class IncrementalFrontend:
 
     Frames are those of :func:`~voxquant.audio.frontend.compute_features` on the whole stream (frame ``k`` starts
     at sample ``k * hop_length``, ``center=False``); unconsumed samples (less than one frame step ahead) are kept.
+    The new frames go through :class:`~voxquant.audio.frontend.FrameFeaturizer` (window, filterbank, DCT and FFT
+    buffer precomputed once): a 40 ms hop (two frames) costs ~17 us on one core, about half of it the FFT call,
+    against ~35 us for :func:`compute_features` on the same two frames and ~95 us for recomputing the 1 s window
+    (``benchmarks/streaming_speed.py`` measures it).
 
     Raises:
         ConfigError: the front-end is not sliceable into independent frames (``center=True``, ``audio_norm`` other
@@ -594,19 +600,33 @@ class IncrementalFrontend:
             raise ConfigError(f"front-end '{frontend.name}' has per-clip state (center/audio_norm/pre-emphasis): "
                               "it cannot be computed frame by frame")
         self.cfg = frontend
-        self._buf = np.zeros(0, dtype=np.float32)
+        self._featurize = FrameFeaturizer(frontend)
+        self._win, self._hop = frontend.win_length, frontend.hop_length
+        self._empty = np.zeros((0, frontend.n_features), dtype=np.float32)
+        self._buf = np.zeros(self._win + 8 * self._hop, dtype=np.float32)  # samples not yet framed: _buf[:_n]
+        self._n = 0
         self.frames_done = 0
 
     def push(self, samples: np.ndarray) -> np.ndarray:
         """Append ``float32 [n]`` samples; return the new frames ``float32 [k, F]`` (``k`` may be 0)."""
-        cfg = self.cfg
-        self._buf = np.concatenate([self._buf, np.asarray(samples, dtype=np.float32).ravel()])
-        win, hop = cfg.win_length, cfg.hop_length
-        if self._buf.size < win:
-            return np.zeros((0, cfg.n_features), dtype=np.float32)
-        k = 1 + (self._buf.size - win) // hop
-        feats = compute_features(self._buf[: (k - 1) * hop + win], cfg)
-        self._buf = self._buf[k * hop :]
+        x = samples if isinstance(samples, np.ndarray) and samples.dtype == np.float32 and samples.ndim == 1 \
+            else np.asarray(samples, dtype=np.float32).ravel()
+        n0, win, hop = self._n, self._win, self._hop
+        n = n0 + x.size
+        if n > self._buf.size:  # a chunk larger than the buffer: grow it (kept for later pushes)
+            grown = np.zeros(max(n, 2 * self._buf.size), dtype=np.float32)
+            grown[:n0] = self._buf[:n0]
+            self._buf = grown
+        buf = self._buf
+        buf[n0:n] = x
+        if n < win:
+            self._n = n
+            return self._empty
+        k = 1 + (n - win) // hop
+        feats = self._featurize(buf, k)
+        used = k * hop
+        buf[: n - used] = buf[used:n]  # keep the samples of the next frames (numpy copies overlapping slices safely)
+        self._n = n - used
         self.frames_done += k
         return feats
 
@@ -618,6 +638,11 @@ class StreamingDetector:
     ``clip_samples``) are run through the model; the keyword probability is smoothed over the last ``smooth_k``
     outputs and a detection fires when it is ``>= threshold`` and ``refractory_s`` has passed since the previous
     detection (the same rule as :func:`detect`, so offline and live results agree).
+
+    The ring buffer is stored twice (``[2T, F]``, each frame written at ``p`` and ``p + T``), so the current window
+    is always the contiguous slice ``[p+1, p+1+T)``; when the model layout is a view of its features (``nchw``,
+    ``nhwc``, ``flat``) the model input of each ring position is prepared once, and a hop costs the new frames, one
+    ``session.run`` and a 12-value softmax (no copies, no transposes).
 
     Attributes:
         times_s, probs: every output so far (window end time in seconds of audio, raw keyword probability).
@@ -639,29 +664,90 @@ class StreamingDetector:
         self.threshold, self.refractory_s = float(threshold), float(refractory_s)
         self.fe = IncrementalFrontend(frontend)
         self.m = _hop_samples(frontend, hop_ms) // frontend.hop_length
-        self.t_frames = frontend.n_frames()
-        self._ring = np.zeros((self.t_frames, frontend.n_features), dtype=np.float32)
-        self._pos = 0  # next write slot in the ring
+        t = self.t_frames = frontend.n_frames()
+        self._ring = np.zeros((2 * t, frontend.n_features), dtype=np.float32)
+        self._pos = 0  # next write slot in [0, T)
+        # model input for the window that ends just before write slot p (oldest frame first): a view of the ring
+        views = [to_model_layout(self._ring[p : p + t][None], layout) for p in range(t)]
+        self._inputs = views if all(np.shares_memory(v, self._ring) for v in views) else None
+        self._bindings = self._ort_bindings()
         self._recent = deque(maxlen=int(smooth_k))
         self._last_det = -math.inf
         self.times_s: list[float] = []
         self.probs: list[float] = []
 
+    def _ort_bindings(self) -> list | None:
+        """ONNX Runtime IO bindings, one per ring position, when ``session`` wraps an ``InferenceSession``.
+
+        For an ``OrtSession``-like session (attributes ``sess`` = ``onnxruntime.InferenceSession``, ``input_name``,
+        ``output_name``, a float32 input) whose model inputs are views of the ring, each ring position ``p`` gets an
+        ``IOBinding`` whose input points at the ring's memory for the window starting at ``p`` and whose output is
+        one preallocated ``float32 [1, C]`` array: a hop then runs ``run_with_iobinding`` with no input dict, no
+        numpy<->OrtValue conversion and no output allocation (~4-8 us of the ~70 us model call). ``None`` otherwise
+        (any other session: :meth:`_score` calls ``session.run``). Same numbers as ``session.run`` (tested).
+        """
+        ort = getattr(self.session, "sess", None)
+        if (self._inputs is None or not hasattr(ort, "io_binding") or not hasattr(ort, "run_with_iobinding")
+                or getattr(self.session, "input_type", "tensor(float)") != "tensor(float)"
+                or not all(hasattr(self.session, a) for a in ("input_name", "output_name"))):
+            return None
+        y = np.asarray(self.session.run(self._inputs[0]), dtype=np.float32)  # output shape (and a warm-up)
+        if y.ndim != 2 or y.shape[0] != 1 or not 0 <= self.keyword_index < y.shape[1]:
+            return None  # session.run's path reports it
+        self._out = np.zeros(y.shape, dtype=np.float32)
+        bindings = []
+        for v in self._inputs:
+            if not v.flags.c_contiguous:
+                return None
+            b = ort.io_binding()
+            b.bind_input(self.session.input_name, "cpu", 0, np.float32, list(v.shape), v.ctypes.data)
+            b.bind_output(self.session.output_name, "cpu", 0, np.float32, list(y.shape), self._out.ctypes.data)
+            bindings.append(b)
+        return bindings
+
+    def _score(self) -> float:
+        """Keyword probability of the window in the ring (oldest frame first)."""
+        p, t = self._pos, self.t_frames
+        if self._bindings is not None:
+            try:
+                self.session.sess.run_with_iobinding(self._bindings[p])
+            except Exception as exc:  # onnxruntime's Fail / InvalidArgument, as OrtSession.run reports them
+                raise ModelError(f"ONNX Runtime cannot run it on input {list(self._inputs[p].shape)}: "
+                                 f"{str(exc).splitlines()[0][:200]}", getattr(self.session, "path", None)) from None
+            row = self._out[0].tolist()  # shape and keyword index checked when the bindings were made
+        else:
+            x = self._inputs[p] if self._inputs is not None else to_model_layout(self._ring[p : p + t][None],
+                                                                                  self.layout)
+            y = np.asarray(self.session.run(x), dtype=np.float32)
+            if y.ndim != 2 or y.shape[0] != 1 or not 0 <= self.keyword_index < y.shape[1]:
+                raise ConfigError(f"keyword_index {self.keyword_index} is outside the model's {y.shape[-1]} outputs")
+            row = y[0].tolist()
+        if self.outputs == "probs":
+            return float(row[self.keyword_index])
+        mx = max(row)  # softmax of one row in float64 (equals voxquant.eval.metrics.softmax to float32 precision)
+        e = [math.exp(v - mx) for v in row]
+        return e[self.keyword_index] / sum(e)
+
     def push(self, samples: np.ndarray) -> list[float]:
         """Feed ``float32 [n]`` new samples (any chunk size); return the detection times (seconds) they caused."""
         dets = []
-        cfg = self.cfg
         new = self.fe.push(samples)
-        base = self.fe.frames_done - new.shape[0]
-        for i, f in enumerate(new):
-            self._ring[self._pos] = f
-            self._pos = (self._pos + 1) % self.t_frames
-            k = base + i + 1  # frames completed so far, including f
-            if k >= self.t_frames and (k - self.t_frames) % self.m == 0:
-                window = np.roll(self._ring, -self._pos, axis=0)[None]  # oldest first
-                y = np.asarray(self.session.run(to_model_layout(window, self.layout)), dtype=np.float32)
-                p = float(_keyword_prob(y, self.keyword_index, self.outputs)[0])
-                t = ((k - self.t_frames) * cfg.hop_length + cfg.clip_samples) / float(cfg.sample_rate)
+        t_frames, ring, cfg, m = self.t_frames, self._ring, self.cfg, self.m
+        done = self.fe.frames_done
+        k = done - new.shape[0]  # frames written to the ring so far
+        i = 0
+        while k < done:
+            # write up to the next window end (frame count T + j*m), the ring's wrap point or the last new frame
+            nxt = t_frames if k < t_frames else k + m - (k - t_frames) % m
+            c = min(nxt - k, t_frames - self._pos, done - k)
+            ring[self._pos : self._pos + c] = new[i : i + c]
+            ring[self._pos + t_frames : self._pos + t_frames + c] = new[i : i + c]
+            self._pos = (self._pos + c) % t_frames
+            i += c
+            k += c
+            if k >= t_frames and (k - t_frames) % m == 0:
+                p = self._score()
+                t = ((k - t_frames) * cfg.hop_length + cfg.clip_samples) / float(cfg.sample_rate)  # as window_scores
                 self.times_s.append(t)
                 self.probs.append(p)
                 self._recent.append(p)
