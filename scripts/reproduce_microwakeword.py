@@ -26,6 +26,7 @@ Usage: ``python scripts/reproduce_microwakeword.py [--minutes 60] [--conditions 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -50,7 +51,7 @@ def run_condition(model: Path, positives, negatives, noise, snr_db, minutes: flo
     """Build, score and evaluate one condition; returns the numbers printed in the table."""
     from voxquant.data.streams import build_stream
     from voxquant.eval.stateful import score_stream
-    from voxquant.eval.streaming import (Event, bootstrap_frr_ci, det_curve, detect, detection_latency_ms,
+    from voxquant.eval.streaming import (bootstrap_frr_ci, det_curve, detect, detection_latency_ms,
                                          frr_at_fa_per_hour, match)
 
     n_seg = max(1, int(round(minutes / segment_min)))
@@ -76,7 +77,8 @@ def run_condition(model: Path, positives, negatives, noise, snr_db, minutes: flo
         t_score += time.perf_counter() - t1
         times.append(t + offset)
         probs.append(p)
-        events += [Event(e.start_s + offset, e.end_s + offset, e.label, e.is_keyword) for e in s.events]
+        # keep the stream's events (source clip, speaker) so the bootstrap resamples clips, not placements
+        events += [dataclasses.replace(e, start_s=e.start_s + offset, end_s=e.end_s + offset) for e in s.events]
         offset += s.duration_s
     t_all, p_all = np.concatenate(times), np.concatenate(probs)
     kw = [e for e in events if e.is_keyword]

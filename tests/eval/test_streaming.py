@@ -259,3 +259,41 @@ def test_live_keyword_index_outside_outputs_raises(tiny_dscnn, fe):
     det = StreamingDetector(OrtSession(tiny_dscnn[1]), fe, "nchw", keyword_index=12, hop_ms=40.0)
     with pytest.raises(ConfigError, match="keyword_index 12 is outside the model's 12 outputs"):
         det.push(np.zeros(16000, np.float32))
+
+
+def test_cluster_bootstrap_resamples_clips_not_placements():
+    """A stream places each keyword clip many times: the CI must resample clips (clusters), not placements. With
+    every clip placed 10 times and clip-level misses, the cluster CI is much wider than the placement CI; with one
+    placement per clip both resamplings coincide."""
+    from voxquant.data.streams import Event
+    from voxquant.eval.streaming import bootstrap_frr_ci, det_curve, keyword_clusters
+
+    rng = np.random.default_rng(0)
+    n_clips, reps = 30, 10
+    hard = rng.random(n_clips) < 0.3  # clips the detector always misses
+    events, times, probs = [], [], []
+    t = 1.0
+    for r in range(reps):
+        for c in range(n_clips):
+            events.append(Event(t, t + 0.5, "yes", f"clip{c}.wav", True))
+            times.append(t + 0.3)
+            probs.append(0.1 if hard[c] else 0.9)
+            t += 3.0
+    times, probs = np.array(times), np.array(probs)
+    dur_h = (t + 1.0) / 3600.0
+    ids = keyword_clusters(events)
+    assert ids.shape == (n_clips * reps,) and len(np.unique(ids)) == n_clips
+    curve = det_curve(times, probs, events, dur_h, thresholds=[0.5])
+    p, lo, hi = bootstrap_frr_ci(curve, 1e9, n_boot=400, block_s=600.0, seed=1)
+    curve.clusters = None
+    p2, lo2, hi2 = bootstrap_frr_ci(curve, 1e9, n_boot=400, block_s=600.0, seed=1)
+    assert p == p2 == pytest.approx(hard.mean())
+    assert (hi - lo) > 2.5 * (hi2 - lo2)
+    # one placement per clip: resampling clips is resampling events (same distribution; ids are ordered by name, so
+    # the draws map to other events and the percentiles agree only to sampling noise)
+    single = events[:n_clips]
+    c1 = det_curve(times[:n_clips], probs[:n_clips], single, dur_h, thresholds=[0.5])
+    a = bootstrap_frr_ci(c1, 1e9, n_boot=2000, block_s=600.0, seed=2)
+    c1.clusters = None
+    b = bootstrap_frr_ci(c1, 1e9, n_boot=2000, block_s=600.0, seed=2)
+    assert a[0] == b[0] and a[1] == pytest.approx(b[1], abs=0.04) and a[2] == pytest.approx(b[2], abs=0.04)

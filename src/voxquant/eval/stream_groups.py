@@ -35,12 +35,15 @@ def tuned_index(curve, fa_h: float) -> int | None:
     return int(np.flatnonzero(ok & (np.asarray(curve.frr) == best))[0])
 
 
-def frr_ci(missed: np.ndarray, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0) -> tuple[float, float, float]:
+def frr_ci(missed: np.ndarray, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0,
+           clusters: np.ndarray | None = None) -> tuple[float, float, float]:
     """FRR of a set of keyword events and its percentile bootstrap CI.
 
     Args:
         missed: ``bool [E]`` (E >= 1) per keyword event, true when missed.
         n_boot: resamples (>= 1). alpha: 1 - confidence level. seed: generator seed.
+        clusters: ``int [E]`` sampling unit of each event (speaker or source clip,
+            :func:`voxquant.eval.streaming.keyword_clusters`): clusters are resampled, not events.
 
     Returns:
         ``(frr, lo, hi)`` as fractions in [0, 1].
@@ -52,7 +55,15 @@ def frr_ci(missed: np.ndarray, n_boot: int = 1000, alpha: float = 0.05, seed: in
     if m.size == 0 or n_boot < 1 or not 0 < alpha < 1:
         raise ConfigError(f"frr_ci needs events, n_boot >= 1 and 0 < alpha < 1 (got {m.size}, {n_boot}, {alpha})")
     rng = np.random.default_rng(seed)
-    reps = m[rng.integers(0, m.size, (int(n_boot), m.size))].mean(axis=1)
+    if clusters is None:
+        reps = m[rng.integers(0, m.size, (int(n_boot), m.size))].mean(axis=1)
+    else:
+        _, cid = np.unique(np.asarray(clusters).ravel(), return_inverse=True)
+        n_c = int(cid.max()) + 1
+        missed_c = np.bincount(cid, weights=m, minlength=n_c)
+        size_c = np.bincount(cid, minlength=n_c).astype(np.float64)
+        draws = rng.integers(0, n_c, (int(n_boot), n_c))
+        reps = missed_c[draws].sum(axis=1) / size_c[draws].sum(axis=1)
     lo, hi = np.percentile(reps, [100 * alpha / 2, 100 * (1 - alpha / 2)])
     return float(m.mean()), float(lo), float(hi)
 
@@ -101,13 +112,14 @@ def group_frr(curve, groups: Mapping[str, np.ndarray], fa_h: float = 0.5, *, n_b
     if j is None:
         return out
     missed = ~np.asarray(curve.hits[j], dtype=bool)
+    cl = getattr(curve, "clusters", None)  # resample speakers / source clips, not placements
     out["threshold"] = float(curve.thresholds[j])
     for col, vals in groups.items():
         vals = np.asarray(vals).astype(str)
         rows = []
         for g in sorted(set(vals.tolist()) - {""}):
             idx = vals == g
-            frr, lo, hi = frr_ci(missed[idx], n_boot, seed=seed)
+            frr, lo, hi = frr_ci(missed[idx], n_boot, seed=seed, clusters=None if cl is None else cl[idx])
             rows.append({"group": g, "n": int(idx.sum()), "frr": frr, "ci95": [lo, hi]})
         out["columns"][col] = rows
     spk = np.asarray(groups.get("speaker", np.array([], dtype=str))).astype(str)
@@ -120,7 +132,7 @@ def group_frr(curve, groups: Mapping[str, np.ndarray], fa_h: float = 0.5, *, n_b
             worst_speakers = sorted(known, key=lambda s: (-frr_ref[s], s))[:k]
         idx = np.isin(spk, list(worst_speakers))
         if idx.any():
-            frr, lo, hi = frr_ci(missed[idx], n_boot, seed=seed)
+            frr, lo, hi = frr_ci(missed[idx], n_boot, seed=seed, clusters=None if cl is None else cl[idx])
             out["worst_decile_speakers"] = {"speakers": list(worst_speakers), "n_speakers": len(known),
                                             "n": int(idx.sum()), "frr": frr, "ci95": [lo, hi],
                                             "frr_ref": float(ref[idx].mean())}

@@ -44,6 +44,7 @@ from voxquant.eval.metrics import softmax
 
 __all__ = [
     "DetCurve",
+    "keyword_clusters",
     "Event",
     "IncrementalFrontend",
     "MatchResult",
@@ -285,6 +286,9 @@ class DetCurve:
         hits: ``bool [K, E]`` per threshold and keyword event (for the bootstrap).
         false_accept_times_s: per threshold, ``float64 [F_k]`` false-accept times (for the bootstrap).
         duration_h: hours of audio the FA rate is divided by.
+        clusters: ``int64 [E]`` sampling unit of each keyword event (:func:`keyword_clusters`: its speaker when every
+            keyword has one, else its source clip): a stream reuses each keyword clip many times, so the bootstrap
+            resamples these units, not the events (events of one clip or speaker are not independent).
     """
 
     thresholds: np.ndarray
@@ -294,6 +298,41 @@ class DetCurve:
     hits: np.ndarray
     false_accept_times_s: list = field(repr=False)
     duration_h: float = 0.0
+    clusters: np.ndarray | None = field(default=None, repr=False)
+
+
+def keyword_clusters(events: Iterable) -> np.ndarray:
+    """``int64 [E]`` cluster id of each keyword event, in stream order: the speaker when every keyword event has
+    one (``Event.speaker``), else the source clip (``Event.source_path``), else each event on its own.
+
+    The bootstrap CIs (:func:`bootstrap_frr_ci`, :func:`bootstrap_frr_diff_ci`) resample clusters with
+    replacement (a cluster bootstrap): a 3-hour stream places each of a few hundred keyword clips ~10 times, and
+    resampling the placements as if independent would give CIs several times too narrow.
+    """
+    kws = [e for e in events if getattr(e, "is_keyword", False)]
+    speakers = [str(getattr(e, "speaker", "") or "") for e in kws]
+    if kws and all(speakers):
+        keys = speakers
+    else:
+        keys = [str(getattr(e, "source_path", "") or f"#event{i}") for i, e in enumerate(kws)]
+    _, ids = np.unique(np.asarray(keys, dtype=object).astype(str), return_inverse=True)
+    return ids.astype(np.int64)
+
+
+def _keyword_draw(curve: "DetCurve", rng: np.random.Generator) -> np.ndarray:
+    """``float64 [E]`` bootstrap weights of the keyword events: clusters drawn with replacement (each event weighs
+    the number of times its cluster was drawn); events on their own without clusters."""
+    n_pos = curve.hits.shape[1]
+    if curve.clusters is None:
+        return np.bincount(rng.integers(0, n_pos, n_pos), minlength=n_pos).astype(np.float64)
+    n_c = int(curve.clusters.max()) + 1 if n_pos else 0
+    counts = np.bincount(rng.integers(0, n_c, n_c), minlength=n_c).astype(np.float64)
+    return counts[curve.clusters]
+
+
+def _weighted_frr(hits: np.ndarray, w: np.ndarray) -> np.ndarray:
+    tot = w.sum()
+    return 1.0 - (hits @ w) / tot if tot > 0 else np.full(hits.shape[0], np.nan)
 
 
 def det_curve(times_s: np.ndarray, probs: np.ndarray, events: Iterable, duration_h: float,
@@ -339,7 +378,8 @@ def det_curve(times_s: np.ndarray, probs: np.ndarray, events: Iterable, duration
         fa_times.append(r.false_accept_times_s)
     n_fa = np.array([f.size for f in fa_times], dtype=np.int64)
     return DetCurve(thresholds=th, frr=1.0 - hits.mean(axis=1), fa_per_hour=n_fa / duration_h,
-                    n_false_accepts=n_fa, hits=hits, false_accept_times_s=fa_times, duration_h=float(duration_h))
+                    n_false_accepts=n_fa, hits=hits, false_accept_times_s=fa_times, duration_h=float(duration_h),
+                    clusters=keyword_clusters(events))
 
 
 def _operating_point(frr: np.ndarray, fa: np.ndarray, fa_h: float, mode: str) -> float:
@@ -389,7 +429,8 @@ def bootstrap_frr_ci(curve: DetCurve, fa_h: float = 0.1, n_boot: int = 1000, alp
                      block_s: float = 3600.0, seed: int = 0, mode: str = "conservative") -> tuple[float, float, float]:
     """Percentile bootstrap CI of FRR at ``fa_h`` FA/h, resampling positives and hours of negatives independently.
 
-    Each replicate draws the keyword events with replacement (FRR per threshold) and, independently, blocks of
+    Each replicate draws the keyword clusters with replacement (``curve.clusters``: speakers or source clips, see
+    :func:`keyword_clusters`; every event when ``None``) (FRR per threshold) and, independently, blocks of
     ``block_s`` seconds of audio with replacement (FA/h per threshold = resampled false accepts / resampled
     duration; the last block may be partial), then takes the operating point as :func:`frr_at_fa_per_hour`.
     Blocks of an hour resample "hours of negatives"; shorter blocks suit short test streams.
@@ -414,12 +455,11 @@ def bootstrap_frr_ci(curve: DetCurve, fa_h: float = 0.1, n_boot: int = 1000, alp
             fa_blk[k] = np.bincount(np.minimum((ft // block_s).astype(int), n_blk - 1), minlength=n_blk)
     rng = np.random.default_rng(seed)
     hits = curve.hits.astype(np.float64)
-    n_pos = hits.shape[1]
     out = np.empty(n_boot)
     for b in range(n_boot):
-        ip = rng.integers(0, n_pos, n_pos)
+        w = _keyword_draw(curve, rng)
         ib = rng.integers(0, n_blk, n_blk)
-        frr = 1.0 - hits[:, ip].mean(axis=1)
+        frr = _weighted_frr(hits, w)
         fa = fa_blk[:, ib].sum(axis=1) / (blk_dur[ib].sum() / 3600.0)
         v = _operating_point(frr, fa, float(fa_h), mode)
         out[b] = 1.0 if math.isnan(v) else v
@@ -468,14 +508,13 @@ def bootstrap_frr_diff_ci(curve_a: DetCurve, curve_b: DetCurve, fa_h: float = 0.
     fa_a, fa_b = per_block(curve_a), per_block(curve_b)
     h_a, h_b = curve_a.hits.astype(np.float64), curve_b.hits.astype(np.float64)
     rng = np.random.default_rng(seed)
-    n_pos = h_a.shape[1]
     out = np.empty(n_boot)
     for b in range(n_boot):
-        ip = rng.integers(0, n_pos, n_pos)
+        w = _keyword_draw(curve_a, rng)
         ib = rng.integers(0, n_blk, n_blk)
         hours = blk_dur[ib].sum() / 3600.0
-        va = _operating_point(1.0 - h_a[:, ip].mean(axis=1), fa_a[:, ib].sum(axis=1) / hours, float(fa_h), mode)
-        vb = _operating_point(1.0 - h_b[:, ip].mean(axis=1), fa_b[:, ib].sum(axis=1) / hours, float(fa_h), mode)
+        va = _operating_point(_weighted_frr(h_a, w), fa_a[:, ib].sum(axis=1) / hours, float(fa_h), mode)
+        vb = _operating_point(_weighted_frr(h_b, w), fa_b[:, ib].sum(axis=1) / hours, float(fa_h), mode)
         out[b] = (1.0 if math.isnan(vb) else vb) - (1.0 if math.isnan(va) else va)
     lo, hi = np.percentile(out, [100 * alpha / 2, 100 * (1 - alpha / 2)])
     return float(point), float(lo), float(hi)
