@@ -785,7 +785,7 @@ def run_stream(cfg: StreamConfig | None = None) -> dict:
         "rule": {"threshold": rule["threshold"],
                  "smooth_k": cfg.smooth_k if rule.get("smooth_k") is None else rule["smooth_k"],
                  "refractory_s": cfg.refractory_s if rule.get("refractory_s") is None else rule["refractory_s"],
-                 "source": rule.get("source", "voxquant default (threshold 0.5)")},
+                 "source": rule.get("source", "voxquant default")},
         "results": results, "vs_fp32": vs, "artifacts": artifacts, "at_budget": at_budget,
         "clip_vs_stream": clip_vs_stream(clip, vs, HEADLINE_FA_H), "seconds": round(time.time() - t_start, 1),
         "negatives_check": neg_check,
@@ -1118,7 +1118,9 @@ def stream_sections(res: dict) -> list[dict]:
              "A detection is a hit "
              "within [start, end + 0.5 s] of a keyword (Picovoice wake-word benchmark); FA/h = false accepts per hour "
              "of the whole stream. FRR at a FA/h target is the lowest FRR of a swept threshold whose FA/h is at or "
-             f"below the target; 95 % CIs: percentile bootstrap over keywords and {cfg['boot_block_s']:g}-s blocks "
+             "below the target; 95 % CIs: percentile bootstrap resampling the keywords' speakers (or source clips "
+             "when a speaker is unknown: a stream places each clip many times) and "
+             f"{cfg['boot_block_s']:g}-s blocks "
              f"of audio ({cfg['n_boot']} resamples); ΔFRR: paired bootstrap on the same resamples."),
         table(cols[:n_frr], [r[:n_frr] for r in rows]),
         table(cols[:2] + cols[n_frr:], [r[:2] + r[n_frr:] for r in rows]),
@@ -1166,7 +1168,7 @@ def _groups_sections(res: dict) -> list[dict]:
     if rows:
         out.append(section(f"FRR per speaker group at {HEADLINE_FA_H:g} FA/h", [
             text(f"FRR at each variant's threshold tuned to {HEADLINE_FA_H:g} FA/h, per group of the keyword clips "
-                 "(manifest columns) with a percentile bootstrap 95 % CI over that group's keywords; worst-decile "
+                 "(manifest columns) with a percentile bootstrap 95 % CI over that group's speakers (or source clips); worst-decile "
                  "speakers: the 10 % of speakers fp32 misses most (ranked on fp32)."),
             table(["variant", "condition", "group", "keywords", "FRR % [95% CI]"], rows)]))
     warn = (res.get("negatives_check") or {}).get("warning")
