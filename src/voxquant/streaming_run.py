@@ -659,7 +659,7 @@ def run_stream(cfg: StreamConfig | None = None) -> dict:
     from voxquant.data import load_noise_bank, load_rir_bank
     from voxquant.data.streams import default_stream_sources, user_stream_sources
     from voxquant.engine import check_fingerprint, value_digest
-    from voxquant.eval.streaming import bootstrap_frr_diff_ci
+    from voxquant.eval.streaming import bootstrap_frr_diff_ci, negative_hours
     from voxquant.models.zoo_default import split_noise_bank
     from voxquant.report import ResultStore
 
@@ -777,6 +777,7 @@ def run_stream(cfg: StreamConfig | None = None) -> dict:
                     "rirs": "voxquant RIR bank",
                     "calibration": f"{cfg.calib_n} dev clips (stratified)" if kind.kind == "clip" else None},
         "conditions": [{"name": c, "duration_h": s.duration_s / 3600.0, "n_keywords": len(s.keyword_events()),
+                        "negative_h": negative_hours(s.events, s.duration_s),
                         "n_events": len(s.events), "snr_db": s.info.get("snr_db"), "rir": s.info.get("rir"),
                         "bounded_by_negatives": s.info.get("bounded_by_negatives")}
                        for c, s in streams.items()],
@@ -1041,13 +1042,14 @@ def stream_table(res: dict) -> str:
     targets = res["config"]["fa_per_hour"]
     thr = res.get("fixed_threshold", FIXED_THRESHOLD)
     ref = res.get("reference", "fp32")
-    cols = (["variant", "condition", "keywords", "hours"] + [f"FRR% @{t:g} FA/h [95% CI]" for t in targets]
+    cols = (["variant", "condition", "keywords", "hours (negatives)"] + [f"FRR% @{t:g} FA/h [95% CI]" for t in targets]
             + [f"FRR% @thr {thr:g}", f"FA/h @thr {thr:g}", "latency p50/p95 ms",
                f"ΔFRR pp vs {ref} @{HEADLINE_FA_H:g} FA/h", "size", "CPU s / h audio"])
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for v in res["variants"]:
         for c, m in res["results"][v].items():
-            cells = [v, c, str(m["n_keywords"]), f"{m['duration_h']:.2f}"]
+            neg = next((x.get("negative_h") for x in res.get("conditions", []) if x["name"] == c), None)
+            cells = [v, c, str(m["n_keywords"]), f"{m['duration_h']:.2f}" + ("" if neg is None else f" ({neg:.2f})")]
             for t in m["targets"]:
                 cells.append(f"{_pct(t['frr'])} [{_pct(t['ci95'][0])}, {_pct(t['ci95'][1])}]")
             lat = m["latency_ms"]

@@ -297,3 +297,15 @@ def test_cluster_bootstrap_resamples_clips_not_placements():
     c1.clusters = None
     b = bootstrap_frr_ci(c1, 1e9, n_boot=2000, block_s=600.0, seed=2)
     assert a[0] == b[0] and a[1] == pytest.approx(b[1], abs=0.04) and a[2] == pytest.approx(b[2], abs=0.04)
+
+
+def test_negative_hours_excludes_keyword_acceptance_windows():
+    """Hours of negatives = duration minus the union of [start, end + 0.5 s] of keywords (overlaps counted once,
+    other words count as negatives, windows clipped at the stream's end)."""
+    from voxquant.eval.streaming import Event, negative_hours
+
+    ev = [Event(10.0, 11.0, "yes"), Event(11.2, 12.0, "yes"), Event(20.0, 21.0, "no", is_keyword=False),
+          Event(3599.8, 3600.0, "yes")]
+    covered = (12.5 - 10.0) + (3600.0 - 3599.8)
+    assert negative_hours(ev, 3600.0) == pytest.approx((3600.0 - covered) / 3600.0)
+    assert negative_hours([], 7200.0) == pytest.approx(2.0)

@@ -45,6 +45,7 @@ from voxquant.eval.metrics import softmax
 __all__ = [
     "DetCurve",
     "keyword_clusters",
+    "negative_hours",
     "Event",
     "IncrementalFrontend",
     "MatchResult",
@@ -94,6 +95,31 @@ def _keyword_spans(events: Iterable) -> np.ndarray:
             spans.append((s, t))
     arr = np.asarray(spans, dtype=np.float64).reshape(-1, 2)
     return arr[np.argsort(arr[:, 0], kind="stable")]
+
+
+def negative_hours(events: Iterable, duration_s: float, hit_after_end_s: float = 0.5) -> float:
+    """Hours of a stream outside every keyword's acceptance window ``[start, end + hit_after_end_s]`` (the audio
+    where only false accepts can happen: "hours of negatives", other words and noise included).
+
+    Args:
+        events: objects with ``start_s``, ``end_s``, ``is_keyword``.
+        duration_s: stream length, seconds.
+        hit_after_end_s: the hit window's tail after each keyword, seconds (Picovoice: 0.5).
+
+    Returns:
+        hours (float, >= 0).
+
+    Raises:
+        DataError: an event with an invalid span.
+    """
+    spans = _keyword_spans(events)
+    covered, end = 0.0, -math.inf
+    for a, b in zip(spans[:, 0], np.minimum(spans[:, 1] + hit_after_end_s, duration_s)):
+        a = max(a, end)
+        if b > a:
+            covered += b - a
+            end = b
+    return max(0.0, float(duration_s) - covered) / 3600.0
 
 
 # ----------------------------------------------------------------------------------------------------------------
