@@ -3,7 +3,6 @@ consecutive steps, the model-kind interface, refusals of bad input."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -13,17 +12,12 @@ import pytest
 from voxquant.errors import ConfigError, DataError, ModelError
 from voxquant.eval import openwakeword as oww
 
-REPO = Path(__file__).resolve().parents[2]
 
-
-def _models_root() -> Path:
-    env = os.environ.get("VOXQUANT_MODELS")
-    return Path(env).expanduser() if env else REPO.parent / "shared" / "models"
 
 
 @pytest.fixture(scope="module")
-def src_dir() -> Path:
-    d = _models_root() / oww.SOURCE_FOLDER
+def src_dir(shared_models) -> Path:
+    d = shared_models / oww.SOURCE_FOLDER
     if not (d / "alexa_v0.1.onnx").is_file():
         pytest.skip(f"openWakeWord v0.1 models not found in {d} (set VOXQUANT_MODELS to the shared models folder)")
     return d

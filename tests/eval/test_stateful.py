@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -16,21 +15,9 @@ pytest.importorskip("ai_edge_litert.interpreter", reason="ai-edge-litert (extra 
 from voxquant.eval.stateful import MicroWakeWordStream, score_stream, to_int16  # noqa: E402
 from voxquant.eval.streaming import smooth  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[2]
 CUTOFF, WINDOW = 0.9, 5  # publisher's alexa manifest: probability_cutoff, sliding_window_size
 
 
-def _models_root() -> Path:
-    env = os.environ.get("VOXQUANT_MODELS")
-    return Path(env).expanduser() if env else REPO.parent / "shared" / "models"
-
-
-@pytest.fixture(scope="module")
-def alexa_model() -> Path:
-    p = _models_root() / "esphome-microwakeword-v2" / "alexa.tflite"
-    if not p.is_file():
-        pytest.skip(f"microWakeWord v2 model not found at {p} (set VOXQUANT_MODELS)")
-    return p
 
 
 def _synthetic(seconds: float = 1.5, seed: int = 0) -> np.ndarray:
@@ -120,8 +107,8 @@ def test_refuses_other_sample_rate(alexa_model):
         score_stream(alexa_model, np.zeros(8000, np.float32), sample_rate=8000)
 
 
-def test_refuses_model_with_other_frame_count():
-    other = _models_root() / "openwakeword-v0.1" / "alexa_v0.1.tflite"  # input [1, 16, 96]: not a 3-frame step
+def test_refuses_model_with_other_frame_count(shared_models):
+    other = shared_models / "openwakeword-v0.1" / "alexa_v0.1.tflite"  # input [1, 16, 96]: not a 3-frame step
     if not other.is_file():
         pytest.skip(f"{other} not found")
     with pytest.raises(ModelError, match=r"is not \[1, 3, 40\]"):

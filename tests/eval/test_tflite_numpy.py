@@ -4,8 +4,6 @@ ring-buffer state tracks the int8 LiteRT interpreter; emulate mode (activations 
 from __future__ import annotations
 
 import csv
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,20 +17,8 @@ from voxquant.eval.stateful import MicroWakeWordKind, MicroWakeWordStream, score
 from voxquant.eval.streaming import detect  # noqa: E402
 from voxquant.eval.tflite_numpy import NumpyTFLite  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[2]
 
 
-def _models_root() -> Path:
-    env = os.environ.get("VOXQUANT_MODELS")
-    return Path(env).expanduser() if env else REPO.parent / "shared" / "models"
-
-
-@pytest.fixture(scope="module")
-def alexa_model() -> Path:
-    p = _models_root() / "esphome-microwakeword-v2" / "alexa.tflite"
-    if not p.is_file():
-        pytest.skip(f"microWakeWord v2 model not found at {p} (set VOXQUANT_MODELS)")
-    return p
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +84,7 @@ def test_kind_resolution_and_refusals(alexa_model, tmp_path):
     with pytest.raises(ConfigError, match="its word: alexa"):
         MicroWakeWordKind.resolve("microwakeword-alexa", "yes", alexa_model.parents[1])
     assert MicroWakeWordKind.resolve(str(alexa_model), "Alexa").rule["threshold"] == 0.9  # path, word from stem
-    other = _models_root() / "openwakeword-v0.1" / "alexa_v0.1.tflite"
+    other = alexa_model.parents[1] / "openwakeword-v0.1" / "alexa_v0.1.tflite"
     assert not other.is_file() or MicroWakeWordKind.resolve(str(other)) is None  # stateless: not claimed
     bad = tmp_path / "x.tflite"
     bad.write_bytes(b"not a flatbuffer")

@@ -49,11 +49,11 @@ model on mel windows, the head on 16-embedding sequences, each a seeded sample o
 real audio (step >= 15).
 
 Known effect of ``int8`` (``int8_static_minmax``): ONNX Runtime's QDQ quantizer also quantizes the head's Sigmoid
-output (scale ~1/255), so int8 probabilities lie on a 1/255 grid whose top value is ~1.0; operating points below
-~1 FA/h need thresholds above 0.996 and become unreachable when negatives saturate too (measured with
-``scripts/measure_openwakeword.py`` on a 25 min alexa stream at 10 dB: FRR at 0.5 FA/h 100 % for int8 vs 34 % fp32,
-while at the fixed threshold 0.5 int8 costs ~1 pp FRR). Keeping the Sigmoid in float (``nodes_to_exclude``) is
-the obvious remedy; it is not done here.
+output (scale ~1/255), so int8 probabilities lie on a 1/255 grid whose top value is ~1.0 (71 distinct values on a
+3-minute stream vs 1,255 with a float head); operating points below ~1 FA/h need thresholds above 0.996. The variant
+``int8_embedding`` (embedding int8, head float32: :data:`VARIANT_STAGES`) separates the two effects; measured with
+``voxquant stream --model openwakeword-alexa --recipes fp16,int8_static_minmax,int8_embedding`` (see the closing
+notes / docs for the numbers).
 """
 
 from __future__ import annotations
