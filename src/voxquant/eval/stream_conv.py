@@ -205,34 +205,58 @@ class LiveStream:
         """Zero states and a fresh incremental front-end."""
         from voxquant.eval.streaming import IncrementalFrontend
 
-        self.states = [np.zeros(i.shape, np.float32) for i in self.sess.get_inputs()[1:]]
+        ins, outs = self.sess.get_inputs(), self.sess.get_outputs()
+        f = self.frontend.n_features
+        # ping-pong state buffers bound once (ONNX Runtime IO binding): call p reads _st[p] and writes _st[1 - p],
+        # so a hop allocates nothing and converts nothing (kws_streaming's external state, kept by the caller)
+        self._feat = np.zeros((1, 1, self.hop_frames, f), np.float32)
+        self._st = [[np.zeros(i.shape, np.float32) for i in ins[1:]] for _ in range(2)]
+        self._out = np.zeros((self.hop_frames // 2, int(outs[0].shape[1])), np.float32)
+        self._bind = []
+        for p in range(2):
+            b = self.sess.io_binding()
+            b.bind_input(ins[0].name, "cpu", 0, np.float32, list(self._feat.shape), self._feat.ctypes.data)
+            b.bind_output(outs[0].name, "cpu", 0, np.float32, list(self._out.shape), self._out.ctypes.data)
+            for i, o, a, z in zip(ins[1:], outs[1:], self._st[p], self._st[1 - p]):
+                b.bind_input(i.name, "cpu", 0, np.float32, list(a.shape), a.ctypes.data)
+                b.bind_output(o.name, "cpu", 0, np.float32, list(z.shape), z.ctypes.data)
+            self._bind.append(b)
+        self._p = 0
         self._fe = IncrementalFrontend(self.frontend)
-        self._frames = np.zeros((0, self.frontend.n_features), np.float32)
+        self._frames = np.zeros((0, f), np.float32)
+
+    @property
+    def states(self) -> list[np.ndarray]:
+        """The current state tensors (inputs of the next call), in input order."""
+        return self._st[self._p]
 
     def push_frames(self, frames: np.ndarray) -> np.ndarray:
-        """One hop: ``float32 [hop_frames, F]`` -> logits ``float32 [hop_frames // 2, C]``.
+        """One hop: ``float32 [hop_frames, F]`` -> logits ``float32 [hop_frames // 2, C]`` (a new array).
 
         Raises:
             DataError: another frame count (the live graph is fixed to ``hop_frames`` frames per call).
         """
         f = np.asarray(frames, np.float32)
-        if f.shape != (self.hop_frames, self.frontend.n_features):
+        if f.shape != self._feat.shape[2:]:
             raise DataError(f"live streaming DS-CNN takes {self.hop_frames} frames x {self.frontend.n_features} "
                             f"features per call, got {f.shape}")
-        out = self.sess.run(None, dict(zip(self.input_names, [f[None, None], *self.states])))
-        self.states = out[1:]
-        return out[0]
+        self._feat[0, 0] = f
+        self.sess.run_with_iobinding(self._bind[self._p])
+        self._p = 1 - self._p
+        return self._out.copy()
 
     def push_audio(self, samples: np.ndarray) -> np.ndarray:
         """Audio -> logits ``float32 [n, C]`` of the hops that became complete (possibly ``n = 0``)."""
         new = self._fe.push(samples)
+        if not len(self._frames) and len(new) == self.hop_frames:  # one hop in, one hop out: no buffering
+            return self.push_frames(new)
         if len(new):
             self._frames = np.concatenate([self._frames, new]) if len(self._frames) else new
         outs = []
         while len(self._frames) >= self.hop_frames:
             outs.append(self.push_frames(self._frames[: self.hop_frames]))
             self._frames = self._frames[self.hop_frames:]
-        return np.concatenate(outs) if outs else np.zeros((0, int(self.sess.get_outputs()[0].shape[1])), np.float32)
+        return np.concatenate(outs) if outs else np.zeros((0, self._out.shape[1]), np.float32)
 
 
 def live_calibration(live_fp32: str | Path, features: np.ndarray, hop_frames: int = 2) -> dict:
