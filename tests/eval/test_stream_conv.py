@@ -138,3 +138,27 @@ def test_kind_refuses_other_hop_and_bad_keyword(tmp_path, shared_data):
     assert [v for v, _, _ in k.variants(("fp16", "int8_static_minmax", "qat"))] == ["fp32", "fp16", "int8_static_minmax"]
     with pytest.raises(ConfigError):
         build_graph_variant("qat", tmp_path / "x.onnx", tmp_path / "y.onnx")
+
+
+def test_voxquant_stream_runs_the_dscnn_stream_kind(tmp_path, shared_data):
+    from voxquant.report import ResultStore
+    from voxquant.streaming_run import StreamConfig, run_stream
+
+    cfg = StreamConfig(out_dir=tmp_path, model="dscnn-stream", data_root=shared_data, stream_hours=0.02,
+                       conditions=("noise_snr10",), recipes=("fp32", "int8_static_minmax"), n_boot=100,
+                       progress=False)
+    res = run_stream(cfg)
+    assert res["variants"] == ["fp32", "int8_static_minmax"] and res["model"]["kind"] == "dscnn_stream"
+    assert res["fixed_threshold"] == 0.5 and res["keyword"] == "yes"
+    for v in res["variants"]:
+        assert 0.0 <= res["results"][v]["noise_snr10"]["fixed"]["frr"] <= 1.0
+    # stored scores are the stream graph's on the stored stream; the live int8 graph was built beside it
+    from voxquant.data.streams import load_stream
+
+    s = load_stream(tmp_path / "streams" / "noise_snr10")
+    store = ResultStore(tmp_path)
+    model, meta = load_stream_model()
+    rec = store.get("variant/int8_static_minmax")
+    t, p = stream_scores(OrtSession(rec["path"], threads=1), s.audio, meta["frontend"], meta["labels"].index("yes"))
+    np.testing.assert_array_equal(store.get_array("stream/int8_static_minmax/noise_snr10"), p)
+    assert len(rec["files"]) == 2 and any("live.int8_static_minmax" in f["path"] for f in rec["files"])

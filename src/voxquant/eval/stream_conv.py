@@ -431,7 +431,12 @@ class DSCNNStreamKind:
                 "hop_ms": HOP_MS, "eval_accuracy": self.meta.get("eval_accuracy")}
 
     def fingerprint(self) -> dict:
-        from voxquant.engine import file_digest, value_digest
+        """Components that change results: the weights' bytes (``.pt`` + ``.json``), the front-end, the hop."""
+        import hashlib
+        import json
 
-        return {"model": file_digest([self.weights, self.weights.with_suffix(".json")]),
-                "frontend": value_digest(self.fe.to_dict()), "hop_ms": HOP_MS}
+        h = hashlib.sha256()
+        for f in (self.weights, self.weights.with_suffix(".json")):
+            h.update(f.read_bytes())
+        fe = hashlib.sha256(json.dumps(self.fe.to_dict(), sort_keys=True, default=str).encode()).hexdigest()[:16]
+        return {"model": h.hexdigest()[:16], "frontend": fe, "hop_ms": HOP_MS}
