@@ -12,6 +12,12 @@ Prints, from one run (ratios of times measured in this run; nothing is hard-code
    audio per call) vs the model call alone on a prepared window (``OrtSession.run``). Target: <= 1.5x.
 3. **incremental front-end** (``IncrementalFrontend.push`` of one hop) vs recomputing the whole window's features
    (``compute_features`` of ``clip_samples``). Target: >= 10x cheaper.
+4. **streaming DS-CNN** (``dscnn_stream_sc12.pt``, 'valid' time padding, :mod:`voxquant.eval.stream_conv`), 40 ms
+   hop only: offline RTF of the stream graph (fp32, int8_static_minmax) over the whole audio (features computed
+   once per frame + stream graph chunk by chunk; and the stream graph alone on precomputed features) vs the same
+   weights' windowed clip model through ``window_scores``. Target: >= 2000x per variant. Live: per hop
+   ``LiveStream.push_audio`` (incremental front-end + live state-carrying graph) vs the live graph call alone
+   (``push_frames``). Target: <= 1.5x.
 
 Each ends with a ``measured Nx vs target Mx: met/NOT met`` line. Live and front-end times are medians over repeated
 calls; the offline RTF divides by the process CPU time of the ``window_scores`` call (one intra-op thread: the
@@ -199,6 +205,94 @@ def main() -> None:
               f"{t_inc * 1e6:.1f} us vs recomputing the {clip / sr:g} s window {t_full * 1e6:.1f} us")
         print(_verdict(f"incremental front-end vs recompute, {args.hop_ms:g} ms hop", t_full / t_inc,
                        FRONTEND_TARGET_X, at_least=True))
+
+        _streaming_dscnn(audio, Path(tmp), args.reps)
+
+
+def _streaming_dscnn(audio: np.ndarray, tmp: Path, reps: int) -> None:
+    """Section 4: the state-carrying DS-CNN (stream graph offline, live graph per hop), 40 ms hop."""
+    from voxquant.backends.onnxruntime import OrtSession
+    from voxquant.eval.stream_conv import (HOP_MS, LiveStream, build_graph_variant, export_graphs, live_calibration,
+                                           load_stream_model, stream_calibration, stream_features, stream_logits,
+                                           stream_scores)
+    from voxquant.eval.streaming import window_scores
+    from voxquant.quant import build_variant
+    from voxquant.quant.export import export_onnx
+
+    model, meta = load_stream_model()
+    fe = meta["frontend"]
+    sr, clip, kw = fe.sample_rate, fe.clip_samples, 2
+    seconds = audio.size / sr
+    s32, l32 = export_graphs(model, tmp / "sconv")
+    cal_audio = audio[: 60 * sr]
+    cal_feats = stream_features(cal_audio, fe, 0, 1 + (cal_audio.size - fe.win_length) // fe.hop_length)
+    graphs = {"fp32": (s32, l32),
+              "int8_static_minmax": (build_graph_variant("int8_static_minmax", s32, tmp / "sconv" / "stream.int8.onnx",
+                                                         stream_calibration(cal_feats)),
+                                     build_graph_variant("int8_static_minmax", l32, tmp / "sconv" / "live.int8.onnx",
+                                                         live_calibration(l32, cal_feats)))}
+    clip32 = export_onnx(model, model.example_input(), tmp / "sconv" / "clip.onnx")
+    windows = compute_windows = None
+    from voxquant.audio.frontend import compute_features
+    from voxquant.audio.layout import to_model_layout
+
+    compute_windows = to_model_layout(compute_features(audio[: clip * 64].reshape(64, clip), fe), "nchw")
+    clip_sessions = {"fp32": OrtSession(clip32, threads=1),
+                     "int8_static_minmax": OrtSession(build_variant("int8_static_minmax", clip32,
+                                                                    tmp / "sconv" / "clip.int8.onnx", compute_windows),
+                                                      threads=1)}
+    print(f"\n4. streaming DS-CNN ({Path(meta.get('study_name') or 'dscnn_stream')}: 'valid' time padding), "
+          f"{HOP_MS:g} ms hop, {seconds / 60:g} min")
+    print(f"   {'variant':<20}{'scoring':<44}{'cpu s':>7}{'RTF(cpu)':>10}")
+    all_feats = stream_features(audio, fe, 0, 1 + (audio.size - fe.win_length) // fe.hop_length)
+    rtf = {}
+    for name, (sp, _) in graphs.items():
+        sess = OrtSession(sp, threads=1)
+        stream_scores(sess, audio[: 10 * sr], fe, kw)  # warm-up
+        c0 = time.process_time()
+        stream_scores(sess, audio, fe, kw)
+        dc = time.process_time() - c0
+        rtf[name] = seconds / dc
+        print(f"   {name:<20}{'stream graph, features once per frame':<44}{dc:>7.2f}{seconds / dc:>10.0f}")
+
+        class _Pre:  # the stream graph on precomputed features: model-only time
+            def run(self, x):
+                return sess.run(x)
+
+        c0 = time.process_time()
+        from voxquant.models.streaming import chunk_bounds
+
+        n_win = 1 + (audio.size - clip) // int(HOP_MS * sr / 1000)
+        for _, _, f0, f1 in chunk_bounds(n_win):
+            sess.run(all_feats[f0:f1][None, None])
+        dm = time.process_time() - c0
+        print(f"   {name:<20}{'stream graph only (features precomputed)':<44}{dm:>7.2f}{seconds / dm:>10.0f}")
+        c0 = time.process_time()
+        window_scores(clip_sessions[name], audio, fe, "nchw", kw, hop_ms=HOP_MS)
+        dw = time.process_time() - c0
+        print(f"   {name:<20}{'same weights, windowed clip model':<44}{dw:>7.2f}{seconds / dw:>10.0f}"
+              f"   (stream graph {dw / dc:.1f}x faster)")
+    for name in graphs:
+        print(_verdict(f"offline RTF, streaming DS-CNN {name}, {HOP_MS:g} ms hop", rtf[name], OFFLINE_TARGET_X,
+                       at_least=True))
+    hop = int(HOP_MS * sr / 1000)
+    for name, (_, lp) in graphs.items():
+        live = LiveStream(lp, fe)
+        live.push_audio(audio[:clip])
+        per_hop, pos = [], clip
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            live.push_audio(audio[pos: pos + hop])
+            per_hop.append(time.perf_counter() - t0)
+            pos += hop
+        fr = all_feats[:2]
+        t_graph = _median_time(lambda: live.push_frames(fr), reps)  # noqa: B023
+        t_live = float(np.median(per_hop))
+        print(f"   live {name}: per {HOP_MS:g} ms hop {t_live * 1e6:.0f} us (p95 {np.percentile(per_hop, 95) * 1e6:.0f}"
+              f" us; incremental front-end + live graph) vs live graph alone {t_graph * 1e6:.0f} us; live RTF "
+              f"{HOP_MS / 1000 / t_live:.0f}x")
+        print(_verdict(f"live per-hop / live-graph-only, streaming DS-CNN {name}", t_live / t_graph, LIVE_TARGET_X,
+                       at_least=False))
 
 
 if __name__ == "__main__":

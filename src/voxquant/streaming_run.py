@@ -435,6 +435,7 @@ def _with_keyword(cfg: "StreamConfig", keyword: str) -> "StreamConfig":
 STREAM_KINDS = {
     "microwakeword": "voxquant.eval.stateful:MicroWakeWordKind",
     "openwakeword": "voxquant.eval.openwakeword:OpenWakeWordKind",
+    "dscnn_stream": "voxquant.eval.stream_conv:DSCNNStreamKind",
     "clip": "voxquant.streaming_run:ClipKind",
 }
 
@@ -456,7 +457,9 @@ def resolve_stream_kind(cfg: "StreamConfig"):
       consecutive dev-split stream audio for kinds that calibrate on consecutive frames;
     * ``score(record, audio float32 [S]) -> (times_s float64 [N], probs float32 [N])``: sequential from a fresh
       state (or batched, equal to sequential);
-    * ``describe() -> dict`` (results' ``model``), ``fingerprint() -> dict`` (resume check).
+    * ``describe() -> dict`` (results' ``model``), ``fingerprint() -> dict`` (resume check);
+    * optional ``check_config(cfg)``: raise ConfigError for an option the kind cannot honour (``dscnn-stream``:
+      a ``--hop-ms`` other than 40).
 
     Raises:
         ConfigError / ModelError: from the claiming kind.
@@ -472,6 +475,8 @@ def resolve_stream_kind(cfg: "StreamConfig"):
             return k
         k = cls.resolve(cfg.model, cfg.keyword, None)
         if k is not None:
+            if hasattr(k, "check_config"):  # optional: refuse options the kind cannot honour (e.g. --hop-ms)
+                k.check_config(cfg)
             return k
     raise ConfigError(f"--model {cfg.model}: no streaming model kind claims it")  # pragma: no cover
 

@@ -28,6 +28,14 @@ def _dscnn(n_classes: int = 12, input_shape=(49, 10), **kw):
     return DSCNN(n_classes=n_classes, input_shape=input_shape, **kw)
 
 
+@register_architecture("dscnn_stream")
+def _dscnn_stream(n_classes: int = 12, input_shape=(49, 10), **kw):
+    """DS-CNN with 'valid' time padding: exactly streamable (:mod:`voxquant.models.streaming`)."""
+    from voxquant.models.dscnn import DSCNN
+
+    return DSCNN(n_classes=n_classes, input_shape=input_shape, time_padding="valid", **kw)
+
+
 @register_architecture("crnn")
 def _crnn(n_classes: int = 12, input_shape=(49, 10), **kw):
     from voxquant.models.crnn import CRNN

@@ -46,20 +46,32 @@ class ArrayCalibrationReader:
 
     Args:
         input_name: the model's input tensor name.
-        data: ``float32 [N, ...]`` inputs; fed one clip (batch 1) at a time.
+        data: ``float32 [N, ...]`` inputs; fed one clip (batch 1) at a time. Or, for a model with several inputs
+            (e.g. a state-carrying streaming graph), ``{input name: float32 [N, ...]}`` with the same ``N``: sample
+            ``i`` feeds ``array[i:i+1]`` of every input (``input_name`` is then ignored).
     """
 
-    def __init__(self, input_name: str, data: np.ndarray):
+    def __init__(self, input_name: str, data):
         self.input_name = input_name
-        self.data = np.asarray(data, dtype=np.float32)
+        if isinstance(data, dict):
+            self.data = {k: np.asarray(v, dtype=np.float32) for k, v in data.items()}
+            sizes = {len(v) for v in self.data.values()}
+            if len(sizes) != 1:
+                raise ValueError(f"calibration inputs differ in sample count: { {k: len(v) for k, v in self.data.items()} }")
+            self.n = sizes.pop()
+        else:
+            self.data = np.asarray(data, dtype=np.float32)
+            self.n = len(self.data)
         self.i = 0
 
     def get_next(self):
-        if self.i >= len(self.data):
+        if self.i >= self.n:
             return None
-        x = self.data[self.i : self.i + 1]
+        i = self.i
         self.i += 1
-        return {self.input_name: x}
+        if isinstance(self.data, dict):
+            return {k: v[i : i + 1] for k, v in self.data.items()}
+        return {self.input_name: self.data[i : i + 1]}
 
     def rewind(self):
         self.i = 0

@@ -8,15 +8,17 @@ budget is counted in epochs, not minutes, because the study machine is shared: u
 cap gave the slower-per-epoch CRNN 7 epochs. A 60-minute safety cap applies; the time each model took is in its
 ``.json``. Only the optimiser settings an architecture needs differ (recorded in each ``.json``):
 
-==============  ===================  ======================================  ==============================
-name            architecture         front-end                               optimiser
-==============  ===================  ======================================  ==============================
-``dscnn``       DS-CNN (bundled)     MFCC 49 x 10 (default)                  AdamW 3e-3, wd 1e-3
-``crnn``        CRNN conv + 2 x GRU  MFCC 49 x 10                            AdamW 3e-3, wd 1e-3
-``kwt``         tiny KWT             MFCC 49 x 10                            AdamW 2e-3, wd 5e-2
-``bcresnet1``   BC-ResNet-1          log-mel 49 x 40 (default framing, no    AdamW 3e-3, wd 1e-3
-                                     DCT: BC-ResNet needs 40 mel bands)
-==============  ===================  ======================================  ==============================
+==================  =====================  ======================================  ==============================
+name                architecture           front-end                               optimiser
+==================  =====================  ======================================  ==============================
+``dscnn``           DS-CNN (bundled)       MFCC 49 x 10 (default)                  AdamW 3e-3, wd 1e-3
+``dscnn_stream``    DS-CNN, 'valid' time   MFCC 49 x 10                            AdamW 3e-3, wd 1e-3
+                    padding (streamable)
+``crnn``            CRNN conv + 2 x GRU    MFCC 49 x 10                            AdamW 3e-3, wd 1e-3
+``kwt``             tiny KWT               MFCC 49 x 10                            AdamW 2e-3, wd 5e-2
+``bcresnet1``       BC-ResNet-1            log-mel 49 x 40 (default framing, no    AdamW 3e-3, wd 1e-3
+                                           DCT: BC-ResNet needs 40 mel bands)
+==================  =====================  ======================================  ==============================
 
 Weights: ``src/voxquant/models/weights/<name>_sc12.pt`` + ``.json`` (architecture, front-end, recipe, held-out
 and eval accuracy). ``voxquant study train-models`` (re)trains the missing ones.
@@ -79,6 +81,9 @@ class ArchSpec:
 ARCH_SPECS: dict[str, ArchSpec] = {
     "dscnn": ArchSpec("dscnn", "dscnn", DEFAULT_FRONTEND, TrainConfig(arch="dscnn"),
                       "DS-CNN (Hello Edge / MLPerf Tiny), conv only", weights=DEFAULT_WEIGHTS),
+    "dscnn_stream": ArchSpec("dscnn_stream", "dscnn_stream", DEFAULT_FRONTEND,
+                             TrainConfig(arch="dscnn_stream", epochs=STUDY_EPOCHS, max_minutes=15.0),
+                             "DS-CNN with 'valid' time padding: exactly streamable (voxquant.models.streaming)"),
     "crnn": ArchSpec("crnn", "crnn", DEFAULT_FRONTEND, TrainConfig(arch="crnn", epochs=STUDY_EPOCHS, max_minutes=STUDY_MAX_MINUTES),
                      "CRNN-S (Hello Edge): conv 48 + 2 x GRU 60 + FC 84"),
     "kwt": ArchSpec("kwt", "kwt", DEFAULT_FRONTEND, TrainConfig(arch="kwt", lr=2e-3, weight_decay=0.05, epochs=STUDY_EPOCHS,
