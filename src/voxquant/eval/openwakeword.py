@@ -502,7 +502,10 @@ def calibration_inputs(paths: Mapping[str, str | Path], calibration_audio, n: in
     pipe = _Pipeline(paths, threads)
     mel, feats, steps = _stream_features(pipe, pcm)
     valid = np.arange(FIRST_REAL_STEP, steps)
-    idx = np.sort(np.random.default_rng(seed).choice(valid, size=min(int(n), valid.size), replace=False))
+    from voxquant.data.slices import stratified_indices
+
+    # THE calibration sampler (one class here: every step of the stream), seeded, in stream order
+    idx = valid[stratified_indices(np.zeros(valid.size, dtype=np.int64), int(n), seed)]
     start = FIRST_STEP_MEL_FRAMES + MEL_FRAMES_PER_STEP * idx
     emb_in = np.stack([mel[s:s + EMBED_WINDOW] for s in start])[..., None].astype(np.float32)
     heads = _head_windows(feats, pipe.init_features().shape[0], steps)[idx].astype(np.float32)
