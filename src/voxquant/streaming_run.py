@@ -721,19 +721,25 @@ def run_stream(cfg: StreamConfig | None = None) -> dict:
             streams[c] = _stream_for(cfg, c, *lazy_sources(), sample_rate=kind.sample_rate, keyword=data_keyword)
         if streams[c].sample_rate != kind.sample_rate:
             raise DataError(f"stream at {streams[c].sample_rate} Hz, model at {kind.sample_rate} Hz", folder)
+        streams[c] = streams[c].without_audio()  # one condition's samples in memory at a time (step 3 reloads)
 
     # 2. variants (the kind builds them; clip: through the engine) ----------------------------------------------
     records = _variant_records(cfg, store, kind)
     names = list(records)
 
     # 3. scores (cells) ---------------------------------------------------------------------------------------
-    for name in names:
-        for c, s in streams.items():
+    from voxquant.data.streams import load_stream
+
+    for c, s in streams.items():  # condition outer: its audio is loaded once for every variant, then freed
+        audio = None
+        for name in names:
             key = f"stream/{name}/{c}"
             if store.has_array(key) and store.has_array(f"stream_times/{name}/{c}"):
                 continue
+            if audio is None:
+                audio = load_stream(out / "streams" / c).audio
             t0, c0 = time.time(), time.process_time()
-            times, probs = kind.score(records[name], s.audio)
+            times, probs = kind.score(records[name], audio)
             store.put_array(f"stream_times/{name}/{c}", np.asarray(times, np.float64))
             store.put_array(key, np.asarray(probs, np.float32))
             record_scoring_time(store, name, c, time.process_time() - c0, time.time() - t0, s.duration_s)

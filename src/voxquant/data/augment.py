@@ -91,22 +91,34 @@ def mix_at_snr(speech: np.ndarray, noise: np.ndarray, snr_db: float, rng: np.ran
 
 LONG_SIGNAL_SAMPLES = 1 << 22
 """Above this many samples (~4.2 M, 262 s at 16 kHz) a single signal (a continuous test stream) is reverberated by
-overlap-add (``scipy.signal.oaconvolve``) in float32 with in-place scaling: one full-length FFT of a 3-hour stream
-needs several GB of complex buffers, overlap-add a few MB (same result to float rounding)."""
+overlap-add of 1 M-sample blocks into a float32 output with in-place scaling: one full-length FFT of a 3-hour stream
+needs several GB of complex buffers, the blocks a few MB (same result to float rounding)."""
 
 
 def _apply_rir_long(x: np.ndarray, h: np.ndarray, d: int) -> np.ndarray:
-    """:func:`apply_rir` of one long ``float32 [S]`` signal with bounded memory (output ``float32 [S]``)."""
-    from scipy.signal import oaconvolve
-
+    """:func:`apply_rir` of one long ``float32 [S]`` signal with bounded memory (output ``float32 [S]``): overlap-add
+    of float64 FFT convolutions of 1 M-sample blocks into a float32 output (the only full-length buffer)."""
     s = x.size
-    y = oaconvolve(x, h.astype(np.float32))[d : d + s].astype(np.float32)  # one float32 copy of S samples
-    p_in = float(np.dot(x.astype(np.float64), x.astype(np.float64))) / s if s else 0.0
-    p_out = float(np.dot(y.astype(np.float64), y.astype(np.float64))) / s if s else 0.0
+
+    y = np.zeros(s, dtype=np.float32)
+    step = 1 << 20
+    for a in range(0, s, step):
+        conv = fftconvolve(x[a : a + step].astype(np.float64), h)  # [len + K - 1], output index a + i of the full y
+        lo = a - d  # where conv[0] lands in the aligned output
+        i0, i1 = max(lo, 0), min(lo + conv.size, s)
+        if i1 > i0:
+            y[i0:i1] += conv[i0 - lo : i1 - lo].astype(np.float32)
+
+    def power(a: np.ndarray) -> float:  # float64 accumulation in 1 M-sample chunks (no float64 copy of the signal)
+        step = 1 << 20
+        return sum(float(np.dot(a[i : i + step].astype(np.float64), a[i : i + step].astype(np.float64)))
+                   for i in range(0, a.size, step)) / a.size if a.size else 0.0
+
+    p_in, p_out = power(x), power(y)
     if p_in < SILENT_POWER or p_out <= 0:
         return x.copy()
     y *= np.float32(np.sqrt(p_in / p_out))
-    peak = float(np.max(np.abs(y)))
+    peak = max(float(y.max()), -float(y.min()))
     if peak > 1.0:
         y /= np.float32(peak)
     return y
@@ -118,7 +130,7 @@ def apply_rir(speech: np.ndarray, rir: np.ndarray) -> np.ndarray:
     ``y = fftconvolve(speech, rir)``, taken from the RIR's direct-path peak (``argmax |rir|``) for
     ``S`` samples (so the utterance is not delayed), then rescaled to the input's RMS (and scaled down if its
     peak would exceed 1). Silent input returns a copy. A single signal longer than :data:`LONG_SIGNAL_SAMPLES`
-    goes through overlap-add in float32 (bounded memory; same result to float rounding).
+    goes through block overlap-add into float32 (bounded memory; same result to float rounding).
 
     Args:
         speech: ``float32 [S]`` or a batch ``[N, S]`` (convolved along the last axis).

@@ -118,6 +118,7 @@ class Stream:
         events: :class:`Event` list, sorted by start, non-overlapping, all inside ``[0, S / sample_rate]``.
         keyword: the wake word of the positives.
         info: build parameters (seed, snr_db, rir, noise names, gaps, gain, ...), JSON-able.
+        num_samples: the stream's length in samples when ``audio`` was dropped (:meth:`without_audio`), else ``-1``.
     """
 
     audio: np.ndarray
@@ -125,11 +126,19 @@ class Stream:
     events: list[Event]
     keyword: str
     info: dict = field(default_factory=dict)
+    num_samples: int = -1
 
     @property
     def duration_s(self) -> float:
         """Length in seconds."""
-        return self.audio.shape[0] / float(self.sample_rate)
+        n = self.audio.shape[0] if self.num_samples < 0 else self.num_samples
+        return n / float(self.sample_rate)
+
+    def without_audio(self) -> "Stream":
+        """A copy without the samples (events, info and length kept): hours-long streams are ~58 MB per 10 minutes
+        of float32, so a runner keeps only the manifest of each condition and reloads the audio when it scores."""
+        return Stream(audio=np.zeros(0, dtype=np.float32), sample_rate=self.sample_rate, events=self.events,
+                      keyword=self.keyword, info=self.info, num_samples=int(round(self.duration_s * self.sample_rate)))
 
     def keyword_events(self) -> list[Event]:
         """The positive events only."""
@@ -540,7 +549,7 @@ class _Pool:
 
 def _noise_track(noise: Mapping[str, np.ndarray], n: int, rng: np.random.Generator) -> tuple[np.ndarray, list]:
     names = sorted(noise)
-    out = np.zeros(n, dtype=np.float64)
+    out = np.zeros(n, dtype=np.float32)  # the recordings are float32: no rounding, half the memory of float64
     used, filled = [], 0
     while filled < n:
         name = names[int(rng.integers(len(names)))]
@@ -664,7 +673,7 @@ def build_stream(
     pos_pool = _Pool(pos, rng_place, sample_rate, cache)
     neg_pool = _Pool(neg, rng_place, sample_rate, cache)
 
-    speech = np.zeros(n, dtype=np.float64)
+    speech = np.zeros(n, dtype=np.float32)  # clips never overlap: placing them in float32 rounds nothing further
     events: list[Event] = []
     cursor = 0
     first = True
@@ -698,38 +707,44 @@ def build_stream(
     if bounded:
         speech = speech[:n]
     if h is not None:
-        speech = apply_rir(speech.astype(np.float32), h).astype(np.float64)
+        speech = apply_rir(speech, h)  # float32 in and out (overlap-add for long streams)
     info: dict = {"seed": int(seed), "snr_db": snr_db, "min_gap_s": min_gap_s, "max_gap_s": max_gap_s,
                   "keyword_fraction": keyword_fraction, "rir": h is not None, "noise": []}
     if bounded:
         info["bounded_by_negatives"] = {"requested_s": float(duration_s), "duration_s": n / float(sample_rate)}
-    mix = speech
+    # Memory: the mix is built in place in ``speech`` (float32; sums in float64 chunk by chunk) from a float32 noise
+    # track, and event powers are summed per event (events never overlap): ~8 bytes per sample of stream.
+    spans = [(int(round(e.start_s * sample_rate)), int(round(e.end_s * sample_rate))) for e in events]
     if not clean:
         noise_track, used = _noise_track(bank, n, rng_noise)
-        mask = np.zeros(n, dtype=bool)
-        for e in events:
-            mask[int(round(e.start_s * sample_rate)) : int(round(e.end_s * sample_rate))] = True
-        p_s = float(np.mean(speech[mask] ** 2))
-        p_n = float(np.mean(noise_track[mask] ** 2))
+        count = sum(max(0, b - a) for a, b in spans)
+        p_s = sum(float(np.dot(speech[a:b].astype(np.float64), speech[a:b].astype(np.float64)))
+                  for a, b in spans) / max(count, 1)
+        p_n = sum(float(np.dot(noise_track[a:b].astype(np.float64), noise_track[a:b].astype(np.float64)))
+                  for a, b in spans) / max(count, 1)
         if p_n <= 0.0:
             raise DataError("stream: the noise is silent under every event; cannot set an SNR")
         g = math.sqrt(p_s / (p_n * 10.0 ** (snr_db / 10.0)))
-        mix = speech + g * noise_track
         info["noise"] = used
         info["noise_gain"] = g
-        per = []  # SNR actually obtained under each keyword event
-        for e in events:
-            if e.is_keyword:
-                a, b = int(round(e.start_s * sample_rate)), int(round(e.end_s * sample_rate))
-                pn = float(np.mean((g * noise_track[a:b]) ** 2))
-                if pn > 0.0 and b > a:
-                    per.append(10.0 * math.log10(float(np.mean(speech[a:b] ** 2)) / pn))
+        per = []  # SNR actually obtained under each keyword event (before the noise is added in place)
+        for e, (a, b) in zip(events, spans):
+            if e.is_keyword and b > a:
+                pn = float(np.mean((g * noise_track[a:b].astype(np.float64)) ** 2))
+                if pn > 0.0:
+                    per.append(10.0 * math.log10(float(np.mean(speech[a:b].astype(np.float64) ** 2)) / pn))
         if per:
             info["keyword_snr_db"] = [float(np.percentile(per, q)) for q in (10, 50, 90)]
-    peak = float(np.max(np.abs(mix))) if n else 0.0
+        step = 1 << 20
+        for a in range(0, n, step):
+            speech[a : a + step] = speech[a : a + step].astype(np.float64) + g * noise_track[a : a + step].astype(np.float64)
+        del noise_track
+    peak = max(float(speech.max()), -float(speech.min())) if n else 0.0
     gain = PEAK_LIMIT / peak if peak > PEAK_LIMIT else 1.0
     info["gain"] = gain
-    audio = (mix * gain).astype(np.float32)
+    if gain != 1.0:
+        speech *= np.float32(gain)
+    audio = speech
     return Stream(audio=audio, sample_rate=int(sample_rate), events=events, keyword=keyword, info=info)
 
 
