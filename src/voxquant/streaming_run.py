@@ -774,7 +774,13 @@ def run_stream(cfg: StreamConfig | None = None) -> dict:
             results[name][c]["compute"] = store.get(f"stream_time/{name}/{c}", None)
     artifacts = {name: {"size_bytes": int(records[name].get("size_bytes") or 0) or None} for name in names}
     at_budget = budget_points(cfg, names, list(streams), curves)
-    clip = kind.clip_accuracy(store, names, records) if hasattr(kind, "clip_accuracy") else None
+    clip = None
+    if hasattr(kind, "clip_accuracy"):
+        clip = kind.clip_accuracy(store, names, records)
+    elif hasattr(kind, "clip_eval"):  # a streaming graph that can also score clips (same quantized graph)
+        c_src, c_ev, c_y, c_sess = kind.clip_eval(cfg, records)
+        clip = clip_accuracy(cfg, store, names, {n: Path(records[n]["path"]) for n in names}, c_src, c_ev, c_y,
+                             session_for=c_sess)
 
     res = {
         "config": cfg.to_dict(), "voxquant_version": __version__, "keyword": keyword,
@@ -851,7 +857,8 @@ def budget_points(cfg: StreamConfig, variants: list, conditions: list, curves: d
     return out
 
 
-def clip_accuracy(cfg: StreamConfig, store, variants: list, paths: dict, src, ev, y_eval: np.ndarray) -> dict | None:
+def clip_accuracy(cfg: StreamConfig, store, variants: list, paths: dict, src, ev, y_eval: np.ndarray,
+                  session_for=None) -> dict | None:
     """Clip-level top-1 of every variant on the eval clips the streams are built from (the split of
     :func:`stream_splits`), through THE batched predict (:func:`voxquant.engine.predict`), with each variant's
     drop vs the reference (first variant) and the paired bootstrap 95 % CI (:func:`voxquant.eval.stats.
@@ -861,6 +868,9 @@ def clip_accuracy(cfg: StreamConfig, store, variants: list, paths: dict, src, ev
     model's front-end and laid out as the model input; clips the model cannot score (``y_eval == -1``) are left out.
     Per-clip correctness is stored as the array cell ``clip/<variant>`` (``bool [N]``), so a resumed run reruns
     nothing. Only for clip models (one window in, class scores out); a stateful model has no clip-level top-1.
+
+    ``session_for(variant) -> session`` (default: an ONNX Runtime session of ``paths[variant]``) lets a streaming
+    kind present its stream graph as a clip model (:class:`voxquant.eval.stream_conv.ClipsThroughStreamGraph`).
 
     Returns:
         ``{"n_clips", "n_boot", "variants": {variant: {"top1", "drop_pp", "ci95_pp": [lo, hi]}}}`` (accuracies as
@@ -886,7 +896,8 @@ def clip_accuracy(cfg: StreamConfig, store, variants: list, paths: dict, src, ev
             if x is None:
                 waves = load_waves(ev.subset(keep, name="eval"), fe.sample_rate, fe.clip_samples, progress=False)
                 x = to_model_layout(compute_features(waves, fe), src.layout)
-            store.put_array(key, predict(OrtSession(paths[v], threads=1), x) == y)
+            sess = session_for(v) if session_for is not None else OrtSession(paths[v], threads=1)
+            store.put_array(key, predict(sess, x) == y)
         correct[v] = store.get_array(key).astype(bool)
     ref = variants[0]
     out = {"n_clips": int(keep.size), "n_boot": int(cfg.n_boot), "variants": {}}

@@ -162,3 +162,28 @@ def test_voxquant_stream_runs_the_dscnn_stream_kind(tmp_path, shared_data):
     t, p = stream_scores(OrtSession(rec["path"], threads=1), s.audio, meta["frontend"], meta["labels"].index("yes"))
     np.testing.assert_array_equal(store.get_array("stream/int8_static_minmax/noise_snr10"), p)
     assert len(rec["files"]) == 2 and any("live.int8_static_minmax" in f["path"] for f in rec["files"])
+
+
+def test_clips_through_stream_graph_equals_clip_model():
+    """The adapter lays N clips end to end and reads one output step per clip: equal to the windowed clip model's
+    logits on each clip (so THE batched predict scores the stream graph on clips)."""
+    import torch
+
+    from voxquant.eval.stream_conv import ClipsThroughStreamGraph
+    from voxquant.models.dscnn import DSCNN
+    from voxquant.models.streaming import StreamGraph
+
+    torch.manual_seed(0)
+    model = DSCNN(n_classes=5, channels=16, time_padding="valid").eval()
+    graph = StreamGraph(model).eval()
+
+    class TorchSession:
+        def run(self, x):
+            with torch.no_grad():
+                return graph(torch.from_numpy(x)).numpy()
+
+    x = np.random.default_rng(0).standard_normal((7, 1, 49, 10)).astype(np.float32)
+    with torch.no_grad():
+        want = model(torch.from_numpy(x)).numpy()
+    got = ClipsThroughStreamGraph(TorchSession()).run(x)
+    np.testing.assert_allclose(got, want, atol=1e-5)

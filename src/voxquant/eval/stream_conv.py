@@ -315,6 +315,33 @@ def build_graph_variant(recipe: str, fp32_onnx: str | Path, out: str | Path, cal
     return build_variant(recipe, Path(fp32_onnx), Path(out), calibration)
 
 
+class ClipsThroughStreamGraph:
+    """A stream-graph session seen as a clip model: ``run(float32 [N, 1, T, F]) -> float32 [N, C]``.
+
+    The ``N`` clips' feature frames are laid end to end (each padded with zero frames to an even length ``T'``, so
+    every clip starts on a stem-stride step) and run through the stream graph in ONE call; the output step of the
+    window starting at clip ``i`` (step ``i * T' / 2``) is exactly that clip's logits (valid time padding: a window
+    sees only its own 49 frames). Lets :func:`voxquant.engine.predict` score the very graph the stream was scored
+    with.
+    """
+
+    def __init__(self, session):
+        self.session = session
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float32)
+        if x.ndim != 4 or x.shape[1] != 1:
+            raise ConfigError(f"ClipsThroughStreamGraph needs [N, 1, T, F] features, got shape {x.shape}")
+        n, _, t, f = x.shape
+        if n == 0:
+            return np.zeros((0, 0), np.float32)
+        pad = t + (t % 2)
+        buf = np.zeros((n, pad, f), np.float32)
+        buf[:, :t] = x[:, 0]
+        y = np.asarray(self.session.run(buf.reshape(1, 1, n * pad, f)), dtype=np.float32)
+        return y[np.arange(n) * (pad // 2)]
+
+
 class DSCNNStreamKind:
     """``voxquant stream --model dscnn-stream``: the bundled streaming DS-CNN scored with its offline stream graph
     (the kind interface of :func:`voxquant.streaming_run.resolve_stream_kind`).
@@ -418,6 +445,25 @@ class DSCNNStreamKind:
         files = [str(s), str(lv)]
         return {"recipe": variant, "path": str(s), "live_path": str(lv), "files": files,
                 "size_bytes": int(Path(s).stat().st_size)}
+
+    def clip_eval(self, cfg, records: dict):
+        """What ``voxquant stream`` needs to score every variant's **stream graph** on the eval clips (the split the
+        streams are built from) through THE batched predict, for the clip-vs-stream comparison of the same quantized
+        graph (:func:`voxquant.streaming_run.clip_accuracy`).
+
+        Returns:
+            ``(src, eval_clips, y_eval, session_for)``: an object with ``frontend`` and ``layout``, the eval
+            :class:`~voxquant.data.ClipSet`, ``int64 [N]`` class ids and ``variant -> session`` giving a
+            :class:`ClipsThroughStreamGraph` of that variant's stream graph.
+        """
+        from types import SimpleNamespace
+
+        from voxquant.backends.onnxruntime import OrtSession
+        from voxquant.data.slices import model_splits
+
+        _, ev, remap = model_splits(self.labels, cfg.data_root)
+        return (SimpleNamespace(frontend=self.fe, layout="nchw"), ev, remap[ev.label_ids()],
+                lambda v: ClipsThroughStreamGraph(OrtSession(Path(records[v]["path"]), threads=1)))
 
     def score(self, record: dict, audio) -> tuple[np.ndarray, np.ndarray]:
         """Stream-graph scores of ``audio`` (:func:`stream_scores`)."""
