@@ -299,9 +299,10 @@ def stream_calibration(features: np.ndarray, chunk_windows: int = CALIB_CHUNK_WI
     return np.stack(chunks)[:, None].astype(np.float32)
 
 
-def build_graph_variant(recipe: str, fp32_onnx: str | Path, out: str | Path, calibration=None) -> Path:
+def build_graph_variant(recipe: str, fp32_onnx: str | Path, out: str | Path, calibration=None, **options) -> Path:
     """Apply ``recipe`` (:func:`voxquant.quant.build_variant`) to a stream or live graph; ``calibration`` from
-    :func:`stream_calibration` / :func:`live_calibration` for static recipes.
+    :func:`stream_calibration` / :func:`live_calibration` / :func:`live_audio_calibration` for static recipes;
+    ``options`` go to the recipe (e.g. ``nodes_to_exclude``).
 
     Raises:
         ConfigError: a recipe the kind does not support (``qat``, ``mixed``: they need the clip model), or
@@ -312,7 +313,7 @@ def build_graph_variant(recipe: str, fp32_onnx: str | Path, out: str | Path, cal
     if recipe not in SUPPORTED_RECIPES:
         raise ConfigError(f"recipe '{recipe}' is not available for the streaming DS-CNN",
                           hint=f"use one of {', '.join(SUPPORTED_RECIPES)}")
-    return build_variant(recipe, Path(fp32_onnx), Path(out), calibration)
+    return build_variant(recipe, Path(fp32_onnx), Path(out), calibration, **options)
 
 
 class ClipsThroughStreamGraph:
@@ -486,3 +487,184 @@ class DSCNNStreamKind:
             h.update(f.read_bytes())
         fe = hashlib.sha256(json.dumps(self.fe.to_dict(), sort_keys=True, default=str).encode()).hexdigest()[:16]
         return {"model": h.hexdigest()[:16], "frontend": fe, "hop_ms": HOP_MS}
+
+
+# ------------------------------------------------------------------------------------------------ audio-in live graph
+
+
+def export_live_audio_graph(model, frontend, out_dir: str | Path, hop_frames: int = 2) -> Path:
+    """Export the audio-in live graph (:class:`voxquant.models.streaming.LiveGraphWithFrontend`: the MFCC front-end
+    as matmuls inside the state-carrying DS-CNN) to ``out_dir/live_audio.fp32.onnx`` through
+    :func:`voxquant.quant.export.export_onnx` (ONNX checker + equality with the torch graph to 1e-4).
+
+    Inputs ``audio float32 [1, hop_frames * hop_length]``, ``audio_tail float32 [1, win_length - hop_length]`` and the
+    live graph's states; outputs ``logits [hop_frames // 2, C]``, ``new_audio_tail`` and ``new_<state>``.
+
+    Raises:
+        ModelError: a model that is not streamable. ConfigError: a front-end that cannot run frame by frame.
+    """
+    import torch
+
+    from voxquant.models.streaming import LiveGraphWithFrontend
+    from voxquant.quant.export import export_onnx
+
+    g = LiveGraphWithFrontend(model, frontend, hop_frames)
+    names = [n for n, _ in g.state_shapes()]
+    gen = torch.Generator().manual_seed(2)
+    ex = (0.1 * torch.randn(1, g.hop_samples, generator=gen),
+          *[(0.1 * torch.randn(s, generator=gen)) if n == "audio_tail" else torch.rand(s, generator=gen)
+            for n, s in g.state_shapes()])
+    return export_onnx(g, ex, Path(out_dir) / "live_audio.fp32.onnx", input_names=["audio", *names],
+                       output_names=["logits", *[f"new_{n}" for n in names]], dynamic_batch=False)
+
+
+def frontend_node_names(onnx_path: str | Path) -> list[str]:
+    """Names of the nodes of an audio-in live graph that compute the front-end: the ancestors of the first ``Conv``
+    (the DS-CNN stem) that depend on the ``audio`` / ``audio_tail`` inputs only, i.e. the framing, DFT matmul,
+    magnitude, mel matmul, log and DCT matmul. Passed as ``nodes_to_exclude`` they keep the front-end float in a
+    static int8 variant (the DFT / mel / DCT ``MatMul`` would otherwise be quantized).
+
+    Raises:
+        ModelError: no ``Conv`` node (not a live DS-CNN graph).
+    """
+    import onnx
+
+    m = onnx.load(str(onnx_path), load_external_data=False)
+    nodes = list(m.graph.node)
+    producer = {o: n for n in nodes for o in n.output}
+    conv = next((n for n in nodes if n.op_type == "Conv"), None)
+    if conv is None:
+        raise ModelError("no Conv node: not a streaming DS-CNN live graph", Path(onnx_path))
+    seen: dict[str, object] = {}
+    stack = [conv.input[0]]
+    while stack:
+        p = producer.get(stack.pop())
+        if p is None or p.name in seen:
+            continue
+        seen[p.name] = p
+        stack.extend(i for i in p.input if i)
+
+    graph_inputs = {i.name for i in m.graph.input}
+    memo: dict[str, frozenset] = {}
+
+    def sources(n) -> frozenset:  # graph inputs a node depends on
+        if n.name not in memo:
+            memo[n.name] = frozenset()
+            memo[n.name] = frozenset().union(*[{i} if i in graph_inputs else sources(producer[i]) if i in producer
+                                               else set() for i in n.input])
+        return memo[n.name]
+
+    audio_only = {"audio", "audio_tail"}
+    return [n.name for n in nodes if n.name in seen and sources(n) and sources(n) <= audio_only]
+
+
+def live_audio_calibration(live_audio_fp32: str | Path, audio: np.ndarray) -> dict:
+    """Calibration inputs of the audio-in live graph from CONSECUTIVE hops of ``audio`` (``float32 [S]``, a dev-split
+    stream): ``{input name: float32 [N, ...]}``; the ``audio_tail`` starts as the stream's first samples and every
+    state input is what the float graph returned on the previous hop (as :func:`live_calibration`).
+
+    Raises:
+        DataError: audio shorter than the tail plus one hop.
+    """
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    sess = ort.InferenceSession(str(live_audio_fp32), so, providers=["CPUExecutionProvider"])
+    ins = sess.get_inputs()
+    names = [i.name for i in ins]
+    hop, tail = int(ins[0].shape[1]), int(ins[1].shape[1])
+    x = np.asarray(audio, np.float32).ravel()
+    n = (x.size - tail) // hop
+    if n < 1:
+        raise DataError(f"calibration audio of {x.size} samples is shorter than the tail plus one hop ({tail + hop})")
+    states = [x[None, :tail], *[np.zeros(i.shape, np.float32) for i in ins[2:]]]
+    cols: dict = {k: [] for k in names}
+    for i in range(n):
+        feed = [x[None, tail + i * hop: tail + (i + 1) * hop], *states]
+        for k, v in zip(names, feed):
+            cols[k].append(v[0])
+        states = sess.run(None, dict(zip(names, feed)))[1:]
+    return {k: np.stack(v) for k, v in cols.items()}
+
+
+class LiveAudioStream:
+    """The audio-in live graph (:func:`export_live_audio_graph`, any variant) driven hop by hop from raw audio: the
+    front-end runs inside ONNX Runtime, the host only buffers samples.
+
+    The stream's first ``win_length - hop_length`` samples prime the ``audio_tail`` state; then every
+    ``hop_frames * hop_length`` samples (640 at 40 ms) make one call. Outputs are exactly :class:`LiveStream`'s
+    on the same audio (hop ``m >= WARMUP_HOPS`` is the window starting at frame ``2(m - 23)``). States are kept in
+    ping-pong buffers bound once (ONNX Runtime IO binding), as in :class:`LiveStream`.
+
+    Args:
+        path: audio-in live graph ONNX (inputs ``audio``, ``audio_tail``, states).
+        threads: ONNX Runtime intra-op threads.
+
+    Raises:
+        ModelError: the file is not an audio-in live graph.
+    """
+
+    def __init__(self, path: str | Path, threads: int = 1):
+        import onnxruntime as ort
+
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = int(threads)
+        so.inter_op_num_threads = 1
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        self.sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        ins = self.sess.get_inputs()
+        if len(ins) < 3 or ins[0].name != "audio" or ins[1].name != "audio_tail":
+            raise ModelError("not an audio-in streaming DS-CNN live graph (inputs audio, audio_tail, states)", Path(path))
+        self.hop_samples, self.tail_samples = int(ins[0].shape[1]), int(ins[1].shape[1])
+        self.reset()
+
+    def reset(self) -> None:
+        """Zero states, empty sample buffer (the next samples prime the audio tail)."""
+        ins, outs = self.sess.get_inputs(), self.sess.get_outputs()
+        self._audio = np.zeros((1, self.hop_samples), np.float32)
+        self._st = [[np.zeros(i.shape, np.float32) for i in ins[1:]] for _ in range(2)]
+        self._out = np.zeros(tuple(int(d) for d in outs[0].shape), np.float32)
+        self._bind = []
+        for p in range(2):
+            b = self.sess.io_binding()
+            b.bind_input(ins[0].name, "cpu", 0, np.float32, list(self._audio.shape), self._audio.ctypes.data)
+            b.bind_output(outs[0].name, "cpu", 0, np.float32, list(self._out.shape), self._out.ctypes.data)
+            for i, o, a, z in zip(ins[1:], outs[1:], self._st[p], self._st[1 - p]):
+                b.bind_input(i.name, "cpu", 0, np.float32, list(a.shape), a.ctypes.data)
+                b.bind_output(o.name, "cpu", 0, np.float32, list(z.shape), z.ctypes.data)
+            self._bind.append(b)
+        self._p = 0
+        self._primed = 0  # samples of the initial audio tail received so far
+        self._pending = np.zeros(0, np.float32)  # samples of an incomplete hop
+
+    @property
+    def states(self) -> list[np.ndarray]:
+        """The current state tensors (``audio_tail`` first), inputs of the next call."""
+        return self._st[self._p]
+
+    def push_hop(self, samples: np.ndarray) -> np.ndarray:
+        """One call on exactly ``hop_samples`` samples (after priming) -> logits ``float32 [hop_frames // 2, C]``."""
+        self._audio[0] = samples
+        self.sess.run_with_iobinding(self._bind[self._p])
+        self._p = 1 - self._p
+        return self._out.copy()
+
+    def push_audio(self, samples: np.ndarray) -> np.ndarray:
+        """Audio ``float32 [n]`` -> logits ``float32 [k, C]`` of the hops that became complete (possibly ``k = 0``)."""
+        x = samples if isinstance(samples, np.ndarray) and samples.dtype == np.float32 and samples.ndim == 1 \
+            else np.asarray(samples, np.float32).ravel()
+        if self._primed == self.tail_samples and not self._pending.size and x.size == self.hop_samples:
+            return self.push_hop(x)  # one hop in, one hop out: no buffering
+        if self._primed < self.tail_samples:
+            k = min(self.tail_samples - self._primed, x.size)
+            self._st[self._p][0][0, self._primed: self._primed + k] = x[:k]
+            self._primed += k
+            x = x[k:]
+        buf = np.concatenate([self._pending, x]) if self._pending.size else x
+        outs = []
+        n = buf.size // self.hop_samples
+        for i in range(n):
+            outs.append(self.push_hop(buf[i * self.hop_samples: (i + 1) * self.hop_samples]))
+        self._pending = buf[n * self.hop_samples:].copy()
+        return np.concatenate(outs) if outs else np.zeros((0, self._out.shape[1]), np.float32)

@@ -176,3 +176,140 @@ class LiveGraph(nn.Module):
         new.append(buf[:, :, -(POOL_STEPS - 1):])
         pooled = nn.functional.avg_pool1d(buf, POOL_STEPS, stride=1)[0].transpose(0, 1)  # [n, C]
         return (self.fc(pooled), *new)
+
+
+# ------------------------------------------------------------------------------------------------ audio-in live graph
+
+
+def _check_frame_local(frontend) -> None:
+    from voxquant.errors import ConfigError
+
+    if frontend.kind != "features" or frontend.center or frontend.preemphasis or frontend.audio_norm != "none":
+        raise ConfigError(f"front-end '{frontend.name}' is not frame-local (kind={frontend.kind}, center="
+                          f"{frontend.center}, preemphasis={frontend.preemphasis}, audio_norm={frontend.audio_norm}): "
+                          "it cannot run inside the live graph")
+    if frontend.win_length <= frontend.hop_length:
+        raise ConfigError(f"front-end '{frontend.name}': window ({frontend.win_length} samples) must be longer than "
+                          f"the frame hop ({frontend.hop_length}) for an audio-tail state")
+
+
+class FrameMFCC(nn.Module):
+    """The per-frame front-end (:func:`voxquant.audio.frontend.compute_features`, ``center=False``) as ONNX-exportable
+    matmuls: each frame ``x[i*hop : i*hop + win]`` times a DFT basis with the analysis window folded in (only the FFT
+    bins that carry mel weight, e.g. 1..128 for 20-4000 Hz at ``n_fft`` 512: a zero-weight bin adds nothing),
+    magnitude ``sqrt(re^2 + im^2)`` (``|X|^power``), spectrum scale/floor, mel matmul, mel floor, log, DCT matmul,
+    affine, clip -- steps 4-9 of the front-end module docstring in the same order. The basis is built in float64
+    from ``exp(-2 pi i n k / n_fft)`` (the zero padding of the frame to ``n_fft`` contributes nothing) and cast to
+    float32; agreement with ``compute_features`` is ~1e-5 on speech (``tests/eval/test_live_audio.py``).
+
+    Args:
+        frontend: a frame-local :class:`~voxquant.audio.frontend.FrontendConfig` (``kind="features"``,
+            ``center=False``, no pre-emphasis, ``audio_norm="none"``).
+        n_frames: frames per call.
+
+    ``forward(x float32 [1, (n_frames - 1) * hop_length + win_length]) -> float32 [1, n_frames, F]``.
+
+    Raises:
+        ConfigError: a front-end that is not frame-local, or a window not longer than the hop.
+    """
+
+    def __init__(self, frontend, n_frames: int):
+        super().__init__()
+        import numpy as np
+
+        from voxquant.audio.frontend import dct_matrix, mel_filterbank, window_frame
+
+        _check_frame_local(frontend)
+        cfg = self.cfg = frontend
+        self.n_frames, self.win, self.hop = int(n_frames), cfg.win_length, cfg.hop_length
+        fb = mel_filterbank((cfg.mel_scale, cfg.n_fft, cfg.sample_rate, cfg.n_mels, float(cfg.f_min), float(cfg.f_max)))
+        used = np.flatnonzero(np.any(fb != 0, axis=1))
+        lo, hi = (int(used[0]), int(used[-1]) + 1) if used.size else (0, 1)
+        self.n_bins = hi - lo
+        w = window_frame(cfg)[: self.win].astype(np.float64)
+        ang = 2.0 * np.pi * np.outer(np.arange(self.win), np.arange(lo, hi)) / cfg.n_fft
+        basis = np.concatenate([w[:, None] * np.cos(ang), -w[:, None] * np.sin(ang)], axis=1)
+        self.register_buffer("basis", torch.from_numpy(basis.astype(np.float32)))  # [win, 2 * n_bins]
+        self.register_buffer("mel_fb", torch.from_numpy(np.ascontiguousarray(fb[lo:hi])))
+        dct = dct_matrix(cfg.n_mels, cfg.n_mfcc, cfg.dct_norm) if cfg.n_mfcc > 0 else None
+        self.register_buffer("dct", torch.from_numpy(dct.copy()) if dct is not None else None)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        cfg, nb = self.cfg, self.n_bins
+        frames = torch.stack([x[:, i * self.hop: i * self.hop + self.win] for i in range(self.n_frames)], dim=1)
+        y = frames @ self.basis  # [1, n, 2 * n_bins]
+        re, im = y[..., :nb], y[..., nb:]
+        power = re * re + im * im
+        mag = power if cfg.power == 2.0 else torch.sqrt(power)
+        if cfg.power not in (1.0, 2.0):
+            mag = mag.pow(cfg.power)
+        if cfg.spectrum_scale != 1.0:
+            mag = mag * cfg.spectrum_scale
+        if cfg.spectrum_floor:
+            mag = mag.clamp_min(cfg.spectrum_floor)
+        mel = mag @ self.mel_fb
+        if cfg.mel_floor:
+            mel = mel.clamp_min(cfg.mel_floor)
+        if cfg.log != "none":
+            mel = mel + cfg.log_offset
+            mel = {"ln": torch.log, "log2": torch.log2, "log10": torch.log10, "db": torch.log10}[cfg.log](mel)
+            if cfg.log == "db":
+                mel = mel * 10.0
+        else:
+            mel = mel + cfg.log_offset
+        feat = mel @ self.dct if self.dct is not None else mel
+        if cfg.feature_offset or cfg.feature_scale != 1.0:
+            feat = (feat + cfg.feature_offset) * cfg.feature_scale
+        if cfg.clip is not None:
+            feat = feat.clamp(cfg.clip[0], cfg.clip[1])
+        return feat
+
+
+class LiveGraphWithFrontend(nn.Module):
+    """:class:`LiveGraph` with the front-end inside: raw audio of one hop in, logits out (external state).
+
+    Framing: frame ``k`` of the stream starts at sample ``k * hop_length`` (``compute_features``, ``center=False``).
+    Hop ``m`` of the live graph consumes frames ``2m, 2m+1`` (``hop_frames`` = 2), which cover samples
+    ``[640m, 640m + 800)``; call ``m`` therefore receives the ``hop_frames * hop_length`` = 640 samples
+    ``[160 + 640m, 800 + 640m)`` and an ``audio_tail`` state holding the ``win_length - hop_length`` = 160 samples
+    before them. The caller primes ``audio_tail`` with the stream's first 160 samples (not zeros); from then on the
+    graph keeps it (``new_audio_tail`` = the last 160 samples of ``tail ++ audio``). So output ``m`` equals
+    :class:`LiveGraph` hop ``m`` on ``compute_features`` of the stream: warm-up for ``m < WARMUP_HOPS``, then the
+    window starting at frame ``2(m - 23)``. No extra latency: the incremental numpy front-end also needs sample 800
+    before it has frames 0 and 1.
+
+    Args:
+        model: trained ``dscnn_stream`` DS-CNN (copied; eval mode).
+        frontend: its :class:`~voxquant.audio.frontend.FrontendConfig` (frame-local; ``n_features`` = the model's).
+        hop_frames: feature frames per call (multiple of 2).
+
+    ``forward(audio float32 [1, hop_frames * hop_length], audio_tail float32 [1, win_length - hop_length],
+    *live_states)`` -> ``(logits float32 [hop_frames // 2, C], new_audio_tail, *new_live_states)``.
+
+    Raises:
+        ModelError: a model that is not streamable. ConfigError: a front-end that is not frame-local or whose
+        feature count differs from the model's input.
+    """
+
+    def __init__(self, model, frontend, hop_frames: int = 2):
+        super().__init__()
+        from voxquant.errors import ConfigError
+
+        self.live = LiveGraph(model, hop_frames)
+        if frontend.n_features != self.live.n_features:
+            raise ConfigError(f"front-end '{frontend.name}' gives {frontend.n_features} features per frame, the model "
+                              f"takes {self.live.n_features}")
+        self.frontend = FrameMFCC(frontend, hop_frames)
+        self.hop_frames = self.live.hop_frames
+        self.hop_samples = self.hop_frames * frontend.hop_length
+        self.tail_samples = frontend.win_length - frontend.hop_length
+
+    def state_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
+        """``[("audio_tail", (1, win_length - hop_length)), *LiveGraph.state_shapes()]``."""
+        return [("audio_tail", (1, self.tail_samples)), *self.live.state_shapes()]
+
+    def forward(self, audio: torch.Tensor, audio_tail: torch.Tensor, *states: torch.Tensor):
+        xs = torch.cat([audio_tail, audio], dim=1)  # [1, tail + hop_samples] = the hop's frames exactly
+        feats = self.frontend(xs)[:, None]  # [1, 1, hop_frames, F]
+        logits, *new = self.live(feats, *states)
+        return (logits, xs[:, -self.tail_samples:], *new)
