@@ -17,7 +17,10 @@ Prints, from one run (ratios of times measured in this run; nothing is hard-code
    once per frame + stream graph chunk by chunk; and the stream graph alone on precomputed features) vs the same
    weights' windowed clip model through ``window_scores``. Target: >= 2000x per variant. Live: per hop
    ``LiveStream.push_audio`` (incremental front-end + live state-carrying graph) vs the live graph call alone
-   (``push_frames``). Target: <= 1.5x.
+   (``push_frames``). Target: <= 1.5x. Then the **audio-in live graph** (the MFCC front-end inside the ONNX graph,
+   :func:`voxquant.eval.stream_conv.export_live_audio_graph`; int8 with the front-end kept float): per hop
+   ``LiveAudioStream.push_audio`` vs the features-in live graph alone (target <= 1.5x), and the front-end's marginal
+   cost (audio-in minus features-in) vs recomputing the 1 s window's features (target >= 10x cheaper).
 
 Each ends with a ``measured Nx vs target Mx: met/NOT met`` line. Live and front-end times are medians over repeated
 calls; the offline RTF divides by the process CPU time of the ``window_scores`` call (one intra-op thread: the
@@ -293,6 +296,42 @@ def _streaming_dscnn(audio: np.ndarray, tmp: Path, reps: int) -> None:
               f"{HOP_MS / 1000 / t_live:.0f}x")
         print(_verdict(f"live per-hop / live-graph-only, streaming DS-CNN {name}", t_live / t_graph, LIVE_TARGET_X,
                        at_least=False))
+    # the audio-in live graph: the MFCC front-end as matmuls inside the same ONNX Runtime call
+    from voxquant.audio.frontend import compute_features as _cf
+    from voxquant.eval.stream_conv import (LiveAudioStream, export_live_audio_graph, frontend_node_names,
+                                           live_audio_calibration)
+
+    la32 = export_live_audio_graph(model, fe, tmp / "sconv")
+    la_graphs = {"fp32": la32,
+                 "int8_static_minmax": build_graph_variant("int8_static_minmax", la32, tmp / "sconv" / "live_audio.int8.onnx",
+                                                           live_audio_calibration(la32, cal_audio),
+                                                           nodes_to_exclude=frontend_node_names(la32))}
+    t_window = _median_time(lambda: _cf(audio[:clip], fe), reps)
+    print(f"   audio-in live graph (front-end inside the ONNX graph: DFT/mel/DCT matmuls + log, kept float in int8); "
+          f"recomputing the 1 s window's features (compute_features) {t_window * 1e6:.0f} us")
+    for name, lap in la_graphs.items():
+        la_live, feat_live = LiveAudioStream(lap), LiveStream(graphs[name][1], fe)
+        la_live.push_audio(audio[:clip])
+        feat_live.push_audio(audio[:clip])
+        fr = all_feats[:2]
+        per_hop, graph_only, pos = [], [], clip
+        for _ in range(reps):  # interleaved, so both see the same machine load
+            t0 = time.perf_counter()
+            la_live.push_audio(audio[pos: pos + hop])
+            t1 = time.perf_counter()
+            feat_live.push_frames(fr)
+            graph_only.append(time.perf_counter() - t1)
+            per_hop.append(t1 - t0)
+            pos += hop
+        t_la, t_graph = float(np.median(per_hop)), float(np.median(graph_only))
+        marginal = max(t_la - t_graph, 1e-9)
+        print(f"   live audio-in {name}: per {HOP_MS:g} ms hop {t_la * 1e6:.1f} us (p95 "
+              f"{np.percentile(per_hop, 95) * 1e6:.1f} us) vs features-in live graph alone {t_graph * 1e6:.1f} us -> "
+              f"front-end marginal cost {marginal * 1e6:.1f} us; live RTF {HOP_MS / 1000 / t_la:.0f}x")
+        print(_verdict(f"live per-hop (audio-in graph) / model-only, streaming DS-CNN {name}", t_la / t_graph,
+                       LIVE_TARGET_X, at_least=False))
+        print(_verdict(f"recompute-window features / front-end marginal (audio-in - features-in), {name}",
+                       t_window / marginal, FRONTEND_TARGET_X, at_least=True))
 
 
 if __name__ == "__main__":
