@@ -15,6 +15,11 @@ arXiv:2005.06720).
   so every state tensor gets a calibrated range.
 * :func:`stream_scores` scores a whole stream with the stream graph chunk by chunk (features once per frame,
   bounded memory); :class:`LiveStream` runs the live graph hop by hop on audio (incremental front-end).
+* :func:`export_live_audio_graph` / :class:`LiveAudioStream`: the live graph with the MFCC front-end inside
+  (:class:`voxquant.models.streaming.LiveGraphWithFrontend`: 640 samples + a 160-sample audio-tail state in, same
+  logits as :class:`LiveStream`); int8 keeps the front-end float (``nodes_to_exclude=``:func:`frontend_node_names`:
+  quantizing the DFT/mel/DCT matmuls too left top-1 agreement with fp32 at 0.62 on 8 s of noise bursts, vs 0.98
+  with the front-end float); calibration on consecutive hops (:func:`live_audio_calibration`).
 """
 
 from __future__ import annotations
