@@ -341,3 +341,16 @@ def test_stream_report_in_headless_chromium(tiny_run):
     subprocess.run([*cmd, f"--screenshot={shot}", "--window-size=1280,2600", (out / "report.html").as_uri()],
                    capture_output=True, text=True, timeout=120)
     assert shot.is_file() and shot.stat().st_size > 20_000
+
+
+def test_recommendation_orders_unknown_sizes_by_precision():
+    """A float reference emulated from a published int8 model has no artefact size: variants without a size are
+    ordered by precision (int8 before fp32), so a within-budget int8 is still recommended."""
+    from voxquant.streaming_run import recommend_stream
+
+    res = _res({"int8": {"clean": (0.0, -0.2, 0.1)}}, sizes={"fp32": None, "int8": None})
+    res["artifacts"]["fp32"]["precision"], res["artifacts"]["int8"]["precision"] = "fp32", "int8"
+    assert recommend_stream(res, 0.5, 1.0)["per_condition"]["clean"]["variant"] == "int8"
+    res = _res({"int8": {"clean": (0.5, 0.1, 1.4)}}, sizes={"fp32": None, "int8": None})
+    res["artifacts"]["fp32"]["precision"], res["artifacts"]["int8"]["precision"] = "fp32", "int8"
+    assert recommend_stream(res, 0.5, 1.0)["per_condition"]["clean"]["variant"] == "fp32"

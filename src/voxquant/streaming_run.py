@@ -45,6 +45,9 @@ log = logging.getLogger("voxquant")
 DEFAULT_CONDITIONS = ("clean", "noise_snr10", "reverb_auditorium", "far_field")
 #: SNR (dB) of the far-field condition, as :func:`voxquant.data.slices.slice_specs` defaults.
 FAR_FIELD_SNR = 10.0
+#: Bits per weight of a variant's precision, to order variants whose artefact size is unknown (e.g. a float
+#: reference emulated from a published int8 model).
+PRECISION_BITS = {"int8": 8, "mixed": 12, "fp16": 16, "fp32": 32}
 #: The fixed decision threshold reported next to the re-tuned ones.
 FIXED_THRESHOLD = 0.5
 #: FA/h target of the headline int8-vs-fp32 comparison.
@@ -772,7 +775,8 @@ def run_stream(cfg: StreamConfig | None = None) -> dict:
     for name in names:
         for c in streams:
             results[name][c]["compute"] = store.get(f"stream_time/{name}/{c}", None)
-    artifacts = {name: {"size_bytes": int(records[name].get("size_bytes") or 0) or None} for name in names}
+    artifacts = {name: {"size_bytes": int(records[name].get("size_bytes") or 0) or None,
+                        "precision": records[name].get("precision")} for name in names}
     at_budget = budget_points(cfg, names, list(streams), curves)
     clip = None
     if hasattr(kind, "clip_accuracy"):
@@ -962,7 +966,10 @@ def recommend_stream(res: dict, fa_budget: float = HEADLINE_FA_H, max_frr_increa
 
     ref = res["variants"][0]
     sizes = {v: (res.get("artifacts") or {}).get(v, {}).get("size_bytes") for v in res["variants"]}
-    order = sorted(res["variants"], key=lambda v: (sizes[v] is None, sizes[v] or 0, v != ref))
+    bits = {v: PRECISION_BITS.get(str((res.get("artifacts") or {}).get(v, {}).get("precision") or ""), 32)
+            for v in res["variants"]}
+    # smallest first: by size where known, else by precision (int8 < fp16 < fp32), the reference last among equals
+    order = sorted(res["variants"], key=lambda v: (sizes[v] is None, sizes[v] or 0, bits[v], v == ref))
     conds = {c["name"]: c for c in res["conditions"]}
     ab = res["at_budget"]
     budget = float(max_frr_increase)

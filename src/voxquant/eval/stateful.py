@@ -384,8 +384,9 @@ class MicroWakeWordKind:
 
     def build(self, variant: str, models_dir: Path, calibration_audio=None) -> dict:
         """Nothing to build (both variants run the published file): the record names it and the engine used."""
+        size = self.model_path.stat().st_size if variant == "int8" else None  # the float reference is no artefact
         return {"path": str(self.model_path), "files": [str(self.model_path)], "external": True,
-                "engine": self.VARIANTS[variant][2], "description": self.VARIANTS[variant][1]}
+                "engine": self.VARIANTS[variant][2], "description": self.VARIANTS[variant][1], "size_bytes": size}
 
     def score(self, record: dict, audio) -> tuple[np.ndarray, np.ndarray]:
         """``(times_s float64 [N], probs float32 [N])`` of ``audio`` (``float32 [S]``, 16 kHz), from a fresh state."""
