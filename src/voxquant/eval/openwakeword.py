@@ -258,7 +258,7 @@ class _Pipeline:
             outs.append((y / 10 + 2).astype(np.float32))
         return np.concatenate(outs) if outs else np.zeros((0, MEL_FRAMES_PER_STEP, N_MELS), np.float32)
 
-    def embed(self, windows: np.ndarray, batch: int = 1024) -> np.ndarray:
+    def embed(self, windows: np.ndarray, batch: int = 128) -> np.ndarray:
         """``float32 [N, 76, 32]`` mel windows -> ``float32 [N, 96]``."""
         outs = [self.emb.run(None, {self.emb_in: np.ascontiguousarray(windows[i:i + batch], np.float32)[..., None]})[0]
                 for i in range(0, windows.shape[0], batch)]
