@@ -48,6 +48,10 @@ FAR_FIELD_SNR = 10.0
 #: Bits per weight of a variant's precision, to order variants whose artefact size is unknown (e.g. a float
 #: reference emulated from a published int8 model).
 PRECISION_BITS = {"int8": 8, "mixed": 12, "fp16": 16, "fp32": 32}
+#: Repeat-trigger zone (s) after a hit keyword's acceptance window when the kind's rule names none: detections
+#: there are the same utterance firing again after the cooldown (:func:`voxquant.eval.streaming.match`), counted
+#: apart from false accepts. 1 s = the clip models' window (the word leaves the window 1 s after its end).
+REPEAT_S = 1.0
 #: The fixed decision threshold reported next to the re-tuned ones.
 FIXED_THRESHOLD = 0.5
 #: FA/h target of the headline int8-vs-fp32 comparison.
@@ -556,18 +560,21 @@ def _metrics(cfg: StreamConfig, times, probs, stream, n_boot_seed: int, rule: di
     thr_fixed = FIXED_THRESHOLD if rule.get("threshold") is None else float(rule["threshold"])
     smooth_k = cfg.smooth_k if rule.get("smooth_k") is None else int(rule["smooth_k"])
     refractory_s = cfg.refractory_s if rule.get("refractory_s") is None else float(rule["refractory_s"])
+    repeat_s = REPEAT_S if rule.get("repeat_s") is None else float(rule["repeat_s"])
     from voxquant.eval.streaming import (bootstrap_frr_ci, det_curve, detect, detection_latency_ms,
                                          frr_at_fa_per_hour, match)
 
     dur_h = stream.duration_s / 3600.0
     curve = det_curve(times, probs, stream.events, dur_h, thresholds=np.union1d(THRESHOLDS, [thr_fixed]),
-                      smooth_k=smooth_k, refractory_s=refractory_s)
+                      smooth_k=smooth_k, refractory_s=refractory_s, repeat_s=repeat_s)
     n_kw = int(curve.hits.shape[1])
 
     def at_threshold(thr):
-        r = match(detect(times, probs, thr, smooth_k, refractory_s), stream.events)
+        r = match(detect(times, probs, thr, smooth_k, refractory_s), stream.events, repeat_s=repeat_s)
         return r, {"threshold": float(thr), "frr": float(1.0 - r.hits.mean()),
-                   "fa_per_hour": r.n_false_accepts / dur_h, "false_accepts": r.n_false_accepts}
+                   "fa_per_hour": r.n_false_accepts / dur_h, "false_accepts": r.n_false_accepts,
+                   "repeat_triggers": int(r.repeat_times_s.size),
+                   "repeats_per_hit": float(r.repeat_times_s.size / max(int(r.hits.sum()), 1))}
 
     fixed_r, fixed = at_threshold(thr_fixed)
     targets = []
@@ -627,7 +634,9 @@ def _negatives_check(cfg: StreamConfig, store, ref: str, streams: dict, window_s
     for c, s in streams.items():
         probs = store.get_array(f"stream/{ref}/{c}").astype(np.float64)
         times = store.get_array(f"stream_times/{ref}/{c}").astype(np.float64)
-        fa = match(detect(times, probs, NEGATIVES_CHECK_SCORE, smooth_k, refractory_s), s.events).false_accept_times_s
+        repeat_s = REPEAT_S if rule.get("repeat_s") is None else float(rule["repeat_s"])
+        fa = match(detect(times, probs, NEGATIVES_CHECK_SCORE, smooth_k, refractory_s), s.events,
+                   repeat_s=repeat_s).false_accept_times_s
         score = smooth(probs, smooth_k)[np.searchsorted(times, fa)]
         hits += [{**h, "condition": c} for h in locate_detections(s, fa, window_s, score)]
     msg = negatives_warning(cfg.keyword, hits)
@@ -807,6 +816,7 @@ def run_stream(cfg: StreamConfig | None = None) -> dict:
         "rule": {"threshold": rule["threshold"],
                  "smooth_k": cfg.smooth_k if rule.get("smooth_k") is None else rule["smooth_k"],
                  "refractory_s": cfg.refractory_s if rule.get("refractory_s") is None else rule["refractory_s"],
+                 "repeat_s": REPEAT_S if rule.get("repeat_s") is None else rule["repeat_s"],
                  "source": rule.get("source", "voxquant default")},
         "results": results, "vs_fp32": vs, "artifacts": artifacts, "at_budget": at_budget,
         "clip_vs_stream": clip_vs_stream(clip, vs, HEADLINE_FA_H), "seconds": round(time.time() - t_start, 1),
@@ -1072,7 +1082,7 @@ def stream_table(res: dict) -> str:
     thr = res.get("fixed_threshold", FIXED_THRESHOLD)
     ref = res.get("reference", "fp32")
     cols = (["variant", "condition", "keywords", "hours (negatives)"] + [f"FRR% @{t:g} FA/h [95% CI]" for t in targets]
-            + [f"FRR% @thr {thr:g}", f"FA/h @thr {thr:g}", "latency p50/p95 ms",
+            + [f"FRR% @thr {thr:g}", f"FA/h @thr {thr:g}", f"repeats/hit @thr {thr:g}", "latency p50/p95 ms",
                f"ΔFRR pp vs {ref} @{HEADLINE_FA_H:g} FA/h", "size", "CPU s / h audio"])
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for v in res["variants"]:
@@ -1082,7 +1092,8 @@ def stream_table(res: dict) -> str:
             for t in m["targets"]:
                 cells.append(f"{_pct(t['frr'])} [{_pct(t['ci95'][0])}, {_pct(t['ci95'][1])}]")
             lat = m["latency_ms"]
-            cells += [_pct(m["fixed"]["frr"]), f"{m['fixed']['fa_per_hour']:.2f}",
+            rep = m["fixed"].get("repeats_per_hit")
+            cells += [_pct(m["fixed"]["frr"]), f"{m['fixed']['fa_per_hour']:.2f}", "-" if rep is None else f"{rep:.2f}",
                       "-" if not lat["n"] else f"{lat['p50_ms']:.0f} / {lat['p95_ms']:.0f}"]
             d = res["vs_fp32"].get(v, {}).get(c)
             cells.append("ref" if d is None else f"{_pct(d['diff'])} [{_pct(d['ci95'][0])}, {_pct(d['ci95'][1])}]")
@@ -1147,8 +1158,10 @@ def stream_sections(res: dict) -> list[dict]:
              f"{rule['threshold']:g} ({rule['source']}), "
              f"smoothing over {rule['smooth_k']} output(s), refractory {rule['refractory_s']:g} s. {notes} "
              "A detection is a hit "
-             "within [start, end + 0.5 s] of a keyword (Picovoice wake-word benchmark); FA/h = false accepts per hour "
-             "of the whole stream. FRR at a FA/h target is the lowest FRR of a swept threshold whose FA/h is at or "
+             "within [start, end + 0.5 s] of a keyword (Picovoice wake-word benchmark); a detection in the "
+             f"{rule.get('repeat_s', REPEAT_S):g} s after that window of a keyword already hit is a repeat trigger of "
+             "the same utterance (still in the model's context), counted apart (repeats/hit), not a false accept; "
+             "FA/h = false accepts per hour of the whole stream. FRR at a FA/h target is the lowest FRR of a swept threshold whose FA/h is at or "
              "below the target; 95 % CIs: percentile bootstrap resampling the keywords' speakers (or source clips "
              "when a speaker is unknown: a stream places each clip many times) and "
              f"{cfg['boot_block_s']:g}-s blocks "

@@ -118,7 +118,7 @@ def test_kind_interface(src_dir, tmp_path, stream_audio):
     audio, _ = stream_audio
     kind = oww.OpenWakeWordKind("alexa", source_dir=src_dir)
     assert kind.sample_rate == 16000 and {"alexa", "hey_mycroft"} <= set(kind.keywords)
-    assert kind.rule == {"threshold": 0.5, "smooth_k": 1, "refractory_s": 1.0}
+    assert kind.rule == {"threshold": 0.5, "smooth_k": 1, "refractory_s": 1.0, "repeat_s": 2.0}
     assert kind.variant_names(["qat", "fp16", "int8_static_minmax", "int8", "mixed"]) == ["fp32", "fp16", "int8"]
     assert [v[0] for v in kind.variants(["int8_embedding"])] == ["fp32", "int8_embedding"]
     with pytest.raises(ConfigError, match="unknown quantization recipe"):

@@ -309,3 +309,21 @@ def test_negative_hours_excludes_keyword_acceptance_windows():
     covered = (12.5 - 10.0) + (3600.0 - 3599.8)
     assert negative_hours(ev, 3600.0) == pytest.approx((3600.0 - covered) / 3600.0)
     assert negative_hours([], 7200.0) == pytest.approx(2.0)
+
+
+def test_match_counts_repeat_triggers_apart_from_false_accepts():
+    """A second trigger just after a hit keyword's acceptance window (the word still in the model's context) is a
+    repeat, not a false accept; after a MISSED keyword, or beyond repeat_s, it is a false accept."""
+    from voxquant.eval.streaming import Event, match
+
+    ev = [Event(10.0, 11.0, "yes"), Event(20.0, 21.0, "yes")]
+    # 10.5 hits #1; 12.0 is 0.5 s after its window (11.5): repeat; 13.0 is 1.5 s after: false accept with repeat 1 s;
+    # 22.0 follows keyword #2, which was missed: false accept
+    r = match([10.5, 12.0, 13.0, 22.0], ev, repeat_s=1.0)
+    assert r.hits.tolist() == [True, False]
+    assert r.repeat_times_s.tolist() == [12.0]
+    assert r.false_accept_times_s.tolist() == [13.0, 22.0]
+    r0 = match([10.5, 12.0, 13.0, 22.0], ev)  # repeat_s 0: the Picovoice count
+    assert r0.repeat_times_s.size == 0 and r0.false_accept_times_s.tolist() == [12.0, 13.0, 22.0]
+    with pytest.raises(ConfigError):
+        match([1.0], ev, repeat_s=-1.0)

@@ -121,9 +121,11 @@ STAGES = ("melspectrogram", "embedding", "head")
 """Keys of a pipeline's stage paths."""
 QUANTIZED_STAGES = ("embedding", "head")
 """Stages a variant quantizes (the melspectrogram front-end stays float32)."""
-RULE = {"threshold": 0.5, "smooth_k": 1, "refractory_s": 1.0}
+RULE = {"threshold": 0.5, "smooth_k": 1, "refractory_s": 1.0, "repeat_s": 2.0}
 """Publisher's detection rule on the per-step probabilities (module docstring: threshold 0.5, no smoothing; the
-1.0 s cooldown is the project's, openWakeWord's own FP counter groups 4 s)."""
+1.0 s cooldown is the project's, openWakeWord's own FP counter groups 4 s). ``repeat_s`` 2.0: the pipeline's context
+(76 mel frames ~0.8 s + 16 embeddings of 80 ms = ~2 s) still holds a keyword for ~2 s after its end, so a trigger
+there is a repeat of that keyword, not a false accept (:func:`voxquant.eval.streaming.match`)."""
 FP_GROUPING_S = 50 * CHUNK_SAMPLES / OWW_SAMPLE_RATE
 """openWakeWord's ``get_false_positives(grouping_window=50)`` in seconds (4.0 s), for reference."""
 VARIANT_RECIPES = {"fp32": "fp32", "fp16": "fp16", "int8": "int8_static_minmax", "int8_embedding": "int8_static_minmax"}

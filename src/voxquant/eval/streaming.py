@@ -217,13 +217,16 @@ class MatchResult:
         hits: ``bool [E]`` per keyword event (sorted by start): was it detected.
         hit_times_s: ``float64 [E]`` first detection credited to each event (NaN if missed).
         keyword_spans: ``float64 [E, 2]`` (start_s, end_s) of the keyword events, in the order of ``hits``.
-        false_accept_times_s: ``float64 [F]`` detections outside every keyword acceptance window.
+        false_accept_times_s: ``float64 [F]`` detections outside every keyword acceptance window (repeats excluded).
+        repeat_times_s: ``float64 [R]`` repeat triggers: detections within ``repeat_s`` after the acceptance window
+            of a keyword that was already hit (the same utterance still in the model's context; see :func:`match`).
     """
 
     hits: np.ndarray
     hit_times_s: np.ndarray
     keyword_spans: np.ndarray
     false_accept_times_s: np.ndarray
+    repeat_times_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def n_false_accepts(self) -> int:
@@ -231,19 +234,24 @@ class MatchResult:
         return int(self.false_accept_times_s.size)
 
 
-def match(detections_s: Sequence[float], events: Iterable, hit_after_end_s: float = 0.5) -> MatchResult:
+def match(detections_s: Sequence[float], events: Iterable, hit_after_end_s: float = 0.5,
+          repeat_s: float = 0.0) -> MatchResult:
     """Match detections to keyword events (Picovoice wake-word benchmark convention).
 
     A detection at time ``d`` is inside the acceptance window of keyword event ``e`` when
     ``e.start_s <= d <= e.end_s + hit_after_end_s`` (0.5 s in Picovoice's benchmark). Detections are taken in time
     order; each one inside some window credits the earliest-starting not-yet-hit event whose window contains it
     (each event is hit at most once); a detection inside a window whose events are all hit already is neither a hit
-    nor a false accept. Every other detection (between events, or inside a non-keyword event) is a false accept.
+    nor a false accept. A detection within ``repeat_s`` seconds after the acceptance window of a keyword that was
+    hit is a **repeat trigger** (the same utterance still inside the model's context, e.g. a 1-s clip window that
+    still holds the word, firing again after the cooldown): counted apart, not a false accept (``repeat_s = 0``:
+    none). Every other detection (between events, or inside a non-keyword event) is a false accept.
 
     Args:
         detections_s: detection times in seconds.
         events: objects with ``start_s``, ``end_s``, ``is_keyword`` (e.g. :class:`Event`).
         hit_after_end_s: tolerance after the keyword's end, seconds.
+        repeat_s: length of the repeat-trigger zone after a hit keyword's acceptance window, seconds (>= 0).
 
     Returns:
         :class:`MatchResult`.
@@ -251,8 +259,8 @@ def match(detections_s: Sequence[float], events: Iterable, hit_after_end_s: floa
     Raises:
         DataError: an event without those attributes or with an invalid span; ConfigError: negative tolerance.
     """
-    if hit_after_end_s < 0:
-        raise ConfigError(f"hit_after_end_s must be >= 0, got {hit_after_end_s}")
+    if hit_after_end_s < 0 or repeat_s < 0:
+        raise ConfigError(f"hit_after_end_s and repeat_s must be >= 0, got {hit_after_end_s}, {repeat_s}")
     spans = _keyword_spans(events)
     dets = np.sort(np.asarray(detections_s, dtype=np.float64).ravel())
     n = spans.shape[0]
@@ -277,8 +285,15 @@ def match(detections_s: Sequence[float], events: Iterable, hit_after_end_s: floa
             hits[free[0]] = True
             hit_t[free[0]] = d
     fa = dets[~inside_any]
+    rep = np.zeros(fa.size, dtype=bool)
+    if repeat_s > 0 and hits.any() and fa.size:  # zones (hi, hi + repeat_s] after hit keywords, as a sorted union
+        z_lo = np.sort(hi[hits])
+        z_hi = z_lo + repeat_s
+        j = np.searchsorted(z_lo, fa, side="left") - 1  # last zone starting strictly before the detection
+        rep = (j >= 0) & (fa <= z_hi[np.maximum(j, 0)])
     return MatchResult(hits=hits, hit_times_s=hit_t, keyword_spans=spans,
-                       false_accept_times_s=np.asarray(fa, dtype=np.float64))
+                       false_accept_times_s=np.asarray(fa[~rep], dtype=np.float64),
+                       repeat_times_s=np.asarray(fa[rep], dtype=np.float64))
 
 
 def detection_latency_ms(result: MatchResult) -> dict:
@@ -315,6 +330,7 @@ class DetCurve:
         clusters: ``int64 [E]`` sampling unit of each keyword event (:func:`keyword_clusters`: its speaker when every
             keyword has one, else its source clip): a stream reuses each keyword clip many times, so the bootstrap
             resamples these units, not the events (events of one clip or speaker are not independent).
+        n_repeats: ``int64 [K]`` repeat triggers per threshold (:func:`match` ``repeat_s``; not false accepts).
     """
 
     thresholds: np.ndarray
@@ -325,6 +341,7 @@ class DetCurve:
     false_accept_times_s: list = field(repr=False)
     duration_h: float = 0.0
     clusters: np.ndarray | None = field(default=None, repr=False)
+    n_repeats: np.ndarray | None = field(default=None, repr=False)
 
 
 def keyword_clusters(events: Iterable) -> np.ndarray:
@@ -363,10 +380,11 @@ def _weighted_frr(hits: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 def det_curve(times_s: np.ndarray, probs: np.ndarray, events: Iterable, duration_h: float,
               thresholds: Sequence[float] | None = None, smooth_k: int = 1, refractory_s: float = 1.0,
-              hit_after_end_s: float = 0.5) -> DetCurve:
+              hit_after_end_s: float = 0.5, repeat_s: float = 0.0) -> DetCurve:
     """Sweep the detection threshold (openWakeWord-style) and give FRR and FA/h at each.
 
-    At each threshold: :func:`detect` (``smooth_k``, ``refractory_s``) then :func:`match` (``hit_after_end_s``).
+    At each threshold: :func:`detect` (``smooth_k``, ``refractory_s``) then :func:`match` (``hit_after_end_s``,
+    ``repeat_s``: repeat triggers of a hit keyword are counted in ``n_repeats``, not as false accepts).
     FA/h divides the false accepts by ``duration_h``: pass the hours of audio the false accepts can occur in (the
     whole stream, or only its negative part when keyword events are excluded, as Picovoice/openWakeWord report on
     background-only audio).
@@ -376,6 +394,8 @@ def det_curve(times_s: np.ndarray, probs: np.ndarray, events: Iterable, duration
         events: labelled events (``start_s``, ``end_s``, ``is_keyword``).
         duration_h: hours of audio, > 0.
         thresholds: increasing thresholds (default 0.00..1.00 step 0.01).
+        smooth_k, refractory_s: the detection rule (:func:`detect`).
+        hit_after_end_s, repeat_s: see :func:`match`.
 
     Returns:
         :class:`DetCurve` (FRR is non-decreasing and FA/h non-increasing in the threshold when
@@ -398,14 +418,16 @@ def det_curve(times_s: np.ndarray, probs: np.ndarray, events: Iterable, duration
         raise DataError("no keyword event: FRR is undefined")
     hits = np.zeros((th.size, n_kw), dtype=bool)
     fa_times = []
+    n_rep = np.zeros(th.size, dtype=np.int64)
     for i, thr in enumerate(th):
-        r = match(_refractory(t[s >= thr], float(refractory_s)), events, hit_after_end_s)
+        r = match(_refractory(t[s >= thr], float(refractory_s)), events, hit_after_end_s, repeat_s)
         hits[i] = r.hits
         fa_times.append(r.false_accept_times_s)
+        n_rep[i] = r.repeat_times_s.size
     n_fa = np.array([f.size for f in fa_times], dtype=np.int64)
     return DetCurve(thresholds=th, frr=1.0 - hits.mean(axis=1), fa_per_hour=n_fa / duration_h,
                     n_false_accepts=n_fa, hits=hits, false_accept_times_s=fa_times, duration_h=float(duration_h),
-                    clusters=keyword_clusters(events))
+                    clusters=keyword_clusters(events), n_repeats=n_rep)
 
 
 def _operating_point(frr: np.ndarray, fa: np.ndarray, fa_h: float, mode: str) -> float:
