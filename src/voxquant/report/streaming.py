@@ -12,8 +12,32 @@ from pathlib import Path
 from typing import Any
 
 
+def det_envelope(fa_per_hour, frr) -> list[tuple[float, float]]:
+    """The operating points a threshold can reach, as drawn on a DET curve: for each FA/h the lowest FRR at that FA/h
+    or below (the swept thresholds' points, sorted by FA/h, with FRR made non-increasing). Points at the same FA/h
+    with higher FRR (thresholds too high to fire at all, or a cooldown shifting detections) are not operating points
+    anyone would choose and are left out, so the line does not spike.
+
+    Args:
+        fa_per_hour, frr: ``[K]`` per threshold (fractions for FRR).
+
+    Returns:
+        ``[(fa_per_hour, frr)]`` sorted by FA/h, FRR non-increasing.
+    """
+    out: list[tuple[float, float]] = []
+    for fa, r in sorted((float(a), float(b)) for a, b in zip(fa_per_hour, frr)):
+        if out and r >= out[-1][1]:
+            continue
+        if out and fa == out[-1][0]:
+            out[-1] = (fa, r)
+        else:
+            out.append((fa, r))
+    return out
+
+
 def det_figure(data: Mapping) -> Any:
-    """DET curve of one stream condition: FRR (%) against false accepts per hour (log x), one line per variant.
+    """DET curve of one stream condition: FRR (%) against false accepts per hour (log x), one line per variant
+    (:func:`det_envelope` of the swept thresholds).
 
     Args:
         data: ``{"title": str, "targets": [FA/h...], "curves": {variant: {"fa_per_hour": [K], "frr": [K]}}}``
@@ -31,11 +55,10 @@ def det_figure(data: Mapping) -> Any:
     fig = _new_figure(5.6, 3.8)
     ax = fig.add_subplot(1, 1, 1)
     for name, c in curves.items():
-        fa = [max(float(x), floor) for x in c.get("fa_per_hour") or []]
-        frr = [100.0 * float(y) for y in c.get("frr") or []]
-        pts = sorted(zip(fa, frr))
+        pts = det_envelope(c.get("fa_per_hour") or [], c.get("frr") or [])
         if pts:
-            ax.step([p[0] for p in pts], [p[1] for p in pts], where="post", label=str(name), linewidth=1.6)
+            ax.step([max(p[0], floor) for p in pts], [100.0 * p[1] for p in pts], where="post", label=str(name),
+                    linewidth=1.6)
     for t in data.get("targets") or []:
         if t and t > 0 and math.isfinite(t):
             ax.axvline(float(t), color="#9ca3af", linestyle=":", linewidth=1.0)
