@@ -525,7 +525,10 @@ def _variant_records(cfg: "StreamConfig", store, kind) -> dict:
     for name, precision, desc in kind.variants(cfg.recipes):
         key = f"variant/{name}"
         rec = store.get(key, None)
-        if rec and not files_problem(rec.get("files"), base=None if rec.get("external") else out / "models"):
+        # intact at the recorded paths, or (a moved run folder) next to the run's models; kinds keep files in
+        # sub-folders or outside the run (published files), so the recorded paths are tried first
+        if rec and (not files_problem(rec.get("files"))
+                    or (not rec.get("external") and not files_problem(rec.get("files"), base=out / "models"))):
             recs[name] = rec
             continue
         if rec:

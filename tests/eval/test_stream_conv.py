@@ -162,6 +162,23 @@ def test_voxquant_stream_runs_the_dscnn_stream_kind(tmp_path, shared_data):
     t, p = stream_scores(OrtSession(rec["path"], threads=1), s.audio, meta["frontend"], meta["labels"].index("yes"))
     np.testing.assert_array_equal(store.get_array("stream/int8_static_minmax/noise_snr10"), p)
     assert len(rec["files"]) == 2 and any("live.int8_static_minmax" in f["path"] for f in rec["files"])
+    # resume: the kind keeps its files in a sub-folder of models/; nothing is rebuilt or rescored
+    import voxquant.eval.stream_conv as sc
+
+    def no_build(*a, **k):
+        raise AssertionError("rebuilt on resume")
+
+    def no_score(*a, **k):
+        raise AssertionError("rescored on resume")
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(sc.DSCNNStreamKind, "build", no_build)
+    mp.setattr(sc.DSCNNStreamKind, "score", no_score)
+    try:
+        again = run_stream(cfg)
+    finally:
+        mp.undo()
+    assert again["results"] == res["results"]
 
 
 def test_clips_through_stream_graph_equals_clip_model():
