@@ -536,23 +536,42 @@ def TorchFrontend(cfg: FrontendConfig):  # noqa: N802 - factory that returns an 
             mag = torch.fft.rfft(frames, n=cfg.n_fft, dim=-1).abs()
             if cfg.power != 1.0:
                 mag = mag.pow(cfg.power)
-            if cfg.spectrum_scale != 1.0:
-                mag = mag * cfg.spectrum_scale
-            if cfg.spectrum_floor:
-                mag = mag.clamp_min(cfg.spectrum_floor)
-            mel = mag @ self.mel_fb
-            if cfg.mel_floor:
-                mel = mel.clamp_min(cfg.mel_floor)
-            feat = _log(mel, cfg, xp=torch)
-            if self.dct is not None:
-                feat = feat @ self.dct
-            if cfg.feature_offset or cfg.feature_scale != 1.0:
-                feat = (feat + cfg.feature_offset) * cfg.feature_scale
-            if cfg.clip is not None:
-                feat = feat.clamp(cfg.clip[0], cfg.clip[1])
-            return feat
+            return torch_spectrum_features(mag, cfg, self.mel_fb, self.dct)
 
     return _TorchFrontend(cfg)
+
+
+def torch_spectrum_features(mag, cfg: FrontendConfig, mel_fb, dct=None):
+    """The front-end after the spectrum, in torch (shared by :func:`TorchFrontend` and the streaming graphs'
+    exportable per-frame MFCC, :class:`voxquant.models.streaming.FrameMFCC`): spectrum scale and floor, mel
+    filterbank, mel floor, log (``cfg.log``), DCT, feature offset/scale and clip, as :func:`compute_features`.
+
+    Args:
+        mag: ``torch.float32 [..., n_bins]`` magnitude spectrum raised to ``cfg.power``.
+        cfg: the front-end.
+        mel_fb: ``torch.float32 [n_bins, n_mels]`` filterbank (bins the caller kept).
+        dct: ``torch.float32 [n_mels, n_mfcc]`` or ``None`` (log-mel).
+
+    Returns:
+        ``torch.float32 [..., F]``.
+    """
+    import torch
+
+    if cfg.spectrum_scale != 1.0:
+        mag = mag * cfg.spectrum_scale
+    if cfg.spectrum_floor:
+        mag = mag.clamp_min(cfg.spectrum_floor)
+    mel = mag @ mel_fb
+    if cfg.mel_floor:
+        mel = mel.clamp_min(cfg.mel_floor)
+    feat = _log(mel, cfg, xp=torch)
+    if dct is not None:
+        feat = feat @ dct
+    if cfg.feature_offset or cfg.feature_scale != 1.0:
+        feat = (feat + cfg.feature_offset) * cfg.feature_scale
+    if cfg.clip is not None:
+        feat = feat.clamp(cfg.clip[0], cfg.clip[1])
+    return feat
 
 
 #: voxquant's default front-end (the MLPerf Tiny KWS MFCC shape, no audio normalisation): 49 x 10 per second.

@@ -172,6 +172,28 @@ def stream_scores(session, audio: np.ndarray, frontend, keyword_index: int,
     return (starts + frontend.clip_samples) / float(frontend.sample_rate), softmax(y, axis=1)[:, keyword_index]
 
 
+def _ping_pong_bindings(sess, x: np.ndarray, out: np.ndarray) -> tuple[list, list]:
+    """Two ONNX Runtime IO bindings of a live graph (input 0 = ``x``, output 0 = ``out``, then states): call ``p``
+    reads the state buffers ``st[p]`` and writes ``st[1 - p]``, so a hop allocates and converts nothing
+    (kws_streaming's external state, kept by the caller).
+
+    Returns:
+        ``(st, bindings)``: ``st[p]`` = zeroed ``float32`` state arrays in input order, ``bindings[p]``.
+    """
+    ins, outs = sess.get_inputs(), sess.get_outputs()
+    st = [[np.zeros(i.shape, np.float32) for i in ins[1:]] for _ in range(2)]
+    binds = []
+    for p in range(2):
+        b = sess.io_binding()
+        b.bind_input(ins[0].name, "cpu", 0, np.float32, list(x.shape), x.ctypes.data)
+        b.bind_output(outs[0].name, "cpu", 0, np.float32, list(out.shape), out.ctypes.data)
+        for i, o, a, z in zip(ins[1:], outs[1:], st[p], st[1 - p]):
+            b.bind_input(i.name, "cpu", 0, np.float32, list(a.shape), a.ctypes.data)
+            b.bind_output(o.name, "cpu", 0, np.float32, list(z.shape), z.ctypes.data)
+        binds.append(b)
+    return st, binds
+
+
 class LiveStream:
     """The live graph driven hop by hop (external state kept here), from zero states.
 
@@ -210,22 +232,11 @@ class LiveStream:
         """Zero states and a fresh incremental front-end."""
         from voxquant.eval.streaming import IncrementalFrontend
 
-        ins, outs = self.sess.get_inputs(), self.sess.get_outputs()
+        outs = self.sess.get_outputs()
         f = self.frontend.n_features
-        # ping-pong state buffers bound once (ONNX Runtime IO binding): call p reads _st[p] and writes _st[1 - p],
-        # so a hop allocates nothing and converts nothing (kws_streaming's external state, kept by the caller)
         self._feat = np.zeros((1, 1, self.hop_frames, f), np.float32)
-        self._st = [[np.zeros(i.shape, np.float32) for i in ins[1:]] for _ in range(2)]
         self._out = np.zeros((self.hop_frames // 2, int(outs[0].shape[1])), np.float32)
-        self._bind = []
-        for p in range(2):
-            b = self.sess.io_binding()
-            b.bind_input(ins[0].name, "cpu", 0, np.float32, list(self._feat.shape), self._feat.ctypes.data)
-            b.bind_output(outs[0].name, "cpu", 0, np.float32, list(self._out.shape), self._out.ctypes.data)
-            for i, o, a, z in zip(ins[1:], outs[1:], self._st[p], self._st[1 - p]):
-                b.bind_input(i.name, "cpu", 0, np.float32, list(a.shape), a.ctypes.data)
-                b.bind_output(o.name, "cpu", 0, np.float32, list(z.shape), z.ctypes.data)
-            self._bind.append(b)
+        self._st, self._bind = _ping_pong_bindings(self.sess, self._feat, self._out)
         self._p = 0
         self._fe = IncrementalFrontend(self.frontend)
         self._frames = np.zeros((0, f), np.float32)
@@ -626,19 +637,10 @@ class LiveAudioStream:
 
     def reset(self) -> None:
         """Zero states, empty sample buffer (the next samples prime the audio tail)."""
-        ins, outs = self.sess.get_inputs(), self.sess.get_outputs()
+        outs = self.sess.get_outputs()
         self._audio = np.zeros((1, self.hop_samples), np.float32)
-        self._st = [[np.zeros(i.shape, np.float32) for i in ins[1:]] for _ in range(2)]
         self._out = np.zeros(tuple(int(d) for d in outs[0].shape), np.float32)
-        self._bind = []
-        for p in range(2):
-            b = self.sess.io_binding()
-            b.bind_input(ins[0].name, "cpu", 0, np.float32, list(self._audio.shape), self._audio.ctypes.data)
-            b.bind_output(outs[0].name, "cpu", 0, np.float32, list(self._out.shape), self._out.ctypes.data)
-            for i, o, a, z in zip(ins[1:], outs[1:], self._st[p], self._st[1 - p]):
-                b.bind_input(i.name, "cpu", 0, np.float32, list(a.shape), a.ctypes.data)
-                b.bind_output(o.name, "cpu", 0, np.float32, list(z.shape), z.ctypes.data)
-            self._bind.append(b)
+        self._st, self._bind = _ping_pong_bindings(self.sess, self._audio, self._out)
         self._p = 0
         self._primed = 0  # samples of the initial audio tail received so far
         self._pending = np.zeros(0, np.float32)  # samples of an incomplete hop

@@ -243,26 +243,9 @@ class FrameMFCC(nn.Module):
         mag = power if cfg.power == 2.0 else torch.sqrt(power)
         if cfg.power not in (1.0, 2.0):
             mag = mag.pow(cfg.power)
-        if cfg.spectrum_scale != 1.0:
-            mag = mag * cfg.spectrum_scale
-        if cfg.spectrum_floor:
-            mag = mag.clamp_min(cfg.spectrum_floor)
-        mel = mag @ self.mel_fb
-        if cfg.mel_floor:
-            mel = mel.clamp_min(cfg.mel_floor)
-        if cfg.log != "none":
-            mel = mel + cfg.log_offset
-            mel = {"ln": torch.log, "log2": torch.log2, "log10": torch.log10, "db": torch.log10}[cfg.log](mel)
-            if cfg.log == "db":
-                mel = mel * 10.0
-        else:
-            mel = mel + cfg.log_offset
-        feat = mel @ self.dct if self.dct is not None else mel
-        if cfg.feature_offset or cfg.feature_scale != 1.0:
-            feat = (feat + cfg.feature_offset) * cfg.feature_scale
-        if cfg.clip is not None:
-            feat = feat.clamp(cfg.clip[0], cfg.clip[1])
-        return feat
+        from voxquant.audio.frontend import torch_spectrum_features
+
+        return torch_spectrum_features(mag, cfg, self.mel_fb, self.dct)
 
 
 class LiveGraphWithFrontend(nn.Module):
