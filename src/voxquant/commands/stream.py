@@ -55,8 +55,10 @@ def add_commands(sub) -> None:
                        "words, real noise and rooms), slides the model over them and reports DET curves and FRR at "
                        "FA/h targets with bootstrap CIs per variant and condition. Resumes in an existing --out.")
     s.add_argument("--out", help=f"output folder (resumes if it exists) [{d['out_dir']}]")
-    s.add_argument("--model", help="voxquant weights, model spec (.toml) or zoo name; default: the bundled DS-CNN; "
-                   "or a natively stateful model: microwakeword-alexa (also -hey_jarvis, -hey_mycroft, -okay_nabu) or a "
+    s.add_argument("--model", help="voxquant weights, model spec (.toml) or zoo name (e.g. mlperf-tiny-sww-fp32); "
+                   "default: the bundled DS-CNN; dscnn-stream (streaming DS-CNN, exact stream graph); "
+                   "openwakeword-alexa / -hey_mycroft (openWakeWord v0.1 pipeline); or a natively stateful model: "
+                   "microwakeword-alexa (also -hey_jarvis, -hey_mycroft, -okay_nabu) or a "
                    "microWakeWord v2 .tflite path (variants fp32 = dequantized float reference, int8 = as published)")
     s.add_argument("--keyword", help="the wake word, one of the model's labels [yes for clip models, else the model's word]")
     s.add_argument("--recipes", help=f"comma-separated recipes (fp32 always included) [{d['recipes']}]")
