@@ -212,13 +212,9 @@ class LiveStream:
     """
 
     def __init__(self, path: str | Path, frontend, threads: int = 1):
-        import onnxruntime as ort
+        from voxquant.backends.onnxruntime import OrtSession
 
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = int(threads)
-        so.inter_op_num_threads = 1
-        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        self.sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        self.sess = OrtSession(Path(path), threads=int(threads)).sess  # the project's CPU session settings
         ins = self.sess.get_inputs()
         if len(ins) < 3 or ins[0].name != "features":
             raise ModelError("not a streaming DS-CNN live graph (inputs features + states)", Path(path))
@@ -622,13 +618,9 @@ class LiveAudioStream:
     """
 
     def __init__(self, path: str | Path, threads: int = 1):
-        import onnxruntime as ort
+        from voxquant.backends.onnxruntime import OrtSession
 
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = int(threads)
-        so.inter_op_num_threads = 1
-        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        self.sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        self.sess = OrtSession(Path(path), threads=int(threads)).sess  # the project's CPU session settings
         ins = self.sess.get_inputs()
         if len(ins) < 3 or ins[0].name != "audio" or ins[1].name != "audio_tail":
             raise ModelError("not an audio-in streaming DS-CNN live graph (inputs audio, audio_tail, states)", Path(path))
