@@ -14,6 +14,7 @@ from voxquant.cli import main
 from voxquant.errors import ConfigError
 from voxquant.paths import ensure_writable_dir
 from voxquant.pipeline import RunConfig
+from cli_checks import assert_one_line_error  # noqa: E402  (shared CLI bad-input contract)
 
 
 @pytest.fixture(autouse=True)
@@ -34,15 +35,6 @@ def _no_work(monkeypatch):
 def _err(capsys, *argv):
     code = main(list(argv))
     return code, capsys.readouterr().err
-
-
-def _one_line(code, err, *needles):
-    assert code == 2, err
-    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith("error: ") and "Traceback" not in err
-    for n in needles:
-        assert n in lines[0], (n, lines[0])
 
 
 RUN_CASES = [
@@ -79,35 +71,35 @@ RUN_CASES = [
 @pytest.mark.parametrize("extra,option,value", [c if len(c) == 3 else (*c, "") for c in RUN_CASES])
 def test_run_option_refused(capsys, tmp_path, extra, option, value):
     code, err = _err(capsys, "run", "--out", str(tmp_path / "o"), *extra)
-    _one_line(code, err, option, value)
+    assert_one_line_error(code, err, option, value)
     assert not (tmp_path / "o").exists()  # nothing created
 
 
 def test_argparse_error_is_one_line(capsys):
     code, err = _err(capsys, "run", "--calib-n", "abc")
-    _one_line(code, err, "--calib-n: invalid int value 'abc'", "voxquant run --help")
+    assert_one_line_error(code, err, "--calib-n: invalid int value 'abc'", "voxquant run --help")
     code, err = _err(capsys, "bogus-command")
-    _one_line(code, err, "bogus-command")
+    assert_one_line_error(code, err, "bogus-command")
     code, err = _err(capsys, "predict")  # a required positional missing
-    _one_line(code, err, "files")
+    assert_one_line_error(code, err, "files")
 
 
 def test_out_is_a_file(capsys, tmp_path):
     f = tmp_path / "taken.txt"
     f.write_text("x")
-    _one_line(*_err(capsys, "run", "--out", str(f)), "--out", "taken.txt", "is a file")
-    _one_line(*_err(capsys, "run", "--out", str(f / "sub")), "--out", "below", "taken.txt")
+    assert_one_line_error(*_err(capsys, "run", "--out", str(f)), "--out", "taken.txt", "is a file")
+    assert_one_line_error(*_err(capsys, "run", "--out", str(f / "sub")), "--out", "below", "taken.txt")
 
 
 def test_out_not_writable(capsys):
-    _one_line(*_err(capsys, "run", "--out", "/proc/x"), "--out", "/proc/x")
-    _one_line(*_err(capsys, "quantize", "--out", "/proc/x"), "--out", "/proc/x")
-    _one_line(*_err(capsys, "benchmark", "--out", "/proc/x"), "--out", "/proc/x")
+    assert_one_line_error(*_err(capsys, "run", "--out", "/proc/x"), "--out", "/proc/x")
+    assert_one_line_error(*_err(capsys, "quantize", "--out", "/proc/x"), "--out", "/proc/x")
+    assert_one_line_error(*_err(capsys, "benchmark", "--out", "/proc/x"), "--out", "/proc/x")
 
 
 def test_out_dangling_symlink(capsys, tmp_path):
     (tmp_path / "link").symlink_to(tmp_path / "nowhere" / "deeper")
-    _one_line(*_err(capsys, "run", "--out", str(tmp_path / "link")), "--out", "dangling")
+    assert_one_line_error(*_err(capsys, "run", "--out", str(tmp_path / "link")), "--out", "dangling")
 
 
 def test_ensure_writable_dir_leaves_nothing(tmp_path):
@@ -126,7 +118,7 @@ def test_toml_values_are_validated_too(capsys, tmp_path):
                          ("eval_threads = 0", "eval_threads"), ("recipes = []", "--recipes"),
                          ("seed = -3", "--seed"), ("max_drop = nan", "--max-drop")):
         p.write_text(line + "\n")
-        _one_line(*_err(capsys, "run", "--config", str(p), "--out", str(tmp_path / "o")), needle)
+        assert_one_line_error(*_err(capsys, "run", "--config", str(p), "--out", str(tmp_path / "o")), needle)
 
 
 def test_python_api_validates(tmp_path):
@@ -177,11 +169,11 @@ def test_python_api_validates(tmp_path):
 ])
 def test_other_commands_refuse_bad_values(capsys, tmp_path, monkeypatch, argv, needle):
     monkeypatch.chdir(tmp_path)  # default output folders land in tmp
-    _one_line(*_err(capsys, *argv), needle)
+    assert_one_line_error(*_err(capsys, *argv), needle)
 
 
 def test_train_out_is_a_folder(capsys, tmp_path):
-    _one_line(*_err(capsys, "train", "--out", str(tmp_path)), "--out", "is a folder")
+    assert_one_line_error(*_err(capsys, "train", "--out", str(tmp_path)), "--out", "is a folder")
 
 
 # ------------------------------------------------------------------------------------------------ properties
@@ -198,7 +190,7 @@ def test_property_int_options(capsys, tmp_path, option, data):
     value = data.draw(st.one_of(st.integers(max_value=low - 1, min_value=-(2**70)),
                                 st.sampled_from(["nan", "inf", "1.5", "x", "1e3"])))
     code, err = _err(capsys, "run", "--out", str(tmp_path / "o"), option, str(value))
-    _one_line(code, err, option)
+    assert_one_line_error(code, err, option)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -207,7 +199,7 @@ def test_property_float_options(capsys, tmp_path, option, value):
     if option == "--max-drop" and 0 <= value <= 100:
         return
     code, err = _err(capsys, "run", "--out", str(tmp_path / "o"), option, repr(value))
-    _one_line(code, err, option)
+    assert_one_line_error(code, err, option)
 
 
 def test_toml_accepts_fractional_snrs(tmp_path):

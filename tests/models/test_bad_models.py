@@ -20,6 +20,7 @@ from voxquant.models.checks import check_model_io, check_onnx_file, copy_onnx
 from voxquant.models.train import load_weights
 
 from onnx_builders import make_onnx  # noqa: E402  (shared with the bad-input corpus)
+from cli_checks import assert_one_line_error  # noqa: E402  (shared CLI bad-input contract)
 
 FE = "voxquant-mfcc-49x10"
 
@@ -40,15 +41,6 @@ def _ext_missing(folder: Path) -> Path:
     p = make_onnx(folder / "ext" / "ext_model.onnx", external=True)
     (folder / "ext" / "ext_model.onnx.data").unlink()
     return p
-
-
-def _assert_one_line(code, err, *needles):
-    assert code == 2, err
-    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith("error: ") and "Traceback" not in err
-    for n in needles:
-        assert n in lines[0], (n, lines[0])
 
 
 def _run(capsys, *argv):
@@ -134,7 +126,7 @@ def test_resolve_model_export_checks_nan_and_width(tmp_path):
 def test_predict_onnx(capsys, tmp_path, wav, name, kw, words):
     p = make_onnx(tmp_path / name, **kw)
     code, out, err = _run(capsys, "predict", "--onnx", p, wav)
-    _assert_one_line(code, err, name, words)
+    assert_one_line_error(code, err, name, words)
     assert not out
 
 
@@ -143,7 +135,7 @@ def test_predict_onnx_external_data(capsys, tmp_path, wav):
     code, out, err = _run(capsys, "predict", "--onnx", ok, wav)
     assert code == 0 and "%" in out, err
     code, out, err = _run(capsys, "predict", "--onnx", _ext_missing(tmp_path), wav)
-    _assert_one_line(code, err, "ext_model.onnx", "ext_model.onnx.data", "missing")
+    assert_one_line_error(code, err, "ext_model.onnx", "ext_model.onnx.data", "missing")
 
 
 @pytest.mark.parametrize("name, kw, words", BAD)
@@ -151,7 +143,7 @@ def test_quantize_onnx_refuses_and_writes_nothing(capsys, tmp_path, name, kw, wo
     p = make_onnx(tmp_path / name, **kw)
     out = tmp_path / "q"
     code, _, err = _run(capsys, "quantize", "--onnx", p, "--frontend", FE, "--recipes", "int8_dynamic", "--out", out)
-    _assert_one_line(code, err, name, words)
+    assert_one_line_error(code, err, name, words)
     assert not list(out.glob("*.onnx"))
 
 
@@ -163,13 +155,13 @@ def test_quantize_onnx_good_and_external_data(capsys, tmp_path):
     assert (tmp_path / "q" / "m.fp32.onnx").is_file() or list((tmp_path / "q").glob("*fp32*.onnx"))
     code, _, err = _run(capsys, "quantize", "--onnx", _ext_missing(tmp_path), "--frontend", FE, "--recipes",
                         "int8_dynamic", "--out", tmp_path / "q2")
-    _assert_one_line(code, err, "ext_model.onnx", "missing")
+    assert_one_line_error(code, err, "ext_model.onnx", "missing")
 
 
 def test_bench_refuses_wrong_width(capsys, tmp_path):
     p = make_onnx(tmp_path / WIDTH[0], **WIDTH[1])
     code, _, err = _run(capsys, "bench", p, "--runs", "2", "--warmup", "1")
-    _assert_one_line(code, err, WIDTH[0], WIDTH[2])
+    assert_one_line_error(code, err, WIDTH[0], WIDTH[2])
 
 
 @pytest.mark.parametrize("name, kw, words", [BAD[0], BAD[2], BAD[3], BAD[4], BAD[5], WIDTH])
@@ -177,14 +169,14 @@ def test_run_with_bad_onnx(capsys, tmp_path, shared_data, name, kw, words):
     p = make_onnx(tmp_path / name, **kw)
     code, _, err = _run(capsys, "run", "--model", p, "--frontend", FE, "--labels", "sc12", "--limit", "24",
                         "--recipes", "fp32", "--backends", "onnx", "--out", tmp_path / "run", "--quiet")
-    _assert_one_line(code, err, name)
+    assert_one_line_error(code, err, name)
     assert any(w in err for w in (words, "40x10", "[1, 1, 40, 10]")), err
 
 
 def test_eval_with_missing_external_data(capsys, tmp_path, shared_data):
     code, _, err = _run(capsys, "eval", "--model", _ext_missing(tmp_path), "--frontend", FE, "--labels", "sc12",
                         "--limit", "24", "--out", tmp_path / "ev", "--quiet")
-    _assert_one_line(code, err, "ext_model.onnx", "missing")
+    assert_one_line_error(code, err, "ext_model.onnx", "missing")
 
 
 # ---------------------------------------------------------------------------------------------------- .pt weights
@@ -234,7 +226,7 @@ def test_bad_weights(tmp_path, capsys, wav, name, kw, exc, file, words):
         load_weights(p)
     assert e.value.path.name == file
     code, out, err = _run(capsys, "predict", "--weights", p, wav)
-    _assert_one_line(code, err, file, words)
+    assert_one_line_error(code, err, file, words)
     assert "unpickled" not in out
 
 
