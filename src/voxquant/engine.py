@@ -154,7 +154,7 @@ def plan_matrix(recipes, backends) -> tuple[list[VariantSpec], list[dict]]:
     return plan, skipped
 
 
-def predict_scores(session, x: np.ndarray, batch: int = 512) -> np.ndarray:
+def predict_scores(session, x: np.ndarray, batch: int = 512, *, ndim: int = 2) -> np.ndarray:
     """Output scores of ``x`` through ``session`` in batches: THE batched inference loop of voxquant.
 
     :func:`predict` (top-1 ids) is this plus an argmax; callers that need the scores themselves (an argmax restricted
@@ -164,12 +164,15 @@ def predict_scores(session, x: np.ndarray, batch: int = 512) -> np.ndarray:
         session: a :class:`~voxquant.backends.base.Session` (anything with ``run(float32 [n, ...]) -> [n, C]``).
         x: ``float32 [N, ...]`` model inputs.
         batch: clips per call.
+        ndim: dimensions of the output: 2 = ``[N, C]`` class scores; 3 = e.g. CTC log-probabilities
+            ``[N, T', V]`` (the sequence task).
 
     Returns:
-        ``float32 [N, C]`` (``[0, 0]`` for ``N = 0``).
+        ``float32 [N, C]`` (``[0, 0]`` for ``N = 0``), or ``[N, ...]`` with ``ndim`` dimensions.
 
     Raises:
-        ModelError: the model's outputs are not ``[n, C]`` scores (one row per input clip) or contain NaN / Inf.
+        ModelError: the model's outputs are not ``[n, C]`` scores (one row per input clip; ``ndim`` dimensions) or
+            contain NaN / Inf.
     """
     from voxquant.errors import ModelError
 
@@ -177,12 +180,13 @@ def predict_scores(session, x: np.ndarray, batch: int = 512) -> np.ndarray:
     for i in range(0, len(x), batch):
         xb = x[i : i + batch]
         s = np.asarray(session.run(xb))
-        if s.ndim != 2 or s.shape[0] != len(xb):
-            raise ModelError(f"model output has shape {list(s.shape)}; expected [N, classes]")
+        if s.ndim != ndim or s.shape[0] != len(xb):
+            want = "[N, classes]" if ndim == 2 else f"{ndim} dimensions, one row per input"
+            raise ModelError(f"model output has shape {list(s.shape)}; expected {want}")
         if not np.all(np.isfinite(s)):
             raise ModelError("model output contains NaN or Inf")
         out.append(s.astype(np.float32, copy=False))
-    return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
+    return np.concatenate(out) if out else np.zeros((0,) * ndim, dtype=np.float32)
 
 
 def predict(session, x: np.ndarray, batch: int = 512) -> np.ndarray:
@@ -234,6 +238,12 @@ class MatrixInputs:
         latency_files: audio files for end-to-end latency.
         recipe_context: keyword context every ONNX Runtime recipe receives (QAT and mixed precision need the
             float weights and dev data).
+        task: how a session's outputs become per-clip results; ``None`` = classification (top-1 of ``[N, C]``
+            scores against ``y``). Another task (e.g. :class:`voxquant.sequence_run.SequenceTask`: CTC decoding
+            and word errors) is an object with ``check_output(session, x, path)`` (raise ``ModelError`` for a model
+            whose outputs do not fit) and ``score(session, slice_name, x) -> {"correct": bool [N], "pred": int64
+            [N, ...] (the decision per clip: rows compared between variants), "metrics": dict (the cell), "arrays":
+            {name: array} (stored as ``<name>/<variant>/<slice>``)}``; ``y`` and ``labels`` are then unused.
     """
 
     fp32_onnx: Path
@@ -246,6 +256,7 @@ class MatrixInputs:
     layout: str = "nchw"
     latency_files: list = field(default_factory=list)
     recipe_context: dict = field(default_factory=dict)
+    task: object = None
 
 
 @dataclass
@@ -556,7 +567,6 @@ def run_matrix(store, out_dir: Path, plan: list[VariantSpec], inputs: MatrixInpu
         VoxquantError: bad input (a toolchain failure is a ``failed`` row instead).
     """
     from voxquant.backends.table import get_backend
-    from voxquant.eval.metrics import classification_metrics
 
     settings = settings or MatrixSettings()
     out_dir = Path(out_dir)
@@ -624,8 +634,11 @@ def run_matrix(store, out_dir: Path, plan: list[VariantSpec], inputs: MatrixInpu
                             with toolchain_output(out_dir, f"load {spec.name}"):  # runtime banners -> toolchain.log
                                 sess = get_backend(spec.backend).load(Path(cell["path"]), threads=settings.eval_threads)
                             if spec.name == REFERENCE:
-                                check_output_width(sess, slice_x(name, fn), len(inputs.labels), Path(cell["path"]))
-                        pred = predict(sess, slice_x(name, fn))
+                                if inputs.task is not None:
+                                    inputs.task.check_output(sess, slice_x(name, fn), Path(cell["path"]))
+                                else:
+                                    check_output_width(sess, slice_x(name, fn), len(inputs.labels), Path(cell["path"]))
+                        scored = _score(inputs, sess, name, slice_x(name, fn), y)
                     except VoxquantError as exc:
                         if spec.name == REFERENCE:
                             raise
@@ -637,9 +650,11 @@ def run_matrix(store, out_dir: Path, plan: list[VariantSpec], inputs: MatrixInpu
                         store.put(key, {**cell, "status": "failed",
                                         "error": f"built, but running it failed: {type(exc).__name__}: {one_line(exc)}"})
                         break
-                    store.put_array(f"pred/{spec.name}/{name}", pred)
-                    store.put_array(ckey, pred == y)
-                    store.put(ckey, classification_metrics(y, pred, inputs.labels))
+                    store.put_array(f"pred/{spec.name}/{name}", scored["pred"])
+                    for aname, arr in scored.get("arrays", {}).items():
+                        store.put_array(f"{aname}/{spec.name}/{name}", arr)
+                    store.put_array(ckey, scored["correct"])
+                    store.put(ckey, scored["metrics"])
                 if prog:
                     prog.update(task, advance=1, description=f"{spec.name} / {name}")
             if (spec.backend == REFERENCE_BACKEND and store.get(key)["status"] == "ok" and _is_qdq(Path(cell["path"]))
@@ -648,15 +663,30 @@ def run_matrix(store, out_dir: Path, plan: list[VariantSpec], inputs: MatrixInpu
 
                 name, fn = inputs.slices[0]
                 x = slice_x(name, fn)
-                sim = predict(OrtSession(Path(cell["path"]), threads=settings.eval_threads, optimization="basic"), x)
-                kern = predict(sess or OrtSession(Path(cell["path"]), threads=settings.eval_threads), x)
-                store.put(f"kernel_check/{spec.name}", {"qdq_simulated_accuracy": float((sim == y).mean()),
-                                                        "kernel_accuracy": float((kern == y).mean()),
-                                                        "agreement": float((sim == kern).mean())})
+                sim = _score(inputs, OrtSession(Path(cell["path"]), threads=settings.eval_threads, optimization="basic"),
+                             name, x, y)
+                kern = _score(inputs, sess or OrtSession(Path(cell["path"]), threads=settings.eval_threads), name, x, y)
+                same = np.all((sim["pred"] == kern["pred"]).reshape(len(sim["pred"]), -1), axis=1)
+                store.put(f"kernel_check/{spec.name}", {"qdq_simulated_accuracy": float(sim["correct"].mean()),
+                                                        "kernel_accuracy": float(kern["correct"].mean()),
+                                                        "agreement": float(same.mean())})
             if sess is not None and hasattr(sess, "close"):
                 sess.close()
     _measure_latency(store, plan, inputs, settings)
     return built
+
+
+def _score(inputs: MatrixInputs, session, slice_name: str, x: np.ndarray, y: np.ndarray) -> dict:
+    """Per-clip results of one slice: the task's ``score`` (:class:`MatrixInputs`), else classification (top-1 of
+    :func:`predict` against ``y``)."""
+    if inputs.task is not None:
+        res = inputs.task.score(session, slice_name, x)
+        res["correct"] = np.asarray(res["correct"], dtype=bool)
+        return res
+    from voxquant.eval.metrics import classification_metrics
+
+    pred = predict(session, x)
+    return {"correct": pred == y, "pred": pred, "metrics": classification_metrics(y, pred, inputs.labels), "arrays": {}}
 
 
 def latency_note(backend: str) -> str | None:
