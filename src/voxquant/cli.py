@@ -114,7 +114,7 @@ def cmd_run(a) -> int:
 
     cfg = run_config_from_args(a)
     res = run(cfg)
-    results = "stream_results.json" if cfg.task == "stream" else "results.json"
+    results = {"stream": "stream_results.json", "sequence": "sequence_results.json"}.get(cfg.task, "results.json")
     print(f"wrote {cfg.out_dir / 'report.html'}, {cfg.out_dir / results} ({res['seconds']:.0f} s)")
     return 0
 
@@ -371,7 +371,9 @@ def build_parser() -> argparse.ArgumentParser:
     from voxquant.pipeline import TASKS
 
     r.add_argument("--task", help=f"what to evaluate: {', '.join(TASKS)} (stream: always-on wake word on continuous "
-                   f"streams, as voxquant stream; --max-drop is then the allowed FRR increase in pp) [{rd['task']}]")
+                   f"streams, as voxquant stream; --max-drop is then the allowed FRR increase in pp; sequence: multi-word "
+                   f"command models (CTC; --model conv|conformer|weights.pt) on real accented connected digits, "
+                   f"--max-drop is then the allowed WER increase in pp) [{rd['task']}]")
     r.add_argument("--keyword", help="--task stream: the wake word, one of the model's labels [yes]")
     r.add_argument("--hours", type=float, help="--task stream: stream length per condition, hours [3.0]")
     r.add_argument("--conditions", help="--task stream: comma list of clean, noise_snr<dB>, reverb_<room>, far_field "

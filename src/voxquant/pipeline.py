@@ -17,7 +17,9 @@ output folder resumes and recomputes nothing already done):
 
 ``task`` chooses the evaluation (:data:`TASKS`, one line per task): ``"clip"`` is the above; ``"stream"`` judges the
 same variants as always-on wake-word detectors on continuous streams (:func:`voxquant.streaming_run.run_stream`,
-configured from the RunConfig by :func:`stream_config`).
+configured from the RunConfig by :func:`stream_config`); ``"sequence"`` evaluates multi-word command models (CTC)
+on real accented connected digits and held-out synthetic commands (:func:`voxquant.sequence_run.run_sequence`,
+configured by :func:`sequence_config`).
 """
 
 from __future__ import annotations
@@ -272,6 +274,7 @@ def kernel_check_section(variants: list[dict]) -> dict | None:
 TASKS = {
     "clip": lambda cfg: run_clip(cfg),   # the matrix on clips: results.json / report.html
     "stream": lambda cfg: _run_stream(cfg),  # always-on wake word on continuous streams: stream_results.json
+    "sequence": lambda cfg: _run_sequence(cfg),  # multi-word commands (CTC): sequence_results.json
 }
 
 
@@ -351,6 +354,51 @@ def _run_stream(cfg: RunConfig) -> dict:
     from voxquant.streaming_run import run_stream
 
     return run_stream(stream_config(cfg))
+
+
+def sequence_config(cfg: RunConfig):
+    """The :class:`voxquant.sequence_run.SequenceConfig` of a ``task="sequence"`` RunConfig.
+
+    Mapped: ``out_dir``, ``model`` (``None`` = the bundled convolutional model ``conv``), ``backends``, ``data``,
+    ``seed``, ``n_boot``, ``max_drop`` (the WER increase budget, pp), ``reverb``, ``far_field``, ``far_field_snr``,
+    ``eval_threads``, ``data_root``, ``progress``, ``recipe_options``; ``recipes``, ``snrs``, ``calib_n``,
+    ``group_by``, ``threads`` and ``latency_runs`` when they differ from the clip task's defaults (else the sequence
+    defaults: :data:`voxquant.sequence_run.SEQ_RECIPES`, SNRs 10 and 0 dB, 100 calibration sequences, accent and
+    native groups, RTF on 1 thread from 30 runs).
+
+    Raises:
+        ConfigError: a field the sequence task cannot honour (``--test-set``, ``--calib``, ``--noise``, ``--rirs``,
+            ``--labels``, ``--frontend``, ``--limit``), naming its option.
+    """
+    from voxquant.sequence_run import SequenceConfig
+
+    unsupported = {"test_set": None, "calib": None, "noise": None, "rirs": None, "labels": None, "frontend": None,
+                   "limit": None}
+    for name, default in unsupported.items():
+        if getattr(cfg, name) != default:
+            opt = RunConfig.OPTIONS.get(name, name)
+            raise ConfigError(f"{opt} ({name}): not supported with --task sequence; got {getattr(cfg, name)!r}",
+                              hint="sequence data: --data alphanumeric-accents (default) or a manifest path,label "
+                                   "(label = the spoken words)")
+    base = RunConfig()
+    kw = {"out_dir": Path(cfg.out_dir), "model": cfg.model if cfg.model is not None else "conv",
+          "backends": tuple(cfg.backends), "data": cfg.data, "seed": cfg.seed, "n_boot": cfg.n_boot,
+          "max_drop": cfg.max_drop, "reverb": cfg.reverb, "far_field": cfg.far_field,
+          "far_field_snr": cfg.far_field_snr, "eval_threads": cfg.eval_threads, "data_root": cfg.data_root,
+          "progress": cfg.progress, "recipe_options": dict(cfg.recipe_options)}
+    for name in ("recipes", "snrs", "calib_n", "group_by", "threads", "latency_runs"):
+        v = getattr(cfg, name)
+        if (tuple(v) if isinstance(v, (list, tuple)) else v) != (tuple(getattr(base, name)) if isinstance(
+                getattr(base, name), (list, tuple)) else getattr(base, name)):
+            kw[name] = tuple(v) if isinstance(v, (list, tuple)) else v
+    return SequenceConfig(**kw)
+
+
+def _run_sequence(cfg: RunConfig) -> dict:
+    """``task="sequence"``: :func:`voxquant.sequence_run.run_sequence` on :func:`sequence_config`."""
+    from voxquant.sequence_run import run_sequence
+
+    return run_sequence(sequence_config(cfg))
 
 
 def run_clip(cfg: RunConfig | None = None) -> dict:

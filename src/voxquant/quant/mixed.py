@@ -295,6 +295,11 @@ def mixed(fp32_onnx: Path, out: Path, calibration: np.ndarray, weights=UNSET, da
     Raises:
         ConfigError: bad budget/method/rerank, label mismatch. DataError: data missing.
     """
+    if _.get("task") == "sequence":  # a CTC command model: worst (condition x group) budget (quant.sequence)
+        from voxquant.quant.sequence import mixed_sequence
+
+        return mixed_sequence(fp32_onnx, out, calibration, max_drop=max_drop, method=method, rerank=rerank,
+                              max_float=max_float, threads=threads, **{k: v for k, v in _.items() if k != "task"})
     from voxquant.quant.sensitivity import Quantizer, compare, float_ops, layer_sensitivity, predict_slices
 
     if budget not in BUDGETS:
