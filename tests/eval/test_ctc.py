@@ -112,6 +112,7 @@ def test_grammar_decode_returns_empty_when_nothing_is_accepted():
     x = frames("go", "-")
     only_long = FSA(0, frozenset({3}), {0: {"go": 1}, 1: {"left": 2}, 2: {"one": 3}})  # only "go left one"
     assert grammar_decode(x, VOCAB, only_long) == ()  # 2 frames < 3 words
+    assert grammar_decode(np.zeros((0, len(VOCAB)), np.float32), VOCAB, only_long) == ()  # no frames
     # a grammar accepting the empty sentence, best path all blank -> ()
     empty_ok = FSA(0, frozenset({0, 1}), {0: {"go": 1}})
     assert grammar_decode(frames("-", "-", "-"), VOCAB, empty_ok) == ()

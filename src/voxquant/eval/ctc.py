@@ -199,7 +199,7 @@ def _viterbi(logp: np.ndarray, g: _Compiled, lengths: np.ndarray) -> tuple[list[
     # cur is now the state before frame 0 (the start blank state for every reachable path)
     out = []
     for i in range(N):
-        if not np.isfinite(score[i]):
+        if not np.isfinite(score[i]) or T == 0:
             out.append(())
             continue
         p = path[:, i]
