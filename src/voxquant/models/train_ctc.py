@@ -351,3 +351,80 @@ def train_sequence_model(arch: str, out, minutes: float = 25.0, seed: int = 0, t
     meta["train"]["loss_per_100_steps"] = hist["loss_per_100_steps"]
     save_ctc(model, out, meta)
     return {"arch": arch, "vocab": list(SEQ_VOCAB), "task": "sequence", "path": str(Path(out)), **meta}
+
+
+def sequence_batches(seed: int = 0, data_root=None, *, pad_to_frames: int | None = None, batch_size: int = 8,
+                     digits_share: float = 0.6, n_heldout: int = 40):
+    """Training batches of the CTC command recipe (the data of :func:`train_sequence_model`) for fine-tuning, e.g.
+    QAT (:mod:`voxquant.quant.sequence`): generated sentences of both grammars from the ``dev`` word bank (speakers
+    held out by :func:`speaker_held_out` excluded), real noise (training halves) and training RIRs, log-mel.
+
+    Args:
+        seed: seed of the sentences and the augmentation.
+        data_root: data root (default ``VOXQUANT_DATA``).
+        pad_to_frames: every batch (and the held-out set) zero-padded / cut to exactly this many feature frames
+            (a model exported with a fixed input length); ``None`` = the batch's longest utterance.
+        batch_size: utterances per batch. digits_share: share of ``digits`` sentences. n_heldout: held-out
+            sentences per grammar (clean, for model selection).
+
+    Returns:
+        ``(make_batch, heldout, description)``: ``make_batch(step, rng) -> (x float32 [B, 1, T, 40], targets:
+        list of int lists)`` as :func:`train_ctc` takes it; ``heldout = (x float32 [M, 1, T, 40], refs)``.
+
+    Raises:
+        DataError: the word bank, noise or RIR data is missing.
+    """
+    import torch
+
+    from voxquant.audio.frontend import TorchFrontend
+    from voxquant.data import Augmenter
+    from voxquant.data.augment import load_noise_bank, load_rir_bank
+    from voxquant.data.sequences import GRAMMARS, SEQ_FRONTEND, SEQ_VOCAB, generate, render, word_bank
+    from voxquant.models.zoo_default import rir_split, split_noise_bank
+
+    sr = SEQ_FRONTEND.sample_rate
+    hop = int(round(sr * SEQ_FRONTEND.hop_ms / 1000))
+    n_samples = None
+    if pad_to_frames is not None:  # the fewest samples that give pad_to_frames frames
+        n_samples = (int(pad_to_frames) - 1) * hop + int(round(sr * SEQ_FRONTEND.window_ms / 1000))
+    bank = word_bank("dev", data_root)
+    noise_train, _ = split_noise_bank(load_noise_bank(data_root, sample_rate=sr))
+    rir_train, _ = rir_split(load_rir_bank(data_root, sample_rate=sr))
+    aug = Augmenter(noise_bank=noise_train, rirs=rir_train, sample_rate=sr, shift_ms=0.0, noise_prob=0.7,
+                    snr_db=(5.0, 30.0), gain_db=(-10.0, 6.0), reverb_prob=0.25)
+    fe = TorchFrontend(SEQ_FRONTEND)
+    index = {w: i for i, w in enumerate(SEQ_VOCAB)}
+
+    def features(waves: list) -> np.ndarray:
+        s = n_samples if n_samples is not None else max(len(w) for w in waves)
+        pad = np.zeros((len(waves), s), np.float32)
+        for i, w in enumerate(waves):
+            pad[i, : min(len(w), s)] = w[:s]
+        with torch.no_grad():
+            x = fe(torch.from_numpy(pad)).unsqueeze(1).numpy()
+        return x if pad_to_frames is None else x[:, :, : int(pad_to_frames)]
+
+    held = []
+    for gi, g in enumerate(("digits", "commands")):
+        held += [u for u in generate(bank, GRAMMARS[g], 20 * n_heldout, seed=20_000 + seed * 7 + gi)
+                 if speaker_held_out(u.speaker)][:n_heldout]
+    heldout = (features([render(u, sr) for u in held]), [tuple(u.words) for u in held])
+    pools: dict = {"digits": [], "commands": []}
+    chunk = {"digits": 0, "commands": 0}
+
+    def draw(g: str):
+        if not pools[g]:
+            us = generate(bank, GRAMMARS[g], 1024, seed=seed * 1_000_003 + 500 + chunk[g] * 2 + (g == "commands"))
+            chunk[g] += 1
+            pools[g] = [u for u in us if not speaker_held_out(u.speaker)][::-1]
+        return pools[g].pop()
+
+    def make_batch(step: int, rng: np.random.Generator):
+        utts = [draw("digits" if rng.random() < digits_share else "commands") for _ in range(batch_size)]
+        return features([aug.one(render(u, sr), rng) for u in utts]), [[index[w] for w in u.words] for u in utts]
+
+    desc = {"words": "dev word bank, speakers held out by speaker_held_out excluded", "batch_size": batch_size,
+            "digits_share": digits_share, "noise": "training halves of the real noise recordings, p=0.7, 5-30 dB",
+            "rir": f"training rooms {sorted(rir_train)} p=0.25", "pad_to_frames": pad_to_frames,
+            "heldout": f"{len(held)} clean generated sentences of held-out dev speakers"}
+    return make_batch, heldout, desc
