@@ -400,6 +400,7 @@ def run_sequence(cfg: SequenceConfig | None = None) -> dict:
     plan, skipped = plan_matrix(recipes, cfg.backends)
     out = Path(cfg.out_dir)
     weights, net, meta = resolve_sequence_model(cfg.model)
+    meta = {**meta, "n_params": int(sum(p.numel() for p in net.parameters()))}
     vocab = tuple(meta.get("vocab") or seq.SEQ_VOCAB)
     real, grammar, real_desc = load_real_set(cfg)
     synth = {"synth_digits": (seq.held_out_sequences(cfg.synth_digits, 0, cfg.seed, cfg.data_root), seq.GRAMMARS["digits"]),
@@ -561,6 +562,13 @@ def assemble_sequence(cfg: SequenceConfig, store, plan, slice_meta: list, task_s
         "data": {"real": real_desc, "slices": slice_meta, "groups": sorted(groups)},
         "variants": variants, "matrix_skipped": skipped, "seconds": seconds,
     }
+    refs = task_sets[names[0]][0]
+    hyps = {v["name"]: store.get(f"acc/{v['name']}/{names[0]}").get("hyps") for v in variants
+            if v.get("status") == "ok" and store.has(f"acc/{v['name']}/{names[0]}")}
+    acc = groups.get("accent")
+    res["examples"] = [{"speaker": str(groups["speaker"][i]), "accent": None if acc is None else str(acc[i]),
+                        "ref": " ".join(refs[i]), "hyps": {k: (h[i] if h else None) for k, h in hyps.items()}}
+                       for i in range(min(12, len(refs)))]
     from voxquant.hardware import cpu_isa
 
     res["machine"] = {"isa": cpu_isa()}

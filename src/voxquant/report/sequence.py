@@ -26,7 +26,7 @@ def group_wer_figure(data: Mapping) -> Any:
 
     groups = list(data.get("groups") or [])
     variants = data.get("variants") or {}
-    fig = _new_figure(6.4, max(2.4, 0.42 * max(len(groups), 1) * max(1, min(len(variants), 4)) / 2 + 1.2))
+    fig = _new_figure(7.8, max(2.4, 0.42 * max(len(groups), 1) * max(1, min(len(variants), 4)) / 2 + 1.2))
     ax = fig.add_subplot(1, 1, 1)
     n = max(len(variants), 1)
     h = 0.8 / n
@@ -42,11 +42,12 @@ def group_wer_figure(data: Mapping) -> Any:
     ax.set_yticks(y)
     ax.set_yticklabels(groups, fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlabel("word error rate % (95 % CI over speakers)")
+    ax.set_xlabel("word error rate %" + (" (95 % CI over speakers)" if any(
+        x is not None for d in variants.values() for x in (d.get("lo") or [])) else ""))
     ax.set_title(str(data.get("title") or "WER per group"), fontsize=10)
     _style_axes(ax)
     if variants:
-        ax.legend(fontsize=8, frameon=False, loc="lower right")
+        ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
 
 
