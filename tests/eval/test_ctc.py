@@ -276,3 +276,26 @@ def test_sequence_metrics_is_json_and_consistent():
     assert m["wer"] == pytest.approx(3 / 5) and m["ser"] == pytest.approx(2 / 3)
     assert (m["n_utts"], m["n_words"], m["n_speakers"]) == (3, 5, 2)
     assert m["wer_ci95"][0] <= m["wer"] <= m["wer_ci95"][1]
+
+
+def test_increase_differences_paired_and_by_group():
+    from voxquant.eval.ctc import group_increase_difference, increase_difference
+
+    rng = np.random.default_rng(0)
+    n = 40
+    words = np.full(n, 10)
+    ref = np.stack([rng.integers(0, 3, n), np.zeros(n, int), np.zeros(n, int), words], 1)
+    worse = ref.copy()
+    worse[:, 0] += 2  # +20 pp on every utterance
+    spk = np.repeat(np.arange(20), 2)
+    d, lo, hi = increase_difference(ref, worse, ref, ref, spk, n_boot=300)
+    assert d == pytest.approx(20.0) and lo == pytest.approx(20.0) and hi == pytest.approx(20.0)
+    d, lo, hi = increase_difference(ref, ref, ref, ref, spk, n_boot=300)
+    assert (d, lo, hi) == (0.0, 0.0, 0.0)
+    half = ref.copy()
+    half[:20, 0] += 2  # only group a (first 20 utterances) gets worse
+    a = np.arange(n) < 20
+    d, lo, hi = group_increase_difference(ref, half, a, ~a, spk, n_boot=300)
+    assert d == pytest.approx(20.0) and lo <= d <= hi
+    with pytest.raises(ValueError):
+        group_increase_difference(ref, half, a, a, spk)

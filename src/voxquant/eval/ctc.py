@@ -39,6 +39,8 @@ from voxquant.eval.stream_groups import WORST_SHARE
 
 __all__ = [
     "bootstrap_wer",
+    "group_increase_difference",
+    "increase_difference",
     "corpus_wer",
     "decode_batch",
     "grammar_decode",
@@ -478,6 +480,73 @@ def paired_wer_diff(counts_ref: np.ndarray, counts_var: np.ndarray, clusters, n_
     n_boot = _check_boot(n_boot, alpha)
     _, cid = _cluster_ids(clusters, r.shape[0])
     return _paired_pp(r[:, :3].sum(1), v[:, :3].sum(1), r[:, 3], cid, n_boot, seed, alpha)
+
+
+def increase_difference(ref_a, var_a, ref_b, var_b, clusters, n_boot: int = 2000, seed: int = 0,
+                        alpha: float = 0.05) -> tuple[float, float, float]:
+    """Difference of two WER increases on the SAME utterances: ``(WER var_a - WER ref_a) - (WER var_b - WER ref_b)``
+    in pp, with a paired speaker-bootstrap CI (all four models' errors summed over the same resampled speakers).
+
+    E.g. "does int8 cost the Conformer more than the conv model?": ``a`` = Conformer (fp32, int8), ``b`` = conv
+    (fp32, int8); or "does QAT recover what int8 PTQ loses?": ``a`` = (fp32, int8 PTQ), ``b`` = (fp32, QAT).
+
+    Args:
+        ref_a, var_a, ref_b, var_b: ``int [N, 4]`` (:func:`wer_counts`), same utterances and order.
+        clusters: ``[N]`` speaker of each utterance. n_boot, seed, alpha: as :func:`bootstrap_wer`.
+
+    Returns:
+        ``(diff_pp, lo_pp, hi_pp)`` (positive = ``a`` loses more than ``b``).
+
+    Raises:
+        ValueError: counts that do not cover the same utterances; bad clusters / ``n_boot`` / ``alpha``.
+    """
+    ra, va = _paired_counts(ref_a, var_a)
+    rb, vb = _paired_counts(ref_b, var_b)
+    _paired_counts(ra, rb)
+    n_boot = _check_boot(n_boot, alpha)
+    _, cid = _cluster_ids(clusters, ra.shape[0])
+    d = (va[:, :3].sum(1) - ra[:, :3].sum(1)) - (vb[:, :3].sum(1) - rb[:, :3].sum(1))
+    return _paired_pp(np.zeros_like(d), d, ra[:, 3], cid, n_boot, seed, alpha)
+
+
+def group_increase_difference(counts_ref, counts_var, in_a, in_b, clusters, n_boot: int = 2000, seed: int = 0,
+                              alpha: float = 0.05) -> tuple[float, float, float]:
+    """Difference between two speaker groups' WER increases (variant vs reference): ``increase(a) - increase(b)``
+    in pp, e.g. non-native minus native speakers. The groups hold different speakers, so each group's speakers are
+    resampled independently (stratified cluster bootstrap); within a group the increase is paired.
+
+    Args:
+        counts_ref, counts_var: ``int [N, 4]`` of the reference and the variant on the same utterances.
+        in_a, in_b: ``bool [N]`` masks of the two groups (disjoint). clusters: ``[N]`` speakers.
+        n_boot, seed, alpha: as :func:`bootstrap_wer`.
+
+    Returns:
+        ``(diff_pp, lo_pp, hi_pp)`` (positive = group ``a`` loses more).
+
+    Raises:
+        ValueError: empty or overlapping groups, malformed counts.
+    """
+    r, v = _paired_counts(counts_ref, counts_var)
+    n_boot = _check_boot(n_boot, alpha)
+    a, b = np.asarray(in_a, dtype=bool), np.asarray(in_b, dtype=bool)
+    if not a.any() or not b.any() or (a & b).any():
+        raise ValueError("the two groups must be non-empty and disjoint")
+    _, cid = _cluster_ids(clusters, r.shape[0])
+    rng = np.random.default_rng(seed)
+    draws = []
+    point = []
+    for m in (a, b):
+        _, c = np.unique(cid[m], return_inverse=True)
+        d = (v[m, :3].sum(1) - r[m, :3].sum(1)).astype(np.float64)
+        n_c = int(c.max()) + 1
+        num = np.bincount(c, weights=d, minlength=n_c)
+        den = np.bincount(c, weights=r[m, 3].astype(np.float64), minlength=n_c)
+        idx = rng.integers(0, n_c, size=(n_boot, n_c))
+        draws.append(num[idx].sum(1) / den[idx].sum(1))
+        point.append(d.sum() / r[m, 3].sum())
+    diff = draws[0] - draws[1]
+    lo, hi = np.percentile(diff, [100.0 * alpha / 2.0, 100.0 * (1.0 - alpha / 2.0)])
+    return 100.0 * float(point[0] - point[1]), 100.0 * float(lo), 100.0 * float(hi)
 
 
 def _paired_counts(counts_ref, counts_var) -> tuple[np.ndarray, np.ndarray]:
