@@ -559,7 +559,8 @@ def assemble_sequence(cfg: SequenceConfig, store, plan, slice_meta: list, task_s
         "model": {"name": str(cfg.model), "weights": str(weights), "arch": meta.get("arch"),
                   "n_params": meta.get("n_params"), "vocab": list(meta.get("vocab") or []),
                   "train": meta.get("train"), "input_seconds": SEQ_MAX_SECONDS},
-        "data": {"real": real_desc, "slices": slice_meta, "groups": sorted(groups)},
+        "data": {"real": real_desc, "slices": slice_meta, "groups": sorted(groups),
+                 "real_groups": {k: [str(x) for x in vals] for k, vals in groups.items()}},
         "variants": variants, "matrix_skipped": skipped, "seconds": seconds,
     }
     refs = task_sets[names[0]][0]

@@ -65,8 +65,27 @@ def cmd_train_models(a) -> int:
     return 0
 
 
+def cmd_commands(a) -> int:
+    from voxquant.errors import ConfigError, check_int
+    from voxquant.paths import ensure_writable_dir
+    from voxquant.studies.commands import ARCHS, CommandsStudyConfig, run_study
+
+    archs = tuple(_csv(a.archs))
+    bad = [x for x in archs if x not in ARCHS]
+    if bad or not archs:
+        raise ConfigError(f"--archs: unknown command architecture {bad[0] if bad else '(none)'!r}",
+                          hint=f"choose from {', '.join(ARCHS)}")
+    check_int(a.seed, "--seed", 0, 2**32 - 1)
+    ensure_writable_dir(a.out, "--out")
+    cfg = CommandsStudyConfig(out_dir=Path(a.out), archs=archs, recipes=tuple(_csv(a.recipes)), seed=a.seed,
+                              data_root=Path(a.data_root) if a.data_root else None, progress=not a.quiet)
+    res = run_study(cfg)
+    print(f"wrote {Path(a.out) / 'commands.md'} and commands.json ({res['seconds'] / 60:.1f} min)")
+    return 0
+
+
 def add_commands(sub) -> None:
-    """Add ``voxquant study architectures|calibration|train-models`` to the main parser's sub-commands."""
+    """Add ``voxquant study architectures|calibration|commands|train-models`` to the main parser's sub-commands."""
     from voxquant.studies.calibration import COMPOSITIONS, METHODS, SIZES
 
     s = sub.add_parser("study", help="studies: architectures (CNN vs GRU vs attention), calibration data")
@@ -97,6 +116,16 @@ def add_commands(sub) -> None:
     c.add_argument("--data-root", default=None, help="data root (default VOXQUANT_DATA)")
     c.add_argument("--quiet", action="store_true")
     c.set_defaults(func=cmd_calibration)
+
+    m = ssub.add_parser("commands", help="multi-word command models (CTC): conv vs Conformer x fp32, fp16, int8, QAT, "
+                        "mixed on real accented connected digits, and the seed's claims with paired CIs (resumable)")
+    m.add_argument("--out", default="runs/study-commands", help="[%(default)s]")
+    m.add_argument("--archs", default="conv,conformer", help="[%(default)s]")
+    m.add_argument("--recipes", default="fp32,fp16,int8_dynamic,int8_static_minmax,qat,mixed", help="[%(default)s]")
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--data-root", default=None, help="data root (default VOXQUANT_DATA)")
+    m.add_argument("--quiet", action="store_true")
+    m.set_defaults(func=cmd_commands)
 
     t = ssub.add_parser("train-models", help="train the study architectures missing under src/voxquant/models/weights")
     t.add_argument("--archs", default="crnn,kwt,bcresnet1", help="[%(default)s]")
