@@ -215,12 +215,13 @@ class SequenceRecipeContext:
 
         return load_ctc(self.weights)
 
-    def batches(self, pad_to_frames: int, seed: int):
+    def batches(self, pad_to_frames: int, seed: int, batch_size: int = 8, n_heldout: int = 40):
         """``(make_batch, heldout, description)`` of :func:`voxquant.models.train_ctc.sequence_batches` (the training
         recipe's data), every batch padded to ``pad_to_frames`` frames (the exported input length)."""
         from voxquant.models.train_ctc import sequence_batches
 
-        return sequence_batches(seed=seed, data_root=self.data_root, pad_to_frames=pad_to_frames)
+        return sequence_batches(seed=seed, data_root=self.data_root, pad_to_frames=pad_to_frames, batch_size=batch_size,
+                                n_heldout=n_heldout)
 
     def _build(self):
         from voxquant.data import load_noise_bank, load_rir_bank

@@ -69,7 +69,7 @@ def compare_groups(seq, ref: dict, var: dict) -> dict:
 
 def qat_sequence(fp32_onnx: Path, out: Path, calibration=None, *, seq, seed: int = 0, progress: bool = False,
                  minutes: float = 8.0, lr: float = 2e-4, batch_size: int = 8, weight_bits: int | None = None,
-                 **_) -> Path:
+                 n_heldout: int = 40, **_) -> Path:
     """Build the QAT variant of a CTC command model (see the module docstring).
 
     Args:
@@ -78,6 +78,7 @@ def qat_sequence(fp32_onnx: Path, out: Path, calibration=None, *, seq, seed: int
         calibration: ``float32 [N, 1, T, F]`` (two rows are the export example; QAT learns its own ranges).
         seq: the sequence recipe context. seed: seeds everything. minutes: fine-tuning budget (wall clock).
         lr: peak learning rate. batch_size: utterances per step. weight_bits: 7/8 (default: 7 on x86 without VNNI).
+        n_heldout: held-out sentences per grammar for the model selection.
 
     Returns:
         ``out``.
@@ -101,7 +102,7 @@ def qat_sequence(fp32_onnx: Path, out: Path, calibration=None, *, seq, seed: int
     except (torch._dynamo.exc.Unsupported, torch._dynamo.exc.UserError) as exc:  # pragma: no cover - graph specific
         raise ConfigError(f"torch.export cannot capture this model for QAT: {str(exc).splitlines()[0][:200]}") from None
     gm.vocab, gm.stride, gm.arch = model.vocab, model.stride, getattr(model, "arch", "?")
-    make_batch, heldout, data_desc = seq.batches(n_frames, seed)
+    make_batch, heldout, data_desc = seq.batches(n_frames, seed, batch_size=batch_size, n_heldout=n_heldout)
     cfg = CTCTrainConfig(lr=lr, max_minutes=minutes, warmup_frac=0.1, seed=seed, threads=2,
                          eval_every_s=max(30.0, minutes * 60 / 4))
     torch.manual_seed(seed)
