@@ -489,8 +489,6 @@ def run_sequence(cfg: SequenceConfig | None = None) -> dict:
     res = assemble_sequence(cfg, store, plan, slice_meta, task_sets, groups, weights, meta, real_desc,
                             time.time() - t_start, skipped)
     write_json_atomic(out / "sequence_results.json", res)
-    from voxquant.report.sequence import write_sequence_report
-
     write_sequence_report(res, out)
     if cfg.progress:
         print(sequence_table(res))
@@ -511,7 +509,7 @@ def assemble_sequence(cfg: SequenceConfig, store, plan, slice_meta: list, task_s
     """
     from voxquant.data.sequences import SEQ_MAX_SECONDS
     from voxquant.engine import REFERENCE, assemble_variants
-    from voxquant.eval.ctc import bootstrap_wer, group_wer, paired_wer_diff
+    from voxquant.eval.ctc import group_wer, paired_wer_diff
 
     names = [m["name"] for m in slice_meta]
     variants = assemble_variants(store, plan, names, threads=tuple(cfg.threads), n_boot=cfg.n_boot, seed=cfg.seed,
@@ -531,10 +529,10 @@ def assemble_sequence(cfg: SequenceConfig, store, plan, slice_meta: list, task_s
                 continue
             cell = store.get(f"acc/{v['name']}/{s}")
             clusters = task_sets[s][3]
-            w, lo, hi = bootstrap_wer(c, clusters, cfg.n_boot, cfg.seed)
-            row = {"wer": w, "wer_ci": [lo, hi], "ser": cell["ser"], "S": cell["S"], "D": cell["D"], "I": cell["I"],
-                   "n_utts": cell["n_utts"], "n_words": cell["n_words"], "greedy_wer": cell["greedy"]["wer"],
-                   "greedy_ser": cell["greedy"]["ser"]}
+            row = {"wer": cell["wer"], "wer_ci": list(cell["wer_ci95"]), "ser": cell["ser"],
+                   "S": cell["substitutions"], "D": cell["deletions"], "I": cell["insertions"],
+                   "n_utts": cell["n_utts"], "n_words": cell["n_words"], "n_speakers": cell.get("n_speakers"),
+                   "greedy_wer": cell["greedy"]["wer"], "greedy_ser": cell["greedy"]["ser"]}
             ref = counts(REFERENCE, s)
             if ref is not None and v["name"] != REFERENCE:
                 d, dlo, dhi = paired_wer_diff(ref, c, clusters, cfg.n_boot, cfg.seed)
@@ -571,17 +569,18 @@ def assemble_sequence(cfg: SequenceConfig, store, plan, slice_meta: list, task_s
 
 
 def worst_group(v: dict, column: str | None = None) -> dict | None:
-    """The group (of ``column``, else of every non-speaker column) with the largest WER increase on the real clean
-    slice: ``{"column", "value", "drop_pp", "ci", "n"}``."""
+    """The group (of ``column``, else of every non-speaker column) with the largest WER increase vs fp32 on the real
+    clean slice: ``{"column", "value", "drop_pp", "ci", "n", "n_speakers"}`` (``None`` for the reference)."""
     best = None
-    for col, vals in (v.get("wer_groups") or {}).items():
-        if col == "speaker" or (column and col != column) or not isinstance(vals, dict):
+    for col, rows in ((v.get("wer_groups") or {}).get("columns") or {}).items():
+        if col == "speaker" or (column and col != column):
             continue
-        for val, g in vals.items():
-            if not isinstance(g, dict) or g.get("drop_pp") is None:
+        for g in rows:
+            if g.get("drop") is None:
                 continue
-            if best is None or g["drop_pp"] > best["drop_pp"]:
-                best = {"column": col, "value": val, "drop_pp": g["drop_pp"], "ci": g.get("ci"), "n": g.get("n")}
+            if best is None or g["drop"] > best["drop_pp"]:
+                best = {"column": col, "value": g["group"], "drop_pp": g["drop"], "ci": g.get("ci95"), "n": g.get("n"),
+                        "n_speakers": g.get("n_speakers")}
     return best
 
 
@@ -653,6 +652,190 @@ def sequence_table(res: dict) -> str:
     return "\n".join(lines)
 
 
+def _pct(x, digits: int = 1) -> str:
+    return "-" if x is None else f"{100 * x:.{digits}f}"
+
+
+def _ci(pp, ci) -> str:
+    return "-" if pp is None else (f"{pp:+.1f} [{ci[0]:+.1f}, {ci[1]:+.1f}]" if ci else f"{pp:+.1f}")
+
+
+def _ok(res: dict) -> list[dict]:
+    return [v for v in res["variants"] if v.get("status") == "ok"]
+
+
+def sequence_sections(res: dict) -> list[dict]:
+    """The report of a sequence run as data sections (:mod:`voxquant.report.sections`): summary table and
+    recommendation, WER per slice, per speaker group (figure + table), worst-decile speakers, error types and
+    greedy vs grammar decoding, what ran in float, recipe details (QAT, mixed), example transcripts, provenance."""
+    from voxquant.report.sections import figure, list_block, section, table, text, warning
+
+    ok = _ok(res)
+    first = res["data"]["slices"][0]["name"]
+    out = []
+    rec = res.get("recommendation") or {}
+    rows, hl = [], []
+    for i, v in enumerate(res["variants"]):
+        if v.get("status") != "ok":
+            rows.append([v["name"], v.get("precision"), f"{v.get('status')}: {v.get('error') or ''}"[:120]] + [None] * 7)
+            continue
+        r = (v.get("wer") or {}).get(first, {})
+        wg = worst_group(v, "accent")
+        ws = max(((s, x) for s, x in (v.get("wer") or {}).items() if "wer_increase_pp" in x),
+                 key=lambda sx: sx[1]["wer_increase_pp"], default=None)
+        rows.append([v["name"], v.get("precision"),
+                     f"{_pct(r.get('wer'))} [{_pct((r.get('wer_ci') or [None])[0])}, {_pct((r.get('wer_ci') or [None, None])[1])}]" if r else "-",
+                     _ci(r.get("wer_increase_pp"), r.get("wer_increase_ci")) if "wer_increase_pp" in r else "reference",
+                     _pct(r.get("ser")),
+                     f"{wg['value']}: {_ci(wg['drop_pp'], wg['ci'])}" if wg else "-",
+                     f"{ws[0]}: {ws[1]['wer_increase_pp']:+.1f}" if ws else "-",
+                     _pct(v.get("float_mac_share"), 0),
+                     round((v.get("size_bytes") or 0) / 1024, 1),
+                     None if not v.get("rtf") else round(v["rtf"], 4)])
+        if v.get("name") == rec.get("choice"):
+            hl.append([i, -1])
+    out.append(section("Summary: architecture x precision", [
+        text(f"Model **{res['model']['name']}** ({res['model'].get('arch')}, {res['model'].get('n_params') or '?'} "
+             f"parameters), real set: {res['data']['real']}. WER and its 95 % CI: bootstrap over speakers "
+             "(Bisani & Ney 2004); increases vs fp32 on the same utterances, paired. Grammar-constrained decoding."),
+        table(["variant", "precision", f"WER % {first} [95% CI]", "ΔWER pp vs fp32 [95% CI]", "SER %",
+               "worst accent ΔWER pp", "worst slice ΔWER pp", "float MACs %", "size KB", "RTF (1 thread)"],
+              rows, highlight=hl, caption="Highlighted: the recommendation. RTF = model-only p50 of one "
+              f"{res['model'].get('input_seconds')} s input / its duration."),
+        text(f"**Recommendation** (budget {rec.get('budget_pp')} pp WER increase, CI upper bound on every slice): "
+             f"{rec.get('reason', '-')}"),
+        figure("seq_wer_cost", {"title": f"{res['model']['name']}: WER vs compute", "points": [
+            {"name": v["name"], "wer": (v.get("wer") or {}).get(first, {}).get("wer"),
+             "lo": ((v.get("wer") or {}).get(first, {}).get("wer_ci") or [None])[0],
+             "hi": ((v.get("wer") or {}).get(first, {}).get("wer_ci") or [None, None])[1],
+             "rtf": v.get("rtf"), "size_bytes": v.get("size_bytes")} for v in ok]},
+            caption="WER on the real connected digits (clean) against the real-time factor; marker area ~ size."),
+    ]))
+    # per slice
+    names = [m["name"] for m in res["data"]["slices"]]
+    srows = []
+    for s_ in names:
+        row = [s_, next(m["n"] for m in res["data"]["slices"] if m["name"] == s_)]
+        for v in ok:
+            r = (v.get("wer") or {}).get(s_)
+            row.append("-" if not r else (f"{_pct(r['wer'])}" + ("" if "wer_increase_pp" not in r else
+                                                                  f" ({_ci(r['wer_increase_pp'], r['wer_increase_ci'])})")))
+        srows.append(row)
+    out.append(section("WER per slice", [
+        text("Each set (real connected digits; held-out synthetic digit strings and robot commands of eval speakers) "
+             "under each acoustic condition: WER % (increase vs fp32 in pp [95% CI]). Noise is real background noise "
+             "from the held-out half of each recording; reverb uses real RIRs."),
+        table(["slice", "utterances", *[v["name"] for v in ok]], srows)]))
+    # groups
+    blocks = []
+    for col in [c for c in res["data"]["groups"] if c != "speaker"]:
+        labels, per = [], {}
+        ref = next((v for v in ok if v["name"] == res["reference"]), None)
+        entries = {v["name"]: {e["group"]: e for e in ((v.get("wer_groups") or {}).get("columns") or {}).get(col, [])}
+                   for v in ok}
+        labels = sorted({g for d in entries.values() for g in d})
+        if not labels:
+            continue
+        grows = []
+        for g in labels:
+            e0 = next((entries[v["name"]][g] for v in ok if g in entries[v["name"]]), None)
+            row = [g, e0.get("n_speakers") if e0 else None, _pct(e0.get("wer_ref")) if e0 else "-"]
+            for v in ok:
+                if v is ref:
+                    continue
+                e = entries[v["name"]].get(g)
+                row.append("-" if not e else _ci(e["drop"], e.get("ci95")))
+            grows.append(row)
+        for v in ok:
+            d = {"wer": [], "lo": [], "hi": []}
+            for g in labels:
+                e = entries[v["name"]].get(g)
+                d["wer"].append(e["wer"] if e else None)
+                d["lo"].append(None)
+                d["hi"].append(None)
+            per[v["name"]] = d
+        blocks += [figure("seq_group_wer", {"title": f"WER per {col} (real connected digits, clean)", "groups": labels,
+                                            "variants": per}, caption=f"WER per {col} group and variant."),
+                   table([col, "speakers", "fp32 WER %", *[f"{v['name']} ΔWER pp [95% CI]" for v in ok if v is not ref]],
+                         grows, caption="CIs resample speakers within the group; groups of 1-2 speakers have "
+                         "uninformative CIs.")]
+    wd = [(v["name"], (v.get("wer_groups") or {}).get("worst_decile")) for v in ok if v["name"] != res["reference"]]
+    wd = [(n, e) for n, e in wd if e]
+    if wd:
+        blocks.append(table(["variant", "worst-decile speakers", "fp32 WER %", "variant WER %", "ΔWER pp [95% CI]"],
+                            [[n, len(e.get("speakers") or []), _pct(e.get("wer_ref")), _pct(e.get("wer")),
+                              _ci(e.get("drop"), e.get("ci95"))] for n, e in wd],
+                            caption="The 10 % of speakers with the highest fp32 WER: are the hardest speakers hit harder?"))
+    if blocks:
+        out.append(section("Per speaker group (accent, native vs non-native)", blocks))
+    # errors
+    erows = []
+    for v in ok:
+        r = (v.get("wer") or {}).get(first)
+        if r:
+            erows.append([v["name"], r["S"], r["D"], r["I"], r["n_words"], _pct(r["wer"]), _pct(r.get("greedy_wer")),
+                          _pct(r.get("ser")), _pct(r.get("greedy_ser"))])
+    out.append(section("Error types and decoding", [
+        text("Substitutions, deletions and insertions on the real connected digits (clean); grammar-constrained vs "
+             "unconstrained greedy CTC decoding of the same outputs."),
+        table(["variant", "S", "D", "I", "reference words", "WER % grammar", "WER % greedy", "SER % grammar",
+               "SER % greedy"], erows)]))
+    # float ops
+    frows = []
+    for v in ok:
+        cov = v.get("coverage") or {}
+        fc = cov.get("float_compute") or {}
+        frows.append([v["name"], v.get("precision"), _pct(v.get("int8_mac_share"), 0),
+                      ", ".join(f"{k} x{n}" for k, n in sorted(fc.items())) or "-", cov.get("note") or ""])
+    out.append(section("What ran in int8, what stayed float", [
+        text("Share of the model's multiply-accumulates that run in int8 and the compute ops left in float (attention "
+             "MatMul / Softmax / LayerNorm / Swish for the Conformer), read from each built artefact."),
+        table(["variant", "precision", "int8 MACs %", "float compute ops", "note"], frows)]))
+    # recipes
+    rblocks = []
+    for v in ok:
+        side = v.get("recipe_details")
+        if not side:
+            continue
+        if v["recipe"] == "qat":
+            rblocks.append(text(f"**qat**: fine-tuned {side.get('minutes')} min, held-out greedy WER of the QAT graph "
+                                f"{_pct(side.get('heldout_wer_qat_torch'))} %, weight bits {side.get('weight_bits')}."))
+        if v["recipe"] == "mixed":
+            fl = ", ".join(f"{x.get('layer') or x.get('node')} ({x.get('op')})" for x in side.get("float_layers") or [])
+            rblocks.append(text(f"**mixed**: budget {side.get('max_drop')} pp ({side.get('budget')}); met: "
+                                f"{side.get('met')} ({side.get('stop')}); {len(side.get('float_layers') or [])} of "
+                                f"{side.get('n_layers')} layers in float: {fl or 'none'}."))
+    if rblocks:
+        out.append(section("QAT and mixed precision", rblocks))
+    # examples
+    ex = res.get("examples") or []
+    if ex:
+        out.append(section("Example transcripts (real connected digits, clean)", [
+            table(["speaker", "accent", "reference", *[k for k in ex[0]["hyps"]]],
+                  [[e["speaker"], e.get("accent"), e["ref"], *e["hyps"].values()] for e in ex])]))
+    prov = [f"machine ISA: {res.get('machine', {}).get('isa')}", f"seconds: {res.get('seconds', 0):.0f}",
+            f"weights: {res['model'].get('weights')}"]
+    tr = res["model"].get("train") or {}
+    if tr:
+        prov.append(f"training: {tr.get('seconds')} s, held-out greedy WER {tr.get('heldout_wer')}, "
+                    f"{tr.get('utterances_seen')} utterances seen")
+    skipped = res.get("matrix_skipped") or []
+    blocks = [list_block(prov)]
+    if skipped:
+        blocks.append(warning("; ".join(f"{x['recipe']}@{x['backend']}: {x['reason']}" for x in skipped)))
+    out.append(section("Provenance", blocks))
+    return out
+
+
+def write_sequence_report(res: dict, out: Path) -> None:
+    """``report.html`` (a sections page rendered with the report's Jinja2 templates) into ``out``."""
+    from voxquant.report.streaming import write_sections_page
+
+    write_sections_page(sequence_sections(res), Path(out) / "report.html",
+                        title="voxquant command recognition (sequence) report",
+                        subtitle=f"model {res['model']['name']} · {res['data']['real']}")
+
+
 __all__ = ["SEQ_MODELS", "SEQ_RECIPES", "SequenceConfig", "SequenceRecipeContext", "SequenceTask", "assemble_sequence", "condition_utterances",
            "load_real_set", "manifest_utterances", "recommend_sequence", "resolve_sequence_model", "run_sequence",
-           "sequence_table", "worst_group"]
+           "sequence_sections", "sequence_table", "worst_group", "write_sequence_report"]

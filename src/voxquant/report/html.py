@@ -605,7 +605,20 @@ def _stream_det_figure(data: Mapping) -> Any:
     return det_figure(data)
 
 
-FIGURES: dict[str, Callable[[Mapping], Any]] = {"layer_sensitivity": _sensitivity_figure, "stream_det": _stream_det_figure}
+def _seq_group_figure(data: Mapping) -> Any:
+    from voxquant.report.sequence import group_wer_figure
+
+    return group_wer_figure(data)
+
+
+def _seq_cost_figure(data: Mapping) -> Any:
+    from voxquant.report.sequence import wer_cost_figure
+
+    return wer_cost_figure(data)
+
+
+FIGURES: dict[str, Callable[[Mapping], Any]] = {"layer_sensitivity": _sensitivity_figure, "stream_det": _stream_det_figure,
+                                                "seq_group_wer": _seq_group_figure, "seq_wer_cost": _seq_cost_figure}
 
 
 def _render_block(b: Mapping) -> dict:
