@@ -70,7 +70,8 @@ class CascadeConfig:
         conditions: ``clean``, ``noise_snr<dB>``, ``reverb_<room>``, ``far_field`` (as ``voxquant stream``).
         hours: stream length per condition, hours.
         hangover_s: the end-point needs this much audio below the threshold after speech, seconds.
-        margin_db: threshold above the noise floor, dB. floor_window_s: audio before the detection the floor is
+        margin_db: threshold above the noise floor, dB (3 dB: on real noise at 10 dB SNR, 9 dB cut 67 % of the
+            commands before their end, 4 dB 24 %, 3 dB 9 %; measured on a 10-min stream). floor_window_s: audio before the detection the floor is
             measured on, seconds. no_speech_s: a capture without any speech ends after this many seconds.
         synth_digits, synth_commands: held-out synthetic command utterances (eval speakers) in the command pool.
         calib_n: synthetic dev sequences calibrating static int8 of the command model.
@@ -86,7 +87,7 @@ class CascadeConfig:
     conditions: tuple = ("clean", "noise_snr10")
     hours: float = 1.0
     hangover_s: float = 0.8
-    margin_db: float = 9.0
+    margin_db: float = 3.0
     floor_window_s: float = 1.5
     no_speech_s: float = 3.0
     synth_digits: int = 40
@@ -154,7 +155,7 @@ def frame_db(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     return 20.0 * np.log10(np.sqrt(np.mean(pad.reshape(n, hop) ** 2, axis=1)) + 1e-10)
 
 
-def endpoint(audio: np.ndarray, start: int, sample_rate: int, *, hangover_s: float = 0.8, margin_db: float = 9.0,
+def endpoint(audio: np.ndarray, start: int, sample_rate: int, *, hangover_s: float = 0.8, margin_db: float = 3.0,
              floor_window_s: float = 1.5, no_speech_s: float = 3.0, max_s: float = 14.0) -> tuple[int, float]:
     """End of the command spoken after a trigger at sample ``start``: an energy end-of-speech detector.
 

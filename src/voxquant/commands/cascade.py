@@ -16,7 +16,7 @@ def cmd_cascade(a) -> int:
     kw = {}
     if a.out is not None:
         kw["out_dir"] = Path(a.out)
-    for name in ("trigger", "command", "hours", "seed", "n_boot", "hangover_s"):
+    for name in ("trigger", "command", "hours", "seed", "n_boot", "hangover_s", "margin_db"):
         if getattr(a, name) is not None:
             kw[name] = getattr(a, name)
     for name in ("conditions", "command_recipes", "trigger_recipes"):
@@ -55,6 +55,8 @@ def add_commands(sub) -> None:
     s.add_argument("--conditions", help=f"comma list of clean, noise_snr<dB>, reverb_<room>, far_field "
                    f"[{d['conditions']}]")
     s.add_argument("--hangover-s", type=float, help=f"end-point: silence after speech, s [{d['hangover_s']}]")
+    s.add_argument("--margin-db", type=float, help=f"end-point: speech threshold above the noise floor, dB "
+                   f"[{d['margin_db']}]")
     s.add_argument("--n-boot", type=int, help=f"bootstrap resamples [{d['n_boot']}]")
     s.add_argument("--seed", type=int, help=f"[{d['seed']}]")
     s.add_argument("--data-root", help="data root (default VOXQUANT_DATA)")
