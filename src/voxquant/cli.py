@@ -457,7 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: Modules whose ``add_commands(subparsers)`` adds sub-commands (backends/check/benchmark, zoo, studies).
 EXTENSION_MODULES = ("voxquant.commands.backends", "voxquant.commands.zoo", "voxquant.commands.studies",
-                     "voxquant.commands.stream")
+                     "voxquant.commands.stream", "voxquant.commands.cascade")
 
 
 def _extensions() -> list:

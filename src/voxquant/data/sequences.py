@@ -241,6 +241,44 @@ def commands_grammar() -> Grammar:
                    {1: 3.0, 2: 4.0, 3: 3.0, 4: 1.5, 5: 0.5}, max_len=5)
 
 
+def union(g1: Grammar, g2: Grammar, name: str | None = None) -> Grammar:
+    """The grammar accepting every sentence of ``g1`` or of ``g2`` (product construction of the two deterministic
+    acceptors; a missing arc goes to a dead state, dropped from the result), e.g. the digits-or-commands grammar
+    of a command recogniser behind a wake word.
+
+    States are numbered in breadth-first order from the start (``0``); a state is final when either side is.
+    :meth:`Grammar.sample` draws a length with ``max(g1.max_len, g2.max_len)`` as the longest and, when both have
+    length weights, their sum per length.
+
+    Returns:
+        :class:`Grammar` named ``name`` (default ``"<g1>|<g2>"``).
+    """
+    dead = None
+    start = (g1.start, g2.start)
+    index = {start: 0}
+    order = [start]
+    arcs: dict[int, dict[str, int]] = {}
+    k = 0
+    while k < len(order):
+        a, b = order[k]
+        out1 = g1.arcs.get(a, {}) if a is not dead else {}
+        out2 = g2.arcs.get(b, {}) if b is not dead else {}
+        for w in sorted(set(out1) | set(out2)):
+            nxt = (out1.get(w, dead), out2.get(w, dead))
+            if nxt not in index:
+                index[nxt] = len(order)
+                order.append(nxt)
+            arcs.setdefault(k, {})[w] = index[nxt]
+        k += 1
+    finals = frozenset(i for (a, b), i in index.items()
+                       if (a is not dead and a in g1.finals) or (b is not dead and b in g2.finals))
+    weights = None
+    if g1.length_weights and g2.length_weights:
+        weights = {n: g1.length_weights.get(n, 0.0) + g2.length_weights.get(n, 0.0)
+                   for n in set(g1.length_weights) | set(g2.length_weights)}
+    return Grammar(name or f"{g1.name}|{g2.name}", 0, finals, arcs, weights, max(g1.max_len, g2.max_len))
+
+
 GRAMMARS: dict[str, Grammar] = {"digits": digits_grammar(), "commands": commands_grammar()}
 """Grammar name -> :class:`Grammar`: ``digits`` (:func:`digits_grammar`), ``commands`` (:func:`commands_grammar`)."""
 
@@ -804,6 +842,7 @@ __all__ = [
     "load_sequence_audio",
     "parse_transcript",
     "real_connected_digits",
+    "union",
     "render",
     "word_bank",
 ]

@@ -581,6 +581,62 @@ def _check_noise(noise) -> dict[str, np.ndarray]:
     return out
 
 
+def mix_noise_at_snr(speech: np.ndarray, events: Sequence[Event], sample_rate: int, noise: Mapping[str, np.ndarray],
+                     snr_db: float, rng: np.random.Generator, info: dict) -> None:
+    """Add real background noise under a speech track, in place, at ``snr_db`` over the samples inside ``events``
+    (module docstring: SNR); records ``noise``, ``noise_gain`` and ``keyword_snr_db`` (p10/p50/p90 over keyword
+    events) in ``info``.
+
+    Args:
+        speech: ``float32 [S]`` speech track (modified in place).
+        events: the placed clips (non-overlapping); their spans define the speech power.
+        sample_rate: Hz. noise: ``{name: float32 [L]}`` (checked: :func:`_check_noise`). snr_db: dB.
+        rng: generator of the noise track (:func:`build_stream` uses ``default_rng([seed, 1])``).
+        info: the stream's info dict (updated).
+
+    Raises:
+        DataError: malformed noise, or noise silent under every event.
+    """
+    bank = _check_noise(noise)
+    n = speech.shape[0]
+    # Memory: the mix is built in place in ``speech`` (float32; sums in float64 chunk by chunk) from a float32 noise
+    # track, and event powers are summed per event (events never overlap): ~8 bytes per sample of stream.
+    spans = [(int(round(e.start_s * sample_rate)), int(round(e.end_s * sample_rate))) for e in events]
+    noise_track, used = _noise_track(bank, n, rng)
+    count = sum(max(0, b - a) for a, b in spans)
+    p_s = sum(float(np.dot(speech[a:b].astype(np.float64), speech[a:b].astype(np.float64)))
+              for a, b in spans) / max(count, 1)
+    p_n = sum(float(np.dot(noise_track[a:b].astype(np.float64), noise_track[a:b].astype(np.float64)))
+              for a, b in spans) / max(count, 1)
+    if p_n <= 0.0:
+        raise DataError("stream: the noise is silent under every event; cannot set an SNR")
+    g = math.sqrt(p_s / (p_n * 10.0 ** (snr_db / 10.0)))
+    info["noise"] = used
+    info["noise_gain"] = g
+    per = []  # SNR actually obtained under each keyword event (before the noise is added in place)
+    for e, (a, b) in zip(events, spans):
+        if e.is_keyword and b > a:
+            pn = float(np.mean((g * noise_track[a:b].astype(np.float64)) ** 2))
+            if pn > 0.0:
+                per.append(10.0 * math.log10(float(np.mean(speech[a:b].astype(np.float64) ** 2)) / pn))
+    if per:
+        info["keyword_snr_db"] = [float(np.percentile(per, q)) for q in (10, 50, 90)]
+    step = 1 << 20
+    for a in range(0, n, step):
+        speech[a : a + step] = speech[a : a + step].astype(np.float64) + g * noise_track[a : a + step].astype(np.float64)
+
+
+def limit_peak(audio: np.ndarray, info: dict) -> None:
+    """Scale ``audio`` (in place) down as a whole when its peak exceeds :data:`PEAK_LIMIT`; ``info["gain"]`` = the
+    factor (1.0 when untouched)."""
+    n = audio.shape[0]
+    peak = max(float(audio.max()), -float(audio.min())) if n else 0.0
+    gain = PEAK_LIMIT / peak if peak > PEAK_LIMIT else 1.0
+    info["gain"] = gain
+    if gain != 1.0:
+        audio *= np.float32(gain)
+
+
 def build_stream(
     positives,
     negatives_speech,
@@ -668,7 +724,6 @@ def build_stream(
 
     n = int(round(duration_s * sample_rate))
     rng_place = np.random.default_rng([int(seed), 0])
-    rng_noise = np.random.default_rng([int(seed), 1])
     cache: dict[str, np.ndarray] = {}
     pos_pool = _Pool(pos, rng_place, sample_rate, cache)
     neg_pool = _Pool(neg, rng_place, sample_rate, cache)
@@ -712,38 +767,9 @@ def build_stream(
                   "keyword_fraction": keyword_fraction, "rir": h is not None, "noise": []}
     if bounded:
         info["bounded_by_negatives"] = {"requested_s": float(duration_s), "duration_s": n / float(sample_rate)}
-    # Memory: the mix is built in place in ``speech`` (float32; sums in float64 chunk by chunk) from a float32 noise
-    # track, and event powers are summed per event (events never overlap): ~8 bytes per sample of stream.
-    spans = [(int(round(e.start_s * sample_rate)), int(round(e.end_s * sample_rate))) for e in events]
     if not clean:
-        noise_track, used = _noise_track(bank, n, rng_noise)
-        count = sum(max(0, b - a) for a, b in spans)
-        p_s = sum(float(np.dot(speech[a:b].astype(np.float64), speech[a:b].astype(np.float64)))
-                  for a, b in spans) / max(count, 1)
-        p_n = sum(float(np.dot(noise_track[a:b].astype(np.float64), noise_track[a:b].astype(np.float64)))
-                  for a, b in spans) / max(count, 1)
-        if p_n <= 0.0:
-            raise DataError("stream: the noise is silent under every event; cannot set an SNR")
-        g = math.sqrt(p_s / (p_n * 10.0 ** (snr_db / 10.0)))
-        info["noise"] = used
-        info["noise_gain"] = g
-        per = []  # SNR actually obtained under each keyword event (before the noise is added in place)
-        for e, (a, b) in zip(events, spans):
-            if e.is_keyword and b > a:
-                pn = float(np.mean((g * noise_track[a:b].astype(np.float64)) ** 2))
-                if pn > 0.0:
-                    per.append(10.0 * math.log10(float(np.mean(speech[a:b].astype(np.float64) ** 2)) / pn))
-        if per:
-            info["keyword_snr_db"] = [float(np.percentile(per, q)) for q in (10, 50, 90)]
-        step = 1 << 20
-        for a in range(0, n, step):
-            speech[a : a + step] = speech[a : a + step].astype(np.float64) + g * noise_track[a : a + step].astype(np.float64)
-        del noise_track
-    peak = max(float(speech.max()), -float(speech.min())) if n else 0.0
-    gain = PEAK_LIMIT / peak if peak > PEAK_LIMIT else 1.0
-    info["gain"] = gain
-    if gain != 1.0:
-        speech *= np.float32(gain)
+        mix_noise_at_snr(speech, events, sample_rate, bank, float(snr_db), np.random.default_rng([int(seed), 1]), info)
+    limit_peak(speech, info)
     audio = speech
     return Stream(audio=audio, sample_rate=int(sample_rate), events=events, keyword=keyword, info=info)
 
@@ -864,7 +890,9 @@ __all__ = [
     "Stream",
     "build_stream",
     "default_stream_sources",
+    "limit_peak",
     "load_stream",
+    "mix_noise_at_snr",
     "save_stream",
     "stream_manifest",
     "trim_silence",
