@@ -173,7 +173,8 @@ class LiteRtSession(Session):
 
     Float models take ``float32 [N, ...]``; int8-I/O models quantize it with the input scale/zero point
     (``q = clip(round(x / s) + z, -128, 127)``) and dequantize the outputs (``(q - z) * s``). The model's batch is
-    fixed (1), so a batch runs clip by clip. ``run`` returns ``float32 [N, C]``.
+    fixed (1), so a batch runs clip by clip. ``run`` returns ``float32 [N, C]`` for a classifier and the model's own
+    per-clip output shape for outputs of 3 or more dimensions (e.g. ``[N, T', V]`` CTC log-probabilities).
     """
 
     def __init__(self, path: Path, threads: int = 1):
@@ -204,7 +205,10 @@ class LiteRtSession(Session):
         if self.out_q is not None:
             s, z = self.out_q
             y = (y.astype(np.float32) - z) * s
-        return np.asarray(y, dtype=np.float32).reshape(1, -1)
+        y = np.asarray(y, dtype=np.float32)
+        # one clip -> one row: [1, C] scores stay [1, C]; a sequence output ([1, T', V] CTC log-probabilities) keeps
+        # its time axis like ONNX Runtime's (flattening it made the CTC task's engine check refuse every tflite row)
+        return y.reshape(1, *y.shape[1:]) if y.ndim >= 3 and y.shape[0] == 1 else y.reshape(1, -1)
 
     def run(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float32)

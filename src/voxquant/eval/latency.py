@@ -125,6 +125,99 @@ def _child(job, q):
         q.put(("error", f"{type(exc).__name__}: {exc}"))
 
 
+def _measure_model(job: dict) -> dict:
+    """Child-process body of :func:`measure_model_latency`: load the model, time ``session.run`` alone."""
+    import numpy as np
+
+    from voxquant.backends.table import load_session
+    from voxquant.toolchain_log import toolchain_output
+
+    with toolchain_output(Path(job["model"]).parent, f"latency child: load {Path(job['model']).name}"):
+        sess = load_session(job["backend"], Path(job["model"]), threads=job["threads"])
+    xs = np.ascontiguousarray(job["x"], dtype=np.float32)
+    feats = [xs[i : i + 1] for i in range(len(xs))]
+    for i in range(job["warmup"]):
+        sess.run(feats[i % len(feats)])
+    t_model, t_cpu = [], []
+    for i in range(job["runs"]):
+        x = feats[i % len(feats)]
+        c0 = time.process_time_ns()
+        t0 = time.perf_counter_ns()
+        sess.run(x)
+        t_model.append(time.perf_counter_ns() - t0)
+        t_cpu.append(time.process_time_ns() - c0)
+    return {"threads": job["threads"], "runs": job["runs"], "warmup": job["warmup"], "model_ms": _percentiles(t_model),
+            "model_cpu_ms": _percentiles(t_cpu), "peak_rss_bytes": _peak_rss_bytes(),
+            "model_samples_ms": [t / 1e6 for t in t_model]}
+
+
+def _model_child(job, q):
+    try:
+        q.put(("ok", _measure_model(job)))
+    except BaseException as exc:  # report, never hang the parent
+        q.put(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def _run_child(target, job: dict, threads: int, model, timeout_s: float) -> dict:
+    """Run ``target(job, queue)`` in a fresh spawned process with numpy's BLAS/OpenMP pools pinned to ``threads``."""
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    p = ctx.Process(target=target, args=(job, q), daemon=True)
+    # the child inherits the environment at start: pin numpy's BLAS/OpenMP pools to the measured thread count so
+    # the front-end (a small matmul) does not fight the model's threads, before numpy is imported there
+    pools = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+    saved = {k: os.environ.get(k) for k in pools}
+    os.environ.update({k: str(threads) for k in pools})
+    try:
+        p.start()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    try:
+        status, payload = q.get(timeout=timeout_s)
+    except Exception:
+        p.kill()
+        raise RuntimeError(f"{model}: latency measurement timed out after {timeout_s} s") from None
+    p.join(timeout=10)
+    if status != "ok":
+        raise RuntimeError(f"{model}: latency measurement failed: {payload}")
+    return payload
+
+
+def measure_model_latency(model: Path, x, backend: str = "onnxruntime", threads: int = 1, runs: int = 200,
+                          warmup: int = 20, timeout_s: float = 600) -> dict:
+    """Model-only latency of one artefact at one thread count in a fresh process: ``session.run`` on precomputed
+    inputs, batch 1 (no file I/O, no front-end; for models whose input is not one clip of a classifier's front-end,
+    e.g. a CTC command model at a chosen input length).
+
+    Args:
+        model: artefact path.
+        x: ``float32 [K, ...]`` model inputs (each run takes one, cycling through the K), e.g. ``[K, 1, T, 40]``.
+        backend: backend argument or name (:func:`voxquant.backends.table.load_session`).
+        threads: intra-op threads; runs, warmup: timed and untimed runs.
+
+    Returns:
+        ``{"model_ms": {"p50", "p95", "mean", "min"} (wall-clock ms), "model_cpu_ms": the same over the process CPU
+        time of each run (what the run cost the cores, whatever else shared them), "model_samples_ms": [ms],
+        "peak_rss_bytes", "threads", "runs", "warmup"}``.
+
+    Raises:
+        ConfigError: ``x`` is not a non-empty batch of inputs.
+        RuntimeError: the child failed (message carries the child's error) or timed out.
+    """
+    from voxquant.errors import ConfigError
+
+    xs = np.ascontiguousarray(x, dtype=np.float32)
+    if xs.ndim < 2 or len(xs) == 0:
+        raise ConfigError(f"measure_model_latency needs float32 [K, ...] inputs with K >= 1, got shape {xs.shape}")
+    job = {"model": str(model), "x": xs, "backend": backend, "threads": int(threads), "runs": int(runs),
+           "warmup": int(warmup)}
+    return _run_child(_model_child, job, int(threads), model, timeout_s)
+
+
 def measure_latency(model: Path, files: list, frontend, backend: str = "onnxruntime", threads: int = 1,
                     runs: int = 200, warmup: int = 20, layout: str = "nchw", timeout_s: float = 600) -> dict:
     """Measure one model at one thread count in a fresh process.
@@ -149,28 +242,4 @@ def measure_latency(model: Path, files: list, frontend, backend: str = "onnxrunt
     """
     job = {"model": str(model), "files": [str(f) for f in files], "frontend": frontend.to_dict(), "backend": backend,
            "threads": threads, "runs": runs, "warmup": warmup, "layout": layout}
-    ctx = mp.get_context("spawn")
-    q = ctx.Queue()
-    p = ctx.Process(target=_child, args=(job, q), daemon=True)
-    # the child inherits the environment at start: pin numpy's BLAS/OpenMP pools to the measured thread count so
-    # the front-end (a small matmul) does not fight the model's threads, before numpy is imported there
-    pools = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-    saved = {k: os.environ.get(k) for k in pools}
-    os.environ.update({k: str(threads) for k in pools})
-    try:
-        p.start()
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    try:
-        status, payload = q.get(timeout=timeout_s)
-    except Exception:
-        p.kill()
-        raise RuntimeError(f"{model}: latency measurement timed out after {timeout_s} s") from None
-    p.join(timeout=10)
-    if status != "ok":
-        raise RuntimeError(f"{model}: latency measurement failed: {payload}")
-    return payload
+    return _run_child(_child, job, threads, model, timeout_s)
