@@ -728,6 +728,25 @@ def render(utt: SeqUtterance, sample_rate: int = SEQ_SAMPLE_RATE) -> np.ndarray:
     return x
 
 
+def word_spans(utt: SeqUtterance) -> list[tuple[int, int]]:
+    """Sample span ``[start, end)`` of each word in :func:`render`'s audio of a synthetic utterance (the alignment
+    the synthesis knows exactly; peak scaling, :class:`voxquant.data.Augmenter` noise/gain and RIRs (aligned to their
+    direct path) do not move it).
+
+    Raises:
+        ValueError: a real recording (no alignment is known).
+    """
+    if utt.path is not None:
+        raise ValueError(f"{utt.path}: a real recording has no known word alignment")
+    pos = _gap_samples(utt.gaps_s[0])
+    spans = []
+    for (_, start, end, _), gap in zip(utt.parts, utt.gaps_s[1:]):
+        n = int(end) - int(start)
+        spans.append((pos, pos + n))
+        pos += n + _gap_samples(gap)
+    return spans
+
+
 def load_sequence_audio(utts: Sequence[SeqUtterance], max_samples: int = SEQ_MAX_SAMPLES
                         ) -> tuple[np.ndarray, np.ndarray]:
     """Audio of utterances, zero-padded at the end to one length.
@@ -816,6 +835,7 @@ def held_out_sequences(n_digits: int, n_commands: int, seed: int, data_root: str
 
 
 __all__ = [
+    "word_spans",
     "ALNUM_GROUP_COLUMNS",
     "ALNUM_METADATA_SLIP",
     "COMMAND_WORDS",
