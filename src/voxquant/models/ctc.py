@@ -88,6 +88,9 @@ class ConvCTC(nn.Module):
         kernels: one time-kernel per block (odd), e.g. ``(13, 15, 17, 21, 25)`` -- QuartzNet's growing kernels.
         repeat: separable units per block (QuartzNet's R).
         head_channels: width of the last separable conv (kernel 29) before the 1x1 classifier.
+
+    Defaults (the committed ``ctc_conv_cmd.pt``): 128 channels, 5 blocks x 2 units, 362,197 parameters -- a
+    QuartzNet 5x2 narrowed to fit a 2-core CPU training budget.
         dropout: dropout after each ReLU while training.
 
     Input ``float32 [N, 1, T, n_mels]`` (log-mel frames at 10 ms); output ``float32 [N, T // 2, n_vocab]``
@@ -98,8 +101,8 @@ class ConvCTC(nn.Module):
     arch = "conv"
     stride = 2
 
-    def __init__(self, n_vocab: int = len(CTC_VOCAB), n_mels: int = N_MELS, channels: int = 192,
-                 kernels=(13, 15, 17, 21, 25), repeat: int = 2, head_channels: int = 256, dropout: float = 0.1):
+    def __init__(self, n_vocab: int = len(CTC_VOCAB), n_mels: int = N_MELS, channels: int = 128,
+                 kernels=(13, 15, 17, 21, 25), repeat: int = 2, head_channels: int = 192, dropout: float = 0.1):
         super().__init__()
         self.vocab = CTC_VOCAB if n_vocab == len(CTC_VOCAB) else tuple(str(i) for i in range(n_vocab))
         self.n_mels = n_mels
@@ -201,6 +204,9 @@ class ConformerCTC(nn.Module):
         dropout: dropout while training; max_frames: length of the positional table in output frames (>= T // 4;
         default 1024 = 41 s of audio).
 
+    Defaults (the committed ``ctc_conformer_cmd.pt``): d_model 128, 4 heads, 3 blocks, FFN x4, conv kernel 15,
+    1,269,781 parameters.
+
     Input ``float32 [N, 1, T, n_mels]``; output ``float32 [N, T // 4, n_vocab]`` log-probabilities. The input is
     cropped to a multiple of 4 frames, then two 3x3 stride-2 convs (padding 1) halve time and frequency twice.
     """
@@ -208,8 +214,8 @@ class ConformerCTC(nn.Module):
     arch = "conformer"
     stride = 4
 
-    def __init__(self, n_vocab: int = len(CTC_VOCAB), n_mels: int = N_MELS, d_model: int = 144, heads: int = 4,
-                 n_blocks: int = 4, ff_mult: int = 4, conv_kernel: int = 15, sub_channels: int = 64,
+    def __init__(self, n_vocab: int = len(CTC_VOCAB), n_mels: int = N_MELS, d_model: int = 128, heads: int = 4,
+                 n_blocks: int = 3, ff_mult: int = 4, conv_kernel: int = 15, sub_channels: int = 64,
                  dropout: float = 0.1, max_frames: int = 1024):
         super().__init__()
         if n_mels % 4:
