@@ -46,6 +46,13 @@ def _check_input(x: torch.Tensor, n_mels: int) -> None:
         raise ModelError(f"CTC model input must be float32 [N, 1, T, {n_mels}], got {tuple(x.shape)}")
 
 
+def _small_output_init(layer: nn.Module, scale: float = 0.1) -> None:
+    """Start near uniform log-probabilities (default init gave initial CTC losses ~40x log(21) per word)."""
+    with torch.no_grad():
+        layer.weight.mul_(scale)
+        layer.bias.zero_()
+
+
 class _SepConv(nn.Module):
     """Depthwise (k x 1, groups=C) + pointwise (1x1) conv + BatchNorm on ``[N, C, T, 1]``."""
 
@@ -111,6 +118,7 @@ class ConvCTC(nn.Module):
         self.blocks = nn.Sequential(*[_QuartzBlock(channels, channels, int(k), repeat, dropout) for k in kernels])
         self.head = nn.Sequential(_SepConv(channels, head_channels, 29), nn.ReLU(), nn.Dropout(dropout),
                                   nn.Conv2d(head_channels, n_vocab, 1))
+        _small_output_init(self.head[-1])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_input(x, self.n_mels)
@@ -231,6 +239,7 @@ class ConformerCTC(nn.Module):
         self.blocks = nn.ModuleList([_ConformerBlock(d_model, heads, ff_mult, conv_kernel, dropout)
                                      for _ in range(n_blocks)])
         self.out = nn.Linear(d_model, n_vocab)
+        _small_output_init(self.out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_input(x, self.n_mels)
@@ -265,7 +274,8 @@ def save_ctc(model: nn.Module, path, meta: dict | None = None, config: dict | No
     Args:
         model: a :class:`ConvCTC` / :class:`ConformerCTC`.
         path: ``.pt`` file to write.
-        meta: optional keys merged into the saved dict (``frontend`` dict, ``train`` description, ...); ``config``
+        meta: optional keys merged into the saved dict (``frontend`` dict, ``train`` description, ...; converted to
+            plain JSON types so that the file loads with ``weights_only=True``); ``config``
             (constructor kwargs) is taken from ``meta["config"]`` or ``config`` or the model's ``config`` attribute.
 
     Returns:
@@ -273,9 +283,14 @@ def save_ctc(model: nn.Module, path, meta: dict | None = None, config: dict | No
     """
     from voxquant.atomic import write_atomic
 
-    meta = dict(meta or {})
+    import json
+
+    from voxquant.atomic import to_jsonable
+
+    # plain JSON types only (e.g. torch.__version__ is a TorchVersion): load_ctc reads with weights_only=True
+    meta = json.loads(json.dumps(to_jsonable(dict(meta or {}))))
     cfg = meta.pop("config", None) or config or getattr(model, "config", None) or {}
-    obj = {"arch": model.arch, "config": dict(cfg), "state_dict": model.state_dict(), "vocab": list(model.vocab),
+    obj = {"arch": model.arch, "config": json.loads(json.dumps(to_jsonable(dict(cfg)))), "state_dict": model.state_dict(), "vocab": list(model.vocab),
            "task": "sequence", **meta}
     if "frontend" not in obj:
         from voxquant.audio.frontend import FrontendConfig

@@ -218,13 +218,15 @@ def speaker_held_out(speaker: str, frac_pct: int = 10) -> bool:
 #: Default architecture configs of the committed models.
 DEFAULT_CONFIGS = {"conv": {"channels": 128, "head_channels": 192}, "conformer": {"d_model": 128, "n_blocks": 3}}  # = ctor defaults
 #: Default recipes (peak learning rate) per architecture.
-DEFAULT_LR = {"conv": 3e-3, "conformer": 1.5e-3}
+DEFAULT_LR = {"conv": 5e-3, "conformer": 1.5e-3}
 
 
 def train_sequence_model(arch: str, out, minutes: float = 25.0, seed: int = 0, threads: int = 2, data_root=None,
                          progress: bool = True, *, batch_size: int = 16, config: dict | None = None,
                          digits_share: float = 0.6, long_pad_prob: float = 0.1, n_heldout: int = 60,
-                         lr: float | None = None, max_seconds: float = 10.0, eval_every_s: float = 240.0) -> dict:
+                         lr: float | None = None, max_seconds: float = 10.0, eval_every_s: float = 240.0,
+                         curriculum_share: float = 0.25, curriculum_seconds: float = 4.0,
+                         source_weights: dict | None = None) -> dict:
     """Train a CTC command model on generated sequences of real dev words and save it (:func:`save_ctc`).
 
     Args:
@@ -241,7 +243,11 @@ def train_sequence_model(arch: str, out, minutes: float = 25.0, seed: int = 0, t
         n_heldout: held-out sentences per grammar (dev speakers excluded from training); lr: peak LR;
         max_seconds: longest generated training sentence (shorter than 14 s to save CPU time; the held-out set
         uses the full :data:`~voxquant.data.sequences.SEQ_MAX_SECONDS`); eval_every_s: seconds between held-out
-        evaluations.
+        evaluations; curriculum_share, curriculum_seconds: during the first share of the budget only sentences of
+        at most that many seconds are drawn (short first, as SortaGrad, Amodei et al. 2016: CTC leaves its
+        all-blank plateau sooner); source_weights: ``{grammar: {source: weight}}`` for
+        :func:`~voxquant.data.sequences.generate` (default digits: FSDD 0.7, Speech Commands 0.3 -- the Speech
+        Commands dev speakers have only ~15 clips per digit, so their digit sentences repeat one or two words).
 
     Returns:
         The saved metadata dict (``arch``, ``config``, ``vocab``, ``frontend``, ``task``, ``train``).
@@ -298,16 +304,26 @@ def train_sequence_model(arch: str, out, minutes: float = 25.0, seed: int = 0, t
     held_refs = [tuple(u.words) for u in held]
     held_speakers = sorted({u.speaker for u in held})
 
+    if source_weights is None:
+        source_weights = {"digits": {"fsdd": 0.7, "speech_commands": 0.3}}
     pools = {"digits": [], "commands": []}
     chunk = {"digits": 0, "commands": 0}
+
+    t_train = [None]
 
     def draw(gname: str):
         if not pools[gname]:
             gi = 0 if gname == "digits" else 1
             us = generate(bank, GRAMMARS[gname], 2048, seed=seed * 1_000_003 + chunk[gname] * 2 + gi,
-                          max_seconds=max_seconds)
+                          max_seconds=max_seconds, source_weights=source_weights.get(gname))
             chunk[gname] += 1
             pools[gname] = [u for u in us if not speaker_held_out(u.speaker)][::-1]
+        if t_train[0] is None:
+            t_train[0] = time.time()
+        if time.time() - t_train[0] < curriculum_share * minutes * 60.0:   # short sentences first (SortaGrad-like)
+            for k in range(len(pools[gname]) - 1, -1, -1):
+                if pools[gname][k].num_samples <= curriculum_seconds * sr:
+                    return pools[gname].pop(k)
         return pools[gname].pop()
 
     queue: list = []
@@ -333,8 +349,9 @@ def train_sequence_model(arch: str, out, minutes: float = 25.0, seed: int = 0, t
         "words": "dev word bank (voxquant.data.sequences.word_bank('dev')): real isolated words of Speech Commands "
                  "test-set + extra dev speakers and FSDD train split, trimmed",
         "grammars": {"digits": digits_share, "commands": round(1 - digits_share, 3)},
-        "sentences": f"voxquant.data.sequences.generate defaults (gaps 60-350 ms, edges 100-600 ms, sources alike), "
-                     f"at most {max_seconds} s",
+        "sentences": f"voxquant.data.sequences.generate defaults (gaps 60-350 ms, edges 100-600 ms), source weights "
+                     f"{source_weights} (default: sources alike), at most {max_seconds} s; during the first "
+                     f"{curriculum_share:.0%} of the budget only sentences <= {curriculum_seconds} s",
         "augmentation": {"noise": "first half of each real Speech Commands noise recording, p=0.7, SNR 5-30 dB",
                          "rir": f"training rooms {sorted(rir_train)} p=0.25", "gain_db": [-10, 6],
                          "spec_augment": {"freq_masks": cfg.freq_masks, "freq_mask_max": cfg.freq_mask_max,
@@ -354,7 +371,7 @@ def train_sequence_model(arch: str, out, minutes: float = 25.0, seed: int = 0, t
                           "best_step": hist.get("best_step"), "steps": hist.get("steps"),
                           "utterances_seen": hist.get("utterances"),
                           "seconds": round(time.time() - t_start, 1), "eval": list(hist.get("eval", [])),
-                          "recipe": hist.get("config"), "data": data_desc, "torch": torch.__version__}}
+                          "recipe": hist.get("config"), "data": data_desc, "torch": str(torch.__version__)}}
 
     def on_best(m, hist):
         save_ctc(m, out, meta_for(hist, final=False))
