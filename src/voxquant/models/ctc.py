@@ -46,6 +46,13 @@ def _check_input(x: torch.Tensor, n_mels: int) -> None:
         raise ModelError(f"CTC model input must be float32 [N, 1, T, {n_mels}], got {tuple(x.shape)}")
 
 
+def _small_output_init(layer: nn.Module, scale: float = 0.1) -> None:
+    """Start near uniform log-probabilities (default init gave initial CTC losses ~40x log(21) per word)."""
+    with torch.no_grad():
+        layer.weight.mul_(scale)
+        layer.bias.zero_()
+
+
 class _SepConv(nn.Module):
     """Depthwise (k x 1, groups=C) + pointwise (1x1) conv + BatchNorm on ``[N, C, T, 1]``."""
 
@@ -88,6 +95,9 @@ class ConvCTC(nn.Module):
         kernels: one time-kernel per block (odd), e.g. ``(13, 15, 17, 21, 25)`` -- QuartzNet's growing kernels.
         repeat: separable units per block (QuartzNet's R).
         head_channels: width of the last separable conv (kernel 29) before the 1x1 classifier.
+
+    Defaults (the committed ``ctc_conv_cmd.pt``): 128 channels, 5 blocks x 2 units, 362,197 parameters -- a
+    QuartzNet 5x2 narrowed to fit a 2-core CPU training budget.
         dropout: dropout after each ReLU while training.
 
     Input ``float32 [N, 1, T, n_mels]`` (log-mel frames at 10 ms); output ``float32 [N, T // 2, n_vocab]``
@@ -98,8 +108,8 @@ class ConvCTC(nn.Module):
     arch = "conv"
     stride = 2
 
-    def __init__(self, n_vocab: int = len(CTC_VOCAB), n_mels: int = N_MELS, channels: int = 192,
-                 kernels=(13, 15, 17, 21, 25), repeat: int = 2, head_channels: int = 256, dropout: float = 0.1):
+    def __init__(self, n_vocab: int = len(CTC_VOCAB), n_mels: int = N_MELS, channels: int = 128,
+                 kernels=(13, 15, 17, 21, 25), repeat: int = 2, head_channels: int = 192, dropout: float = 0.1):
         super().__init__()
         self.vocab = CTC_VOCAB if n_vocab == len(CTC_VOCAB) else tuple(str(i) for i in range(n_vocab))
         self.n_mels = n_mels
@@ -108,6 +118,7 @@ class ConvCTC(nn.Module):
         self.blocks = nn.Sequential(*[_QuartzBlock(channels, channels, int(k), repeat, dropout) for k in kernels])
         self.head = nn.Sequential(_SepConv(channels, head_channels, 29), nn.ReLU(), nn.Dropout(dropout),
                                   nn.Conv2d(head_channels, n_vocab, 1))
+        _small_output_init(self.head[-1])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_input(x, self.n_mels)
@@ -201,6 +212,9 @@ class ConformerCTC(nn.Module):
         dropout: dropout while training; max_frames: length of the positional table in output frames (>= T // 4;
         default 1024 = 41 s of audio).
 
+    Defaults (the committed ``ctc_conformer_cmd.pt``): d_model 128, 4 heads, 3 blocks, FFN x4, conv kernel 15,
+    1,269,781 parameters.
+
     Input ``float32 [N, 1, T, n_mels]``; output ``float32 [N, T // 4, n_vocab]`` log-probabilities. The input is
     cropped to a multiple of 4 frames, then two 3x3 stride-2 convs (padding 1) halve time and frequency twice.
     """
@@ -208,8 +222,8 @@ class ConformerCTC(nn.Module):
     arch = "conformer"
     stride = 4
 
-    def __init__(self, n_vocab: int = len(CTC_VOCAB), n_mels: int = N_MELS, d_model: int = 144, heads: int = 4,
-                 n_blocks: int = 4, ff_mult: int = 4, conv_kernel: int = 15, sub_channels: int = 64,
+    def __init__(self, n_vocab: int = len(CTC_VOCAB), n_mels: int = N_MELS, d_model: int = 128, heads: int = 4,
+                 n_blocks: int = 3, ff_mult: int = 4, conv_kernel: int = 15, sub_channels: int = 64,
                  dropout: float = 0.1, max_frames: int = 1024):
         super().__init__()
         if n_mels % 4:
@@ -225,6 +239,7 @@ class ConformerCTC(nn.Module):
         self.blocks = nn.ModuleList([_ConformerBlock(d_model, heads, ff_mult, conv_kernel, dropout)
                                      for _ in range(n_blocks)])
         self.out = nn.Linear(d_model, n_vocab)
+        _small_output_init(self.out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_input(x, self.n_mels)
@@ -259,7 +274,8 @@ def save_ctc(model: nn.Module, path, meta: dict | None = None, config: dict | No
     Args:
         model: a :class:`ConvCTC` / :class:`ConformerCTC`.
         path: ``.pt`` file to write.
-        meta: optional keys merged into the saved dict (``frontend`` dict, ``train`` description, ...); ``config``
+        meta: optional keys merged into the saved dict (``frontend`` dict, ``train`` description, ...; converted to
+            plain JSON types so that the file loads with ``weights_only=True``); ``config``
             (constructor kwargs) is taken from ``meta["config"]`` or ``config`` or the model's ``config`` attribute.
 
     Returns:
@@ -267,9 +283,14 @@ def save_ctc(model: nn.Module, path, meta: dict | None = None, config: dict | No
     """
     from voxquant.atomic import write_atomic
 
-    meta = dict(meta or {})
+    import json
+
+    from voxquant.atomic import to_jsonable
+
+    # plain JSON types only (e.g. torch.__version__ is a TorchVersion): load_ctc reads with weights_only=True
+    meta = json.loads(json.dumps(to_jsonable(dict(meta or {}))))
     cfg = meta.pop("config", None) or config or getattr(model, "config", None) or {}
-    obj = {"arch": model.arch, "config": dict(cfg), "state_dict": model.state_dict(), "vocab": list(model.vocab),
+    obj = {"arch": model.arch, "config": json.loads(json.dumps(to_jsonable(dict(cfg)))), "state_dict": model.state_dict(), "vocab": list(model.vocab),
            "task": "sequence", **meta}
     if "frontend" not in obj:
         from voxquant.audio.frontend import FrontendConfig

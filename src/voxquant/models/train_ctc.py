@@ -144,6 +144,9 @@ def train_ctc(model, make_batch: Callable, cfg: CTCTrainConfig, heldout=None, on
     import torch
 
     torch.set_num_threads(max(1, int(cfg.threads)))
+    # log-mel of zero-padded audio drives activations/gradients into denormals: 5-10x slower CPU steps without this
+    # (restored to torch's default, off, at the end)
+    torch.set_flush_denormal(True)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     ctc = torch.nn.CTCLoss(blank=0, zero_infinity=True)
@@ -213,6 +216,7 @@ def train_ctc(model, make_batch: Callable, cfg: CTCTrainConfig, heldout=None, on
             evaluate()
             last_eval = time.time()
     evaluate()
+    torch.set_flush_denormal(False)
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
@@ -247,15 +251,17 @@ def speaker_held_out(speaker: str, frac_pct: int = 10) -> bool:
 
 
 #: Default architecture configs of the committed models.
-DEFAULT_CONFIGS = {"conv": {}, "conformer": {}}
+DEFAULT_CONFIGS = {"conv": {"channels": 128, "head_channels": 192}, "conformer": {"d_model": 128, "n_blocks": 3}}  # = ctor defaults
 #: Default recipes (peak learning rate) per architecture.
-DEFAULT_LR = {"conv": 3e-3, "conformer": 1.5e-3}
+DEFAULT_LR = {"conv": 5e-3, "conformer": 1.5e-3}
 
 
 def train_sequence_model(arch: str, out, minutes: float = 25.0, seed: int = 0, threads: int = 2, data_root=None,
                          progress: bool = True, *, batch_size: int = 16, config: dict | None = None,
-                         digits_share: float = 0.6, long_pad_prob: float = 0.2, n_heldout: int = 100,
-                         lr: float | None = None) -> dict:
+                         digits_share: float = 0.6, long_pad_prob: float = 0.1, n_heldout: int = 60,
+                         lr: float | None = None, max_seconds: float = 10.0, eval_every_s: float = 240.0,
+                         curriculum_share: float = 0.25, curriculum_seconds: float = 4.0,
+                         source_weights: dict | None = None) -> dict:
     """Train a CTC command model on generated sequences of real dev words and save it (:func:`save_ctc`).
 
     Args:
@@ -269,7 +275,14 @@ def train_sequence_model(arch: str, out, minutes: float = 25.0, seed: int = 0, t
         batch_size: utterances per step; config: constructor kwargs (default :data:`DEFAULT_CONFIGS`);
         digits_share: share of training sentences from the ``digits`` grammar (rest: ``commands``);
         long_pad_prob: probability that a batch gets extra trailing zeros up to a random length <= 14 s;
-        n_heldout: held-out sentences per grammar (dev speakers excluded from training); lr: peak LR.
+        n_heldout: held-out sentences per grammar (dev speakers excluded from training); lr: peak LR;
+        max_seconds: longest generated training sentence (shorter than 14 s to save CPU time; the held-out set
+        uses the full :data:`~voxquant.data.sequences.SEQ_MAX_SECONDS`); eval_every_s: seconds between held-out
+        evaluations; curriculum_share, curriculum_seconds: during the first share of the budget only sentences of
+        at most that many seconds are drawn (short first, as SortaGrad, Amodei et al. 2016: CTC leaves its
+        all-blank plateau sooner); source_weights: ``{grammar: {source: weight}}`` for
+        :func:`~voxquant.data.sequences.generate` (default digits: FSDD 0.7, Speech Commands 0.3 -- the Speech
+        Commands dev speakers have only ~15 clips per digit, so their digit sentences repeat one or two words).
 
     Returns:
         The saved metadata dict (``arch``, ``config``, ``vocab``, ``frontend``, ``task``, ``train``).
@@ -326,19 +339,37 @@ def train_sequence_model(arch: str, out, minutes: float = 25.0, seed: int = 0, t
     held_refs = [tuple(u.words) for u in held]
     held_speakers = sorted({u.speaker for u in held})
 
+    if source_weights is None:
+        source_weights = {"digits": {"fsdd": 0.7, "speech_commands": 0.3}}
     pools = {"digits": [], "commands": []}
     chunk = {"digits": 0, "commands": 0}
+
+    t_train = [None]
 
     def draw(gname: str):
         if not pools[gname]:
             gi = 0 if gname == "digits" else 1
-            us = generate(bank, GRAMMARS[gname], 2048, seed=seed * 1_000_003 + chunk[gname] * 2 + gi)
+            us = generate(bank, GRAMMARS[gname], 2048, seed=seed * 1_000_003 + chunk[gname] * 2 + gi,
+                          max_seconds=max_seconds, source_weights=source_weights.get(gname))
             chunk[gname] += 1
             pools[gname] = [u for u in us if not speaker_held_out(u.speaker)][::-1]
+        if t_train[0] is None:
+            t_train[0] = time.time()
+        if time.time() - t_train[0] < curriculum_share * minutes * 60.0:   # short sentences first (SortaGrad-like)
+            for k in range(len(pools[gname]) - 1, -1, -1):
+                if pools[gname][k].num_samples <= curriculum_seconds * sr:
+                    return pools[gname].pop(k)
         return pools[gname].pop()
 
+    queue: list = []
+
     def make_batch(step: int, rng: np.random.Generator):
-        utts = [draw("digits" if rng.random() < digits_share else "commands") for _ in range(batch_size)]
+        if not queue:   # length buckets: 8 batches' worth of sentences sorted by length (less padding compute)
+            cand = [draw("digits" if rng.random() < digits_share else "commands") for _ in range(8 * batch_size)]
+            cand.sort(key=lambda u: u.num_samples)
+            batches = [cand[i : i + batch_size] for i in range(0, len(cand), batch_size)]
+            queue.extend(batches[i] for i in rng.permutation(len(batches)))
+        utts = queue.pop()
         waves = [aug.one(render(u, sr), rng) for u in utts]
         if rng.random() < long_pad_prob:
             longest = max(len(w) for w in waves)
@@ -348,17 +379,21 @@ def train_sequence_model(arch: str, out, minutes: float = 25.0, seed: int = 0, t
         return x, [[word_index[w] for w in u.words] for u in utts], frame_labels(utts, x.shape[2], 1)
 
     cfg = CTCTrainConfig(lr=lr if lr is not None else DEFAULT_LR.get(arch, 2e-3),
-                         max_minutes=max(minutes - (time.time() - t_start) / 60.0, 0.5), threads=threads, seed=seed)
+                         max_minutes=max(minutes - (time.time() - t_start) / 60.0, 0.5), threads=threads, seed=seed,
+                         eval_every_s=eval_every_s)
     data_desc = {
         "words": "dev word bank (voxquant.data.sequences.word_bank('dev')): real isolated words of Speech Commands "
                  "test-set + extra dev speakers and FSDD train split, trimmed",
         "grammars": {"digits": digits_share, "commands": round(1 - digits_share, 3)},
+        "sentences": f"voxquant.data.sequences.generate defaults (gaps 60-350 ms, edges 100-600 ms), source weights "
+                     f"{source_weights} (default: sources alike), at most {max_seconds} s; during the first "
+                     f"{curriculum_share:.0%} of the budget only sentences <= {curriculum_seconds} s",
         "augmentation": {"noise": "first half of each real Speech Commands noise recording, p=0.7, SNR 5-30 dB",
                          "rir": f"training rooms {sorted(rir_train)} p=0.25", "gain_db": [-10, 6],
                          "spec_augment": {"freq_masks": cfg.freq_masks, "freq_mask_max": cfg.freq_mask_max,
                                           "time_masks_per_s": cfg.time_masks_per_s,
                                           "time_mask_max": cfg.time_mask_max},
-                         "padding": f"batch padded to its longest utterance; p={long_pad_prob} a batch padded to a "
+                         "padding": f"batches of similar lengths (8 batches' worth sorted by length), padded to its longest utterance; p={long_pad_prob} a batch padded to a "
                                     f"random length up to {SEQ_MAX_SAMPLES / sr:.0f} s"},
         "heldout": f"{len(held)} generated sentences ({n_heldout} per grammar) of {len(held_speakers)} dev speakers "
                    "excluded from training (crc32(speaker) % 100 < 10), clean, zero-padded to 14 s",
@@ -372,7 +407,7 @@ def train_sequence_model(arch: str, out, minutes: float = 25.0, seed: int = 0, t
                           "best_step": hist.get("best_step"), "steps": hist.get("steps"),
                           "utterances_seen": hist.get("utterances"),
                           "seconds": round(time.time() - t_start, 1), "eval": list(hist.get("eval", [])),
-                          "recipe": hist.get("config"), "data": data_desc, "torch": torch.__version__}}
+                          "recipe": hist.get("config"), "data": data_desc, "torch": str(torch.__version__)}}
 
     def on_best(m, hist):
         save_ctc(m, out, meta_for(hist, final=False))
