@@ -151,3 +151,23 @@ def test_held_out_sequences(shared_data):
     h = S.held_out_sequences(5, 4, seed=1, data_root=shared_data)
     assert [u.id.split("-")[0] for u in h] == ["digits"] * 5 + ["commands"] * 4
     assert all(u.id.split("-")[1] == "eval" for u in h)
+
+
+def test_word_spans_locate_every_word_in_the_rendered_audio(shared_data):
+    from voxquant.data.sequences import GRAMMARS, generate, render, word_bank, word_spans
+    from voxquant.models.train_ctc import frame_labels
+
+    bank = word_bank("dev", shared_data)
+    for u in generate(bank, GRAMMARS["commands"], 4, seed=5) + generate(bank, GRAMMARS["digits"], 4, seed=6):
+        x = render(u)
+        spans = word_spans(u)
+        assert len(spans) == len(u.words) and spans[-1][1] <= len(x)
+        inside = np.zeros(len(x), dtype=bool)
+        for s0, s1 in spans:
+            assert np.abs(x[s0:s1]).max() > 0
+            inside[s0:s1] = True
+        assert not np.any(x[~inside])  # the gaps are the synthesized silence, nothing else
+        lab = frame_labels([u], 1 + (len(x) - 400) // 160, 1)[0]
+        centre = np.arange(len(lab)) * 160 + 0.5 * 160 + 200
+        assert set(lab[~inside[np.minimum(centre.astype(int), len(x) - 1)]]) <= {0}
+        assert (lab > 0).sum() > 0
