@@ -121,7 +121,7 @@ def add_commands(sub) -> None:
                         "mixed on real accented connected digits, and the seed's claims with paired CIs (resumable)")
     m.add_argument("--out", default="runs/study-commands", help="[%(default)s]")
     m.add_argument("--archs", default="conv,conformer", help="[%(default)s]")
-    m.add_argument("--recipes", default="fp32,fp16,int8_dynamic,int8_static_minmax,qat,mixed", help="[%(default)s]")
+    m.add_argument("--recipes", default="fp32,fp16,int8_static_minmax,qat,mixed", help="[%(default)s]")
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--data-root", default=None, help="data root (default VOXQUANT_DATA)")
     m.add_argument("--quiet", action="store_true")

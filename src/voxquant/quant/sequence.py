@@ -68,7 +68,7 @@ def compare_groups(seq, ref: dict, var: dict) -> dict:
 
 
 def qat_sequence(fp32_onnx: Path, out: Path, calibration=None, *, seq, seed: int = 0, progress: bool = False,
-                 minutes: float = 8.0, lr: float = 2e-4, batch_size: int = 8, weight_bits: int | None = None,
+                 minutes: float = 6.0, lr: float = 2e-4, batch_size: int = 8, weight_bits: int | None = None,
                  n_heldout: int = 40, **_) -> Path:
     """Build the QAT variant of a CTC command model (see the module docstring).
 

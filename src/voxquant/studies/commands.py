@@ -34,7 +34,7 @@ class CommandsStudyConfig:
 
     out_dir: Path = Path("runs/study_commands")
     archs: tuple = ARCHS
-    recipes: tuple = ("fp32", "fp16", "int8_dynamic", "int8_static_minmax", "qat", "mixed")
+    recipes: tuple = ("fp32", "fp16", "int8_static_minmax", "qat", "mixed")
     slice_for_claims: str = "real_clean"
     n_boot: int = 2000
     seed: int = 0
