@@ -16,7 +16,7 @@ Data (:mod:`voxquant.data.sequences`):
   each utterance before it is zero-padded to the model's fixed input length (so an SNR is the SNR over the
   utterance, not over the padding).
 
-Variants: the engine's recipes on the float ONNX export (``fp32``, ``fp16``, ``int8_dynamic``,
+Variants: the engine's recipes on the float ONNX export (``fp32``, ``fp16``, (``int8_dynamic`` on request),
 ``int8_static_minmax`` calibrated on synthetic ``dev`` sequences, ``qat`` and ``mixed`` through
 :mod:`voxquant.quant.sequence`), on every backend asked for. Each cell stores the grammar-constrained decode (the
 headline: a command grammar is what a robot runs) and the unconstrained greedy decode.

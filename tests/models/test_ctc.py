@@ -123,3 +123,25 @@ def test_save_load_roundtrip_and_errors(tmp_path):
         load_ctc(wrong)
     with pytest.raises(ModelError, match="missing.pt"):
         load_ctc(tmp_path / "missing.pt")
+
+
+def test_pretrain_words_learns_a_separable_word_task_and_freezes_batchnorm():
+    import torch
+
+    from voxquant.models.ctc import ConvCTC
+    from voxquant.models.train_ctc import freeze_batchnorm, pretrain_words
+
+    torch.manual_seed(0)
+    m = ConvCTC(channels=16, kernels=(5,), repeat=1, head_channels=16)
+
+    def batch(rng):  # "word" k = energy in mel band 2k in the middle of the clip
+        y = rng.integers(1, 5, 16)
+        x = rng.normal(-5, 0.3, (16, 1, 60, 40)).astype(np.float32)
+        for i, k in enumerate(y):
+            x[i, 0, 20:40, 2 * k] += 6.0
+        return x, y
+
+    info = pretrain_words(m, batch, minutes=0.15, lr=3e-3, threads=1)
+    assert info["steps"] > 20 and info["accuracy_last_100"] > 0.6  # 4 classes: chance is 0.25
+    m.train()
+    assert freeze_batchnorm(m) > 0 and not any(b.training for b in m.modules() if isinstance(b, torch.nn.BatchNorm2d))

@@ -270,6 +270,54 @@ def frame_labels(utts, n_out: int, stride: int, hop: int = 160, win: int = 400) 
     return out
 
 
+def pretrain_words(model, make_words_batch: Callable, minutes: float, lr: float = 1e-3, threads: int = 1,
+                   seed: int = 0, progress: bool = False) -> dict:
+    """Stage 1 of the CTC recipe: teach the encoder the words as isolated-word classification.
+
+    Each batch holds single-word sentences; the model's word log-probabilities are pooled over time
+    (``logsumexp_t log p_t(w)``, w != blank) and trained with cross-entropy against the word. The same network and
+    output layer as CTC, so stage 2 (:func:`train_ctc`) starts from an encoder that already tells the words apart.
+    Measured on ConvCTC (2026-11-29, this machine): pooled cross-entropy reached 75 % train-batch accuracy on single
+    words in 275 steps, while CTC from scratch was still at chance (loss ~3.4) after 400 steps.
+
+    Args:
+        model: a CTC model. make_words_batch: ``rng -> (x float32 [B, 1, T, 40], y int64 [B] vocabulary indices)``.
+        minutes: wall-clock budget. lr: AdamW learning rate. threads: torch threads. seed: seeds.
+
+    Returns:
+        ``{"steps", "seconds", "loss_per_100_steps", "accuracy_last_100"}``.
+    """
+    import torch
+
+    torch.set_num_threads(max(1, int(threads)))
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed + 7)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-3)
+    model.train()
+    freeze_batchnorm(model)
+    t0, losses, accs, step = time.time(), [], [], 0
+    while time.time() - t0 < minutes * 60.0:
+        x, y = make_words_batch(rng)
+        lp = model(torch.as_tensor(x, dtype=torch.float32))
+        pooled = torch.logsumexp(lp[:, :, 1:], dim=1)
+        target = torch.as_tensor(y, dtype=torch.long) - 1
+        loss = torch.nn.functional.cross_entropy(pooled, target)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+        losses.append(float(loss.detach()))
+        accs.append(float((pooled.argmax(1) == target).float().mean()))
+        step += 1
+        if progress and step % 200 == 0:
+            print(f"[pretrain_words {getattr(model, 'arch', '?')}] step {step} {time.time() - t0:.0f}s loss "
+                  f"{np.mean(losses[-100:]):.3f} acc {np.mean(accs[-100:]):.3f}", flush=True)
+    model.eval()
+    return {"steps": step, "seconds": round(time.time() - t0, 1),
+            "loss_per_100_steps": [round(float(np.mean(losses[i : i + 100])), 4) for i in range(0, len(losses), 100)],
+            "accuracy_last_100": float(np.mean(accs[-100:])) if accs else None}
+
+
 def speaker_held_out(speaker: str, frac_pct: int = 10) -> bool:
     """Stable speaker split: ``crc32(speaker) % 100 < frac_pct`` -> held out of training (model selection)."""
     return zlib.crc32(str(speaker).encode()) % 100 < frac_pct
@@ -286,7 +334,7 @@ def train_sequence_model(arch: str, out, minutes: float = 25.0, seed: int = 0, t
                          digits_share: float = 0.6, long_pad_prob: float = 0.1, n_heldout: int = 60,
                          lr: float | None = None, max_seconds: float = 10.0, eval_every_s: float = 240.0,
                          curriculum_share: float = 0.25, curriculum_seconds: float = 4.0,
-                         source_weights: dict | None = None) -> dict:
+                         source_weights: dict | None = None, pretrain_minutes: float = 0.0) -> dict:
     """Train a CTC command model on generated sequences of real dev words and save it (:func:`save_ctc`).
 
     Args:
@@ -440,6 +488,24 @@ def train_sequence_model(arch: str, out, minutes: float = 25.0, seed: int = 0, t
     if progress:
         print(f"[train_sequence_model {arch}] {n_parameters(model):,} parameters; held-out {len(held)} sentences "
               f"of {len(held_speakers)} speakers; data ready in {time.time() - t_start:.0f}s", flush=True)
+    pre = None
+    if pretrain_minutes > 0:
+        from voxquant.data.sequences import SeqUtterance
+
+        singles = [(spk, w, c) for spk, words in sorted(bank.clips.items()) if not speaker_held_out(spk)
+                   for w, clips in sorted(words.items()) for c in clips]
+
+        def make_words_batch(rng):  # single-word sentences: one real word clip between two short silences
+            pick = [singles[int(i)] for i in rng.integers(0, len(singles), batch_size)]
+            utts = [SeqUtterance(id=f"w{k}", words=(w,), speaker=spk, groups={}, parts=((c.path, c.start, c.end, 1.0),),
+                                 gaps_s=tuple(float(g) for g in rng.uniform(0.1, 0.5, 2))) for k, (spk, w, c) in enumerate(pick)]
+            return features([aug.one(render(u, sr), rng) for u in utts]), np.array([word_index[u.words[0]] for u in utts])
+
+        pre = pretrain_words(model, make_words_batch, pretrain_minutes, lr=1e-3, threads=threads, seed=seed,
+                             progress=progress)
+        data_desc["pretrain"] = {"what": "isolated-word classification (pooled over time) on single-word sentences "
+                                         "of the same dev bank and augmentation", **pre}
+        cfg.max_minutes = max(minutes - (time.time() - t_start) / 60.0, 0.5)
     model, hist = train_ctc(model, make_batch, cfg, heldout=(held_x, held_refs), on_best=on_best, progress=progress)
     loss = hist.pop("loss")
     hist["loss_per_100_steps"] = [round(float(np.mean(loss[i : i + 100])), 4) for i in range(0, len(loss), 100)]
