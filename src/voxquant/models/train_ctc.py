@@ -326,7 +326,7 @@ def speaker_held_out(speaker: str, frac_pct: int = 10) -> bool:
 #: Default architecture configs of the committed models.
 DEFAULT_CONFIGS = {"conv": {"channels": 128, "head_channels": 192}, "conformer": {"d_model": 128, "n_blocks": 3}}  # = ctor defaults
 #: Default recipes (peak learning rate) per architecture.
-DEFAULT_LR = {"conv": 5e-3, "conformer": 1.5e-3}
+DEFAULT_LR = {"conv": 1e-3, "conformer": 3e-4}
 
 
 def train_sequence_model(arch: str, out, minutes: float = 25.0, seed: int = 0, threads: int = 2, data_root=None,
@@ -501,7 +501,7 @@ def train_sequence_model(arch: str, out, minutes: float = 25.0, seed: int = 0, t
                                  gaps_s=tuple(float(g) for g in rng.uniform(0.1, 0.5, 2))) for k, (spk, w, c) in enumerate(pick)]
             return features([aug.one(render(u, sr), rng) for u in utts]), np.array([word_index[u.words[0]] for u in utts])
 
-        pre = pretrain_words(model, make_words_batch, pretrain_minutes, lr=1e-3, threads=threads, seed=seed,
+        pre = pretrain_words(model, make_words_batch, pretrain_minutes, lr=cfg.lr, threads=threads, seed=seed,
                              progress=progress)
         data_desc["pretrain"] = {"what": "isolated-word classification (pooled over time) on single-word sentences "
                                          "of the same dev bank and augmentation", **pre}
