@@ -54,6 +54,11 @@ for arch in ("conv", "conformer"):
             f"the conv and conformer runs ran side by side), {t['steps']} CTC steps, {t['utterances_seen']:,} "
             f"sentences seen; the weights are the checkpoint of the best held-out evaluation (step {t['best_step']}); "
             f"run ended normally: {t['final']}. torch {t['torch']}.",
+            (f"* **Continued** (`/work/train/cont.py`-style continuation of stage 2 with "
+             f"`models.train_ctc.sequence_batches` data): {t['continued']['minutes']} min at lr {t['continued']['lr']}, "
+             f"held-out greedy WER {100 * t['continued']['heldout_wer']:.1f} % on "
+             f"{t['continued']['data']['heldout']} (best step {t['continued']['best_step']})."
+             if t.get("continued") else "* Not continued after stage 2."),
             f"* **Model selection / result**: greedy-decoding WER on {d['heldout']}: "
             f"**{t['heldout_wer']*100:.1f} %** (best; curve step: WER = {curve}).",
             f"* **Never used for training or selection**: {d['never_used']}. Its WER (the real accented "
