@@ -54,7 +54,7 @@ for arch in ("conv", "conformer"):
             f"the conv and conformer runs ran side by side), {t['steps']} CTC steps, {t['utterances_seen']:,} "
             f"sentences seen; the weights are the checkpoint of the best held-out evaluation (step {t['best_step']}); "
             f"run ended normally: {t['final']}. torch {t['torch']}.",
-            (f"* **Continued** (`/work/train/cont.py`-style continuation of stage 2 with "
+            (f"* **Continued** (`voxquant.models.train_ctc.continue_training`: more stage-2 CTC on "
              f"`models.train_ctc.sequence_batches` data): {t['continued']['minutes']} min at lr {t['continued']['lr']}, "
              f"held-out greedy WER {100 * t['continued']['heldout_wer']:.1f} % on "
              f"{t['continued']['data']['heldout']} (best step {t['continued']['best_step']})."
