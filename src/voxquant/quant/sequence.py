@@ -68,7 +68,7 @@ def compare_groups(seq, ref: dict, var: dict) -> dict:
 
 
 def qat_sequence(fp32_onnx: Path, out: Path, calibration=None, *, seq, seed: int = 0, progress: bool = False,
-                 minutes: float = 6.0, lr: float = 2e-4, batch_size: int = 8, weight_bits: int | None = None,
+                 minutes: float = 6.0, lr: float = 5e-5, batch_size: int = 8, weight_bits: int | None = None,
                  n_heldout: int = 40, **_) -> Path:
     """Build the QAT variant of a CTC command model (see the module docstring).
 
@@ -102,6 +102,16 @@ def qat_sequence(fp32_onnx: Path, out: Path, calibration=None, *, seq, seed: int
     except (torch._dynamo.exc.Unsupported, torch._dynamo.exc.UserError) as exc:  # pragma: no cover - graph specific
         raise ConfigError(f"torch.export cannot capture this model for QAT: {str(exc).splitlines()[0][:200]}") from None
     gm.vocab, gm.stride, gm.arch = model.vocab, model.stride, getattr(model, "arch", "?")
+    # The CTC models were trained with BatchNorm frozen (models.train_ctc.freeze_batchnorm): their BNs are affine
+    # layers with running statistics 0 / 1, and a BN the fold above could not reach (not directly after a conv in a
+    # Sequential) would switch to batch statistics in train mode -- a different function (QAT started at 12x the
+    # float model's CTC loss and collapsed to all-blank). So the QAT graph stays in eval mode throughout: BN uses its
+    # running statistics, dropout is off, and the fake-quant observers (enabled independently of the mode) still
+    # learn their ranges while the weights are fine-tuned.
+    import types
+
+    gm.train = types.MethodType(lambda self, mode=True: self, gm)
+    gm.eval = types.MethodType(lambda self: self, gm)
     make_batch, heldout, data_desc = seq.batches(n_frames, seed, batch_size=batch_size, n_heldout=n_heldout)
     cfg = CTCTrainConfig(lr=lr, max_minutes=minutes, warmup_frac=0.1, seed=seed, threads=2,
                          eval_every_s=max(30.0, minutes * 60 / 4))
