@@ -580,15 +580,20 @@ def assemble_sequence(cfg: SequenceConfig, store, plan, slice_meta: list, task_s
     return res
 
 
-def worst_group(v: dict, column: str | None = None) -> dict | None:
-    """The group (of ``column``, else of every non-speaker column) with the largest WER increase vs fp32 on the real
-    clean slice: ``{"column", "value", "drop_pp", "ci", "n", "n_speakers"}`` (``None`` for the reference)."""
+#: Fewest speakers a group needs to be a "worst group" candidate (a 1-speaker group's CI is a point: no evidence).
+MIN_GROUP_SPEAKERS = 3
+
+
+def worst_group(v: dict, column: str | None = None, min_speakers: int = MIN_GROUP_SPEAKERS) -> dict | None:
+    """The group (of ``column``, else of every non-speaker column) of at least ``min_speakers`` speakers with the
+    largest WER increase vs fp32 on the real clean slice: ``{"column", "value", "drop_pp", "ci", "n", "n_speakers"}``
+    (``None`` for the reference or when no group is large enough)."""
     best = None
     for col, rows in ((v.get("wer_groups") or {}).get("columns") or {}).items():
         if col == "speaker" or (column and col != column):
             continue
         for g in rows:
-            if g.get("drop") is None:
+            if g.get("drop") is None or (g.get("n_speakers") or 0) < min_speakers:
                 continue
             if best is None or g["drop"] > best["drop_pp"]:
                 best = {"column": col, "value": g["group"], "drop_pp": g["drop"], "ci": g.get("ci95"), "n": g.get("n"),
@@ -711,7 +716,7 @@ def sequence_sections(res: dict) -> list[dict]:
              f"parameters), real set: {res['data']['real']}. WER and its 95 % CI: bootstrap over speakers "
              "(Bisani & Ney 2004); increases vs fp32 on the same utterances, paired. Grammar-constrained decoding."),
         table(["variant", "precision", f"WER % {first} [95% CI]", "ΔWER pp vs fp32 [95% CI]", "SER %",
-               "worst accent ΔWER pp", "worst slice ΔWER pp", "float MACs %", "size KB", "RTF (1 thread)"],
+               "worst accent ΔWER pp (>= 3 speakers)", "worst slice ΔWER pp", "float MACs %", "size KB", "RTF (1 thread)"],
               rows, highlight=hl, caption="Highlighted: the recommendation. RTF = model-only p50 of one "
               f"{res['model'].get('input_seconds')} s input / its duration."),
         text(f"**Recommendation** (budget {rec.get('budget_pp')} pp WER increase, CI upper bound on every slice): "

@@ -136,7 +136,7 @@ def to_markdown(rows: list[dict], answers: list[dict]) -> str:
         return "-" if x is None else f"{100 * x:.1f}"
 
     lines = ["| model | variant | precision | WER % [95% CI] | ΔWER pp vs fp32 [95% CI] | SER % | worst accent ΔWER pp "
-             "[95% CI] | float MACs % | size KB | RTF |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "[95% CI] (>= 3 speakers) | float MACs % | size KB | RTF |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if "wer" not in r:
             lines.append(f"| {r['arch']} | {r['variant']} | {r.get('status')}: {r.get('error') or ''} ||||||| |")
