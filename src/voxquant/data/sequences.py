@@ -62,7 +62,6 @@ import functools
 import hashlib
 import io
 import logging
-import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -98,7 +97,7 @@ SEQ_FRONTEND = FrontendConfig(sample_rate=SEQ_SAMPLE_RATE, clip_samples=SEQ_MAX_
 """Front-end of the sequence models: 40 log-mel bands (natural log), 25 ms Hann window, 10 ms hop, 512-point FFT,
 20-7600 Hz; ``compute_features`` of ``float32 [N, SEQ_MAX_SAMPLES]`` gives ``float32 [N, 1398, 40]``."""
 
-VAD_FRAME_S = 0.010
+VAD_FRAME_S = 0.010  # = voxquant.data.streams.TRIM_FRAME_S (the trimming is streams.trim_bounds)
 """Frame length of the trimming VAD, seconds."""
 VAD_THRESHOLD_DB = -40.0
 """A frame is active when its RMS is within this many dB of the clip's loudest frame."""
@@ -447,20 +446,14 @@ def active_region(x: np.ndarray, sample_rate: int = SEQ_SAMPLE_RATE, threshold_d
     Returns:
         ``(start, end)`` sample indices, ``0 <= start <= end <= S``; ``(0, 0)`` for an all-zero clip.
     """
+    from voxquant.data.streams import trim_bounds
+
     x = np.asarray(x)
-    hop = max(1, int(round(VAD_FRAME_S * sample_rate)))
-    n = int(math.ceil(x.shape[0] / hop))
-    if n == 0:
+    a, b = trim_bounds(x, sample_rate, threshold_db)
+    if a == b == 0:
         return 0, 0
-    padded = np.zeros(n * hop, dtype=np.float64)
-    padded[: x.shape[0]] = x
-    rms = np.sqrt(np.mean(padded.reshape(n, hop) ** 2, axis=1))
-    peak = float(rms.max())
-    if peak <= 0.0:
-        return 0, 0
-    active = np.flatnonzero(rms >= peak * 10.0 ** (threshold_db / 20.0))
     margin = int(round(margin_s * sample_rate))
-    return max(0, int(active[0]) * hop - margin), min(x.shape[0], (int(active[-1]) + 1) * hop + margin)
+    return max(0, a - margin), min(x.shape[0], b + margin)
 
 
 #: In-memory trimmed audio: path -> (start, end, float32 [end - start]) of its active region at 16 kHz.

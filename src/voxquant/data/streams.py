@@ -484,12 +484,14 @@ def trim_silence(x: np.ndarray, sample_rate: int, threshold_db: float = TRIM_THR
         ``float32 [M]``, ``M <= N``, a contiguous slice of ``x`` (whole frames); empty if ``x`` is all zeros.
     """
     x = np.asarray(x, dtype=np.float32)
-    a, b = _trim_bounds(x, sample_rate, threshold_db)
+    a, b = trim_bounds(x, sample_rate, threshold_db)
     return x[a:b]
 
 
-def _trim_bounds(x: np.ndarray, sample_rate: int, threshold_db: float = TRIM_THRESHOLD_DB) -> tuple[int, int]:
-    """``(a, b)``: the sample range :func:`trim_silence` keeps (``a == b == 0`` for silence)."""
+def trim_bounds(x: np.ndarray, sample_rate: int, threshold_db: float = TRIM_THRESHOLD_DB) -> tuple[int, int]:
+    """``(a, b)``: the sample range :func:`trim_silence` keeps: 10 ms frames whose RMS is within ``threshold_db``
+    of the loudest frame, first to last (``a == b == 0`` for silence). Also the word trimming of
+    :func:`voxquant.data.sequences.active_region`."""
     hop = max(1, int(round(TRIM_FRAME_S * sample_rate)))
     n = int(math.ceil(x.shape[0] / hop))
     if n == 0:
@@ -524,7 +526,7 @@ class _Pool:
             full = self.cache[item.path]
             lo = int(round(item[4] * self.sr))
             hi = full.shape[0] if item[5] is None else min(full.shape[0], int(round(item[5] * self.sr)))
-            a, b = _trim_bounds(full[lo:hi], self.sr)
+            a, b = trim_bounds(full[lo:hi], self.sr)
             self.cache[key] = (lo + a, full[lo + a : lo + b])
         return self.cache[key]
 

@@ -318,6 +318,30 @@ def pretrain_words(model, make_words_batch: Callable, minutes: float, lr: float 
             "accuracy_last_100": float(np.mean(accs[-100:])) if accs else None}
 
 
+def training_sources(data_root=None):
+    """The training audio of the CTC recipe, shared by :func:`train_sequence_model` and :func:`sequence_batches`:
+    ``(bank, augment, frontend, training room names)`` = the ``dev`` word bank, an :class:`voxquant.data.Augmenter` (real noise: first half
+    of each recording, p 0.7 at 5-30 dB; training rooms' RIRs, p 0.25; gain -10..+6 dB; no time shift, so word
+    alignments hold) and the log-mel :class:`voxquant.audio.TorchFrontend`.
+
+    Raises:
+        DataError: the word bank, noise or RIR data is missing.
+    """
+    from voxquant.audio.frontend import TorchFrontend
+    from voxquant.data import Augmenter
+    from voxquant.data.augment import load_noise_bank, load_rir_bank
+    from voxquant.data.sequences import SEQ_FRONTEND, word_bank
+    from voxquant.models.zoo_default import rir_split, split_noise_bank
+
+    sr = SEQ_FRONTEND.sample_rate
+    bank = word_bank("dev", data_root)
+    noise_train, _ = split_noise_bank(load_noise_bank(data_root, sample_rate=sr))
+    rir_train, _ = rir_split(load_rir_bank(data_root, sample_rate=sr))
+    aug = Augmenter(noise_bank=noise_train, rirs=rir_train, sample_rate=sr, shift_ms=0.0, noise_prob=0.7,
+                    snr_db=(5.0, 30.0), gain_db=(-10.0, 6.0), reverb_prob=0.25)
+    return bank, aug, TorchFrontend(SEQ_FRONTEND), sorted(rir_train)
+
+
 def speaker_held_out(speaker: str, frac_pct: int = 10) -> bool:
     """Stable speaker split: ``crc32(speaker) % 100 < frac_pct`` -> held out of training (model selection)."""
     return zlib.crc32(str(speaker).encode()) % 100 < frac_pct
@@ -365,13 +389,9 @@ def train_sequence_model(arch: str, out, minutes: float = 25.0, seed: int = 0, t
     """
     import torch
 
-    from voxquant.audio.frontend import TorchFrontend
-    from voxquant.data import Augmenter
-    from voxquant.data.augment import load_noise_bank, load_rir_bank
-    from voxquant.data.sequences import GRAMMARS, SEQ_FRONTEND, SEQ_MAX_SAMPLES, SEQ_VOCAB, generate, render, word_bank
-    from voxquant.models.ctc import CTC_VOCAB, build_ctc, n_parameters, save_ctc
+    from voxquant.data.sequences import GRAMMARS, SEQ_FRONTEND, SEQ_MAX_SAMPLES, SEQ_VOCAB, generate, render
     from voxquant.errors import ModelError
-    from voxquant.models.zoo_default import rir_split, split_noise_bank
+    from voxquant.models.ctc import CTC_VOCAB, build_ctc, n_parameters, save_ctc
 
     if tuple(SEQ_VOCAB) != CTC_VOCAB:
         raise ModelError(f"voxquant.data.sequences.SEQ_VOCAB {SEQ_VOCAB} differs from models.ctc.CTC_VOCAB")
@@ -383,12 +403,7 @@ def train_sequence_model(arch: str, out, minutes: float = 25.0, seed: int = 0, t
     word_index = {w: i for i, w in enumerate(SEQ_VOCAB)}
     sr = SEQ_FRONTEND.sample_rate
 
-    bank = word_bank("dev", data_root)
-    noise_train, _ = split_noise_bank(load_noise_bank(data_root, sample_rate=sr))
-    rir_train, _ = rir_split(load_rir_bank(data_root, sample_rate=sr))
-    aug = Augmenter(noise_bank=noise_train, rirs=rir_train, sample_rate=sr, shift_ms=0.0, noise_prob=0.7,
-                    snr_db=(5.0, 30.0), gain_db=(-10.0, 6.0), reverb_prob=0.25)
-    fe = TorchFrontend(SEQ_FRONTEND)
+    bank, aug, fe, rir_train = training_sources(data_root)
 
     def features(waves: list) -> np.ndarray:
         s = max(len(w) for w in waves)
@@ -539,23 +554,14 @@ def sequence_batches(seed: int = 0, data_root=None, *, pad_to_frames: int | None
     """
     import torch
 
-    from voxquant.audio.frontend import TorchFrontend
-    from voxquant.data import Augmenter
-    from voxquant.data.augment import load_noise_bank, load_rir_bank
-    from voxquant.data.sequences import GRAMMARS, SEQ_FRONTEND, SEQ_VOCAB, generate, render, word_bank
-    from voxquant.models.zoo_default import rir_split, split_noise_bank
+    from voxquant.data.sequences import GRAMMARS, SEQ_FRONTEND, SEQ_VOCAB, generate, render
 
     sr = SEQ_FRONTEND.sample_rate
     hop = int(round(sr * SEQ_FRONTEND.hop_ms / 1000))
     n_samples = None
     if pad_to_frames is not None:  # the fewest samples that give pad_to_frames frames
         n_samples = (int(pad_to_frames) - 1) * hop + int(round(sr * SEQ_FRONTEND.window_ms / 1000))
-    bank = word_bank("dev", data_root)
-    noise_train, _ = split_noise_bank(load_noise_bank(data_root, sample_rate=sr))
-    rir_train, _ = rir_split(load_rir_bank(data_root, sample_rate=sr))
-    aug = Augmenter(noise_bank=noise_train, rirs=rir_train, sample_rate=sr, shift_ms=0.0, noise_prob=0.7,
-                    snr_db=(5.0, 30.0), gain_db=(-10.0, 6.0), reverb_prob=0.25)
-    fe = TorchFrontend(SEQ_FRONTEND)
+    bank, aug, fe, rir_train = training_sources(data_root)
     index = {w: i for i, w in enumerate(SEQ_VOCAB)}
 
     def features(waves: list) -> np.ndarray:
