@@ -39,6 +39,32 @@ def _kl_frames(ref_logp: np.ndarray, var_logp: np.ndarray) -> float:
     return float(np.mean(np.sum(p * (ref_logp.astype(np.float64) - var_logp.astype(np.float64)), axis=-1)))
 
 
+def fold_ctc_batchnorm(model):
+    """Every BatchNorm of a CTC command model folded into the convolution before it (a deep copy, eval mode):
+    those directly after a conv in an ``nn.Sequential`` (:func:`voxquant.quant.qat.fold_batchnorm`) and the
+    attribute pairs of the CTC blocks (``pw`` -> ``bn`` in ConvCTC's separable convs, ``dw`` -> ``bn`` in the
+    Conformer's conv module). Outputs equal the original's (eval) to float rounding; with no BatchNorm left, the PT2E
+    QAT graph has no conv-BN pattern whose training form would switch to batch statistics (these models were trained
+    with frozen BatchNorm: running statistics 0 / 1).
+    """
+    import torch
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    from voxquant.quant.qat import fold_batchnorm
+
+    model = fold_batchnorm(model)
+    for m in model.modules():
+        bn = getattr(m, "bn", None)
+        if not isinstance(bn, torch.nn.BatchNorm2d):
+            continue
+        name = "pw" if isinstance(getattr(m, "pw", None), torch.nn.Conv2d) else "dw"
+        conv = getattr(m, name, None)
+        if isinstance(conv, torch.nn.Conv2d):
+            setattr(m, name, fuse_conv_bn_eval(conv, bn))
+            m.bn = torch.nn.Identity()
+    return model
+
+
 def compare_groups(seq, ref: dict, var: dict) -> dict:
     """Sentence-accuracy drops (pp) of ``var`` vs ``ref`` per dev slice and per group within it.
 
@@ -89,14 +115,14 @@ def qat_sequence(fp32_onnx: Path, out: Path, calibration=None, *, seq, seed: int
     import torch
 
     from voxquant.models.train_ctc import CTCTrainConfig, train_ctc
-    from voxquant.quant.qat import convert_qat, export_qdq_onnx, fold_batchnorm, prepare_qat, resolve_weight_bits
+    from voxquant.quant.qat import convert_qat, export_qdq_onnx, prepare_qat, resolve_weight_bits
 
     t0 = time.time()
     model, meta = seq.load_model()
     bits = resolve_weight_bits(weight_bits)
     example = torch.from_numpy(np.ascontiguousarray(calibration[:2], dtype=np.float32))
     n_frames = int(example.shape[2])
-    folded = fold_batchnorm(model)
+    folded = fold_ctc_batchnorm(model)
     try:
         gm = prepare_qat(folded, example, bits)
     except (torch._dynamo.exc.Unsupported, torch._dynamo.exc.UserError) as exc:  # pragma: no cover - graph specific
@@ -189,4 +215,4 @@ def mixed_sequence(fp32_onnx: Path, out: Path, calibration: np.ndarray, *, seq, 
     return out
 
 
-__all__ = ["compare_groups", "mixed_sequence", "qat_sequence"]
+__all__ = ["compare_groups", "fold_ctc_batchnorm", "mixed_sequence", "qat_sequence"]
