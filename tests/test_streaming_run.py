@@ -256,7 +256,7 @@ def test_run_task_validation_one_line(tmp_path, capsys):
     from voxquant.cli import main
     from voxquant.pipeline import TASKS, RunConfig, stream_config
 
-    rc = main(["run", "--task", "sequence", "--out", str(tmp_path / "r")])
+    rc = main(["run", "--task", "sentences", "--out", str(tmp_path / "r")])  # not a task (sequence is one now)
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "--task" in err[0] and all(t in err[0] for t in TASKS)
     with pytest.raises(ConfigError, match="--keyword.*only for --task stream"):
